@@ -1,0 +1,24 @@
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip >/dev/null
+
+demo: $(PY)
+	$(PY) -m pip install -e . >/dev/null
+	$(PY) examples/quickstart.py
+
+test: $(PY)
+	$(PY) -m pip install -e '.[test]' >/dev/null
+	$(PY) -m pytest -q
+
+bench: $(PY)
+	$(PY) -m pip install -e '.[bench]' >/dev/null
+	$(PY) perf/bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,9 @@
+"""jitgrad: JIT, source-transforming automatic differentiation for NumPy code."""
+from . import numpy  # noqa: F401  (installs the Tracer's NumPy interface)
+from . import tree
+from .api import grad, jit, jvp, make_ir, source, value_and_grad, vjp
+from .errors import JitgradError, TracerBoolError
+
+__version__ = "0.1.0"
+__all__ = ["grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source", "tree",
+           "JitgradError", "TracerBoolError"]

@@ -1,0 +1,475 @@
+"""The user-facing transforms: grad, value_and_grad, jvp, vjp, jit, make_ir, source.
+
+Every transform traces the user's function to an IR once per signature
+(pytree structure, shapes and dtypes of the arguments, static arguments),
+transforms and cleans that IR, and hands it to an :class:`~jitgrad.runtime.Executable`
+which runs it (compiled by Numba, or by the NumPy interpreter while compiling).
+Called on tracers, a transform does not execute: it inlines its IR into the
+enclosing trace, which is how transforms compose.
+"""
+from __future__ import annotations
+
+import functools
+import weakref
+
+import numpy as np
+
+from . import tree as tree_util
+from .core import Tracer, eval_ir, is_tracing, new_trace
+from .errors import JitgradError
+from .ir import IR, Aval, Var
+from .passes import optimize
+from .runtime import Executable
+from .transforms import jvp_ir, vjp_ir
+
+trace_count = 0   # how many times any user function has been traced (for tests)
+
+
+# ---------------------------------------------------------------------------
+# Arguments
+
+
+def _coerce(x, where):
+    """Turn a leaf into something with a shape and dtype (Python numbers: 0-d float64/int64)."""
+    if isinstance(x, (Tracer, np.ndarray)):
+        return x
+    if isinstance(x, bool):
+        return np.bool_(x)
+    if isinstance(x, int):
+        return np.int64(x)
+    if isinstance(x, float):
+        return np.float64(x)
+    if isinstance(x, np.generic):
+        return x
+    if hasattr(x, "__jitgrad_value__"):
+        return x.__jitgrad_value__()
+    try:
+        arr = np.asarray(x)
+    except Exception:
+        arr = None
+    if arr is None or arr.dtype == object:
+        raise TypeError(f"{where}: jitgrad cannot use a value of type {type(x).__name__} "
+                        "as an array argument (mark it static with static_argnums, or pass arrays)")
+    return arr
+
+
+def _aval(x):
+    if isinstance(x, Tracer):
+        return x.aval
+    return Aval(np.shape(x), np.dtype(x.dtype))
+
+
+def _split_static(args, static_argnums):
+    if not static_argnums:
+        return args, ()
+    n = len(args)
+    static = tuple(sorted(i % n for i in static_argnums))
+    dyn = tuple(a for i, a in enumerate(args) if i not in static)
+    st = tuple(args[i] for i in static)
+    for i, s in zip(static, st):
+        try:
+            hash(s)
+        except TypeError:
+            raise TypeError(f"static argument {i} must be hashable, got {type(s).__name__}") from None
+    return dyn, tuple(zip(static, st))
+
+
+def _merge_static(dyn, static):
+    args = list(dyn)
+    for i, s in static:
+        args.insert(i, s)
+    return args
+
+
+def trace(f, leaves, in_tree, static=()):
+    """Trace ``f`` on abstract versions of ``leaves``; return (IR, output treedef)."""
+    global trace_count
+    trace_count += 1
+    with new_trace() as tr:
+        tracers = [tr.new_arg(_aval(x)) for x in leaves]
+        args = _merge_static(tree_util.unflatten(in_tree, tracers), static)
+        out = f(*args)
+        out_leaves, out_tree = tree_util.flatten(out)
+        for o in out_leaves:
+            if not isinstance(o, (Tracer, np.ndarray, np.generic, int, float, bool)):
+                raise TypeError(f"{_name(f)} returned a {type(o).__name__}; transformed functions "
+                                "must return arrays, scalars, or tuples/lists/dicts of them")
+        return tr.to_ir(out_leaves), out_tree
+
+
+def _name(f):
+    return getattr(f, "__name__", repr(f))
+
+
+# ---------------------------------------------------------------------------
+# One staged function: a cache from signature to compiled code.
+
+
+class _Entry:
+    __slots__ = ("exe", "finish")
+
+    def __init__(self, exe, finish):
+        self.exe = exe          # Executable
+        self.finish = finish    # flat outputs -> the user's structure
+
+
+class Staged:
+    """Caches, per signature, the IR that ``build`` makes and its executable.
+
+    ``build(leaves, in_tree, static) -> (ir, finish)``.
+    """
+
+    def __init__(self, build, static_argnums=(), label=""):
+        self.build = build
+        self.static_argnums = tuple(static_argnums)
+        self.label = label
+        self.cache = {}
+
+    def signature(self, args):
+        dyn, static = _split_static(args, self.static_argnums)
+        leaves, in_tree = tree_util.flatten(tuple(dyn))
+        leaves = [_coerce(x, f"argument {i}") for i, x in enumerate(leaves)]
+        key = (in_tree, static, tuple((np.shape(x), x.dtype) for x in leaves))
+        return leaves, in_tree, static, key
+
+    def entry(self, args):
+        leaves, in_tree, static, key = self.signature(args)
+        if is_tracing() or any(isinstance(x, Tracer) for x in leaves):
+            ir, finish = self.build(leaves, in_tree, static)
+            return leaves, _Entry(None, finish), optimize(ir)
+        e = self.cache.get(key)
+        if e is None:
+            ir, finish = self.build(leaves, in_tree, static)
+            e = _Entry(Executable(optimize(ir), self.label), finish)
+            self.cache[key] = e
+        return leaves, e, None
+
+    def __call__(self, *args):
+        leaves, e, inline_ir = self.entry(args)
+        if inline_ir is not None:
+            return e.finish(eval_ir(inline_ir, leaves))
+        return e.finish(e.exe(leaves))
+
+
+def _unflattener(out_tree):
+    return lambda outs: tree_util.unflatten(out_tree, outs)
+
+
+# ---------------------------------------------------------------------------
+# jit
+
+
+def jit(f=None, *, static_argnums=()):
+    """Compile ``f`` into one native function per signature.
+
+    ``static_argnums`` names arguments that are Python values (hashable) rather
+    than arrays; each distinct value compiles its own specialisation.
+    """
+    if f is None:
+        return lambda g: jit(g, static_argnums=static_argnums)
+    static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+
+    def build(leaves, in_tree, static):
+        ir, out_tree = trace(f, leaves, in_tree, static)
+        return ir, _unflattener(out_tree)
+
+    staged = Staged(build, static_argnums, _name(f))
+
+    @functools.wraps(f)
+    def jitted(*args):
+        return staged(*args)
+
+    jitted._staged = staged
+    return jitted
+
+
+# ---------------------------------------------------------------------------
+# grad and value_and_grad
+
+
+def _check_argnums(argnums, nargs, fname):
+    for a in argnums:
+        if not -nargs <= a < nargs:
+            raise ValueError(f"argnums={a} is out of range: {fname} was called with {nargs} "
+                             f"positional argument{'s' if nargs != 1 else ''}")
+
+
+def _check_float(leaf, argnum, fname, transform):
+    dt = _aval(leaf).dtype
+    if not np.issubdtype(dt, np.floating):
+        raise TypeError(
+            f"{transform} requires floating-point inputs, but argument {argnum} of {fname} has dtype "
+            f"{dt}. Pass floats (for example 3.0 instead of 3, or x.astype(np.float64)), or leave "
+            f"this argument out of argnums.")
+
+
+def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
+    single = isinstance(argnums, int)
+    argnums_t = (argnums,) if single else tuple(argnums)
+    fname = _name(f)
+
+    def build(leaves, in_tree, static):
+        args = tree_util.unflatten(in_tree, leaves)
+        _check_argnums(argnums_t, len(args), fname)
+        nums = [a % len(args) for a in argnums_t]
+        # leaf positions of the differentiated arguments
+        offsets, pos = [], 0
+        arg_trees = []
+        for i, a in enumerate(args):
+            lv, td = tree_util.flatten(a)
+            if i in nums:
+                for j, leaf in enumerate(lv):
+                    _check_float(leaf, i, fname, transform)
+                offsets.append((i, list(range(pos, pos + len(lv))), td))
+            pos += len(lv)
+        ir, out_tree = trace(f, leaves, in_tree, static)
+        if has_aux:
+            if out_tree.kind not in (tuple, list) or len(out_tree.children) != 2:
+                raise TypeError(f"with has_aux=True, {fname} must return a pair (output, aux)")
+            n_main = out_tree.children[0].num_leaves
+            main_tree, aux_tree = out_tree.children
+        else:
+            n_main, main_tree = len(ir.outvars), out_tree
+        out_av = ir.outvars[0].aval if n_main == 1 else None
+        if n_main != 1 or out_av.shape != ():
+            shape = out_av.shape if n_main == 1 else f"a structure of {n_main} arrays"
+            raise TypeError(
+                f"{transform} requires {fname} to return a scalar, but it returned shape {shape}. "
+                "Reduce it to a scalar (for example np.sum(...)), or use jitgrad.vjp for "
+                "non-scalar outputs.")
+        if not np.issubdtype(out_av.dtype, np.floating):
+            raise TypeError(f"{transform} requires a floating-point output; {fname} returned {out_av.dtype}")
+        which = [p for (_, ps, _) in offsets for p in ps]
+        gir = vjp_ir(ir, which, seed_ones=True, n_cts=1)
+        keep_vals = want_value or has_aux
+        n_outs = len(ir.outvars) if keep_vals else 0
+        if not keep_vals:   # a bare gradient: let dead-code elimination drop the forward value
+            gir.outvars = gir.outvars[len(ir.outvars):]
+
+        def finish(outs):
+            vals, grads = outs[:n_outs], outs[n_outs:]
+            per_arg, k = [], 0
+            for (_, ps, td) in offsets:
+                per_arg.append(tree_util.unflatten(td, grads[k:k + len(ps)]))
+                k += len(ps)
+            g = per_arg[0] if single else tuple(per_arg)
+            if not keep_vals:
+                return g
+            value = vals[0]
+            if has_aux:
+                aux = tree_util.unflatten(aux_tree, vals[1:])
+                return ((value, aux), g) if want_value else (g, aux)
+            return value, g
+        return gir, finish
+
+    return build
+
+
+def value_and_grad(f, argnums=0, has_aux=False):
+    """Return a function computing ``(f(*args), gradient of f)`` in one pass.
+
+    ``f`` must return a scalar (or ``(scalar, aux)`` with ``has_aux``).  The
+    gradient has the structure of the arguments named by ``argnums`` (a tuple
+    of them when ``argnums`` is a tuple) and their dtypes.
+    """
+    staged = Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
+                    label=f"value_and_grad_{_name(f)}")
+
+    @functools.wraps(f)
+    def vg(*args):
+        return staged(*args)
+
+    vg._staged = staged
+    return vg
+
+
+def grad(f, argnums=0, has_aux=False):
+    """Return a function computing the gradient of scalar-valued ``f``.
+
+    Same conventions as ``jax.grad``: ``argnums`` is an int or a tuple of ints;
+    with ``has_aux=True``, ``f`` returns ``(output, aux)`` and the result is
+    ``(gradient, aux)``.
+    """
+    staged = Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
+                    label=f"grad_{_name(f)}")
+
+    @functools.wraps(f)
+    def g(*args):
+        return staged(*args)
+
+    g._staged = staged
+    return g
+
+
+# ---------------------------------------------------------------------------
+# jvp and vjp
+
+
+_STAGED = weakref.WeakKeyDictionary()
+
+
+def _staged_for(kind, f, make):
+    """One Staged per (function, kind), kept as long as the function lives."""
+    try:
+        per_f = _STAGED.setdefault(f, {})
+    except TypeError:
+        return make()
+    s = per_f.get(kind)
+    if s is None:
+        s = per_f[kind] = make()
+    return s
+
+
+def _check_tangents(primals, tangents):
+    pl, pt = tree_util.flatten(tuple(primals))
+    tl, tt = tree_util.flatten(tuple(tangents))
+    if pt != tt:
+        raise ValueError(f"jvp: primals and tangents must have the same structure, got {pt} and {tt}")
+    for i, (p, t) in enumerate(zip(pl, tl)):
+        ap, at = _aval(_coerce(p, "primal")), _aval(_coerce(t, "tangent"))
+        if ap.shape != at.shape:
+            raise ValueError(f"jvp: tangent {i} has shape {at.shape} but its primal has shape {ap.shape}")
+        if np.issubdtype(ap.dtype, np.floating) and ap.dtype != at.dtype:
+            raise TypeError(f"jvp: tangent {i} has dtype {at.dtype} but its primal has dtype "
+                            f"{ap.dtype}; they must match")
+
+
+def jvp(f, primals, tangents):
+    """Forward mode: ``(f(*primals), J(primals) @ tangents)``.
+
+    ``primals`` and ``tangents`` are tuples (or lists) with the same structure,
+    shapes and dtypes.  Integer primals take no tangent (their entries are ignored).
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp: primals and tangents must be tuples (or lists) of arguments")
+    _check_tangents(primals, tangents)
+    n = len(primals)
+
+    def make():
+        def build(leaves, in_tree, static):
+            k = len(leaves) // 2
+            prim_tree = in_tree.children[0]
+            ir, out_tree = trace(f, leaves[:k], prim_tree)
+            which = [i for i, x in enumerate(leaves[:k]) if np.issubdtype(_aval(x).dtype, np.floating)]
+            j = jvp_ir(ir, which)
+            m = len(ir.outvars)
+
+            def finish(outs):
+                return (tree_util.unflatten(out_tree, outs[:m]),
+                        tree_util.unflatten(out_tree, outs[m:]))
+            return _select_inputs(j, k, which), finish
+        return Staged(build, label=f"jvp_{_name(f)}")
+
+    staged = _staged_for("jvp", f, make)
+    return staged(tuple(primals), tuple(tangents))
+
+
+def _select_inputs(j, k, which):
+    """Make an IR taking (primals, all tangents) from one taking (primals, float tangents)."""
+    tangent_vars = j.invars[k:]
+    full = []
+    for i in range(k):
+        if i in which:
+            full.append(tangent_vars[which.index(i)])
+        else:
+            full.append(Var(j.invars[i].aval))   # an ignored input
+    return IR(j.invars[:k] + full, j.constvars, j.consts, j.eqns, j.outvars)
+
+
+def vjp(f, *primals, has_aux=False):
+    """Reverse mode: return ``(f(*primals), vjp_fn)`` (and ``aux`` with ``has_aux``).
+
+    ``vjp_fn(cotangent)`` takes a cotangent with the structure of the output
+    and returns a tuple with one cotangent per primal.
+    """
+    fname = _name(f)
+
+    def make_fwd():
+        def build(leaves, in_tree, static):
+            ir, out_tree = trace(f, leaves, in_tree, static)
+            return ir, _unflattener(out_tree)
+        return Staged(build, label=fname)
+
+    out = _staged_for("fwd", f, make_fwd)(*primals)
+    if has_aux:
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise TypeError(f"with has_aux=True, {fname} must return a pair (output, aux)")
+        out, aux = out
+    out_leaves, out_tree = tree_util.flatten(out)
+    out_avals = [_aval(_coerce(o, "output")) for o in out_leaves]
+
+    def make_bwd():
+        def build(leaves, in_tree, static):
+            prim_tree, ct_tree = in_tree.children
+            k = prim_tree.num_leaves
+            args = tree_util.unflatten(prim_tree, leaves[:k])
+            ir, otree = trace(f, leaves[:k], prim_tree)
+            n_main = otree.children[0].num_leaves if has_aux else len(ir.outvars)
+            which = [i for i, x in enumerate(leaves[:k]) if np.issubdtype(_aval(x).dtype, np.floating)]
+            vir = vjp_ir(ir, which, n_cts=n_main)
+            # inputs: primals, cotangents of the main outputs
+            n_outs = len(ir.outvars)
+            arg_trees = [tree_util.flatten(a)[1] for a in args]
+
+            def finish(outs):
+                grads = outs[n_outs:]
+                flat = []
+                gi = iter(grads)
+                for i, x in enumerate(leaves[:k]):
+                    flat.append(next(gi) if i in which else np.zeros(np.shape(x), _aval(x).dtype))
+                res, p = [], 0
+                for td in arg_trees:
+                    res.append(tree_util.unflatten(td, flat[p:p + td.num_leaves]))
+                    p += td.num_leaves
+                return tuple(res)
+            return vir, finish
+        return Staged(build, label=f"vjp_{fname}")
+
+    bwd = _staged_for("bwd" + ("_aux" if has_aux else ""), f, make_bwd)
+
+    def vjp_fn(cotangent):
+        ct_leaves, ct_tree = tree_util.flatten(cotangent)
+        if ct_tree != out_tree:
+            raise ValueError(f"vjp_fn: the cotangent must have the output's structure {out_tree}, "
+                             f"got {ct_tree}")
+        for i, (c, av) in enumerate(zip(ct_leaves, out_avals)):
+            ac = _aval(_coerce(c, "cotangent"))
+            if ac.shape != av.shape:
+                raise ValueError(f"vjp_fn: cotangent {i} has shape {ac.shape}, the output has {av.shape}")
+        return bwd(tuple(primals), cotangent)
+
+    return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
+
+
+# ---------------------------------------------------------------------------
+# Looking inside
+
+
+def make_ir(f, static_argnums=()):
+    """``make_ir(f)(*args)`` returns the IR that ``f`` traces to at ``args``.
+
+    For a transformed function (``grad(f)``, ``jit(f)`` ...) it returns the IR
+    of the transformed computation, after clean-up passes."""
+    staged = getattr(f, "_staged", None)
+
+    def run(*args):
+        if staged is not None:
+            leaves, in_tree, static, key = staged.signature(args)
+            ir, _ = staged.build(leaves, in_tree, static)
+            return optimize(ir)
+        dyn, static = _split_static(args, static_argnums)
+        leaves, in_tree = tree_util.flatten(tuple(dyn))
+        leaves = [_coerce(x, "argument") for x in leaves]
+        return trace(f, leaves, in_tree, static)[0]
+    return run
+
+
+def source(f, static_argnums=()):
+    """``source(f)(*args)`` returns the generated Python loop source that
+    Numba compiles for ``f`` (or a transformed ``f``) at ``args``."""
+    def run(*args):
+        from .codegen import generate
+        staged = getattr(f, "_staged", None)
+        ir = make_ir(f, static_argnums)(*args)
+        return generate(ir, _name(f) if staged is None else staged.label).source
+    return run

@@ -1,0 +1,292 @@
+"""Tracing: primitives, the trace stack, and the Tracer that stands in for arrays.
+
+There is one kind of trace: a *staging* trace that records every primitive
+applied to its tracers as an equation of an :class:`~jitgrad.ir.IR`.  All
+transforms are IR -> IR functions.  When a transform is applied to tracers of an
+enclosing trace (``grad(grad(f))``), it builds its IR on fresh variables and then
+*inlines* the result into the enclosing trace by evaluating it on those tracers;
+that is all higher-order differentiation needs.
+
+A tracer of an enclosing trace that reaches an inner trace (through a closure)
+becomes a constant input of the inner IR, so inner transforms treat it as a
+constant while the outer trace still sees the dependence.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from .errors import TracerBoolError, JitgradError
+from .ir import IR, Aval, Eqn, Lit, Var
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class Primitive:
+    """Everything about one primitive operation, in one place.
+
+    impl(*arrays, **params) -> array        the NumPy reference
+    shape(*avals, **params) -> Aval          the abstract-value rule
+    jvp(primals, tangents, out, **params)    tangent rule; tangents may be None
+                                             (symbolic zero); returns the output
+                                             tangent or None; written with ops
+    transpose(ct, *args, **params)           linear primitives only: ``args`` hold
+                                             values for constant operands and
+                                             :class:`Undefined` for linear ones;
+                                             returns one cotangent (or None) per arg
+    code                                     codegen information (see codegen.py)
+    kind                                     'elementwise', 'reduce', 'view' or 'opaque'
+    """
+
+    def __init__(self, name, kind):
+        self.name = name
+        self.kind = kind
+        self.impl = None
+        self.shape = None
+        self.jvp = None
+        self.transpose = None
+        self.code = None
+
+    def __repr__(self):
+        return self.name
+
+    def shape_rule(self, *avals, **params):
+        return [self.shape(*avals, **params)]
+
+    def bind(self, *args, **params):
+        return bind(self, *args, **params)
+
+
+class Undefined:
+    """Marks a linear (unknown) operand in a transpose rule."""
+
+    __slots__ = ("aval",)
+
+    def __init__(self, aval):
+        self.aval = aval
+
+
+class MissingRuleError(NotImplementedError):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# The trace stack
+
+
+class Trace:
+    """Records equations for one level of tracing."""
+
+    def __init__(self):
+        self.eqns = []
+        self.invars = []
+        self.constvars = []
+        self.consts = []
+        self._const_ids = {}   # id(value) -> Var, for arrays and outer tracers
+        self.alive = True
+
+    def new_arg(self, aval):
+        v = Var(aval)
+        self.invars.append(v)
+        return Tracer(self, v)
+
+    def atom(self, x):
+        """Turn an operand into a Var or Lit of this trace."""
+        if isinstance(x, Tracer):
+            if x._trace is self:
+                return x._var
+            if not x._trace.alive:
+                raise JitgradError(
+                    "a traced value escaped from the function that produced it (for example "
+                    "stored in a global or a list) and was used after that function returned; "
+                    "return it instead")
+            return self._const(x, x.aval)
+        if isinstance(x, (bool, int, float, np.generic)) or (isinstance(x, np.ndarray) and x.ndim == 0):
+            arr = np.asarray(x)
+            return Lit(arr.item(), arr.dtype)
+        arr = np.asarray(x)
+        if arr.dtype == object:
+            raise TypeError(f"jitgrad cannot use a value of type {type(x).__name__} as an array")
+        return self._const(arr, Aval(arr.shape, arr.dtype))
+
+    def _const(self, value, aval):
+        key = id(value)
+        v = self._const_ids.get(key)
+        if v is None:
+            v = Var(aval)
+            self._const_ids[key] = v
+            self.constvars.append(v)
+            self.consts.append(value)
+        return v
+
+    def to_ir(self, outs):
+        outvars = [self.atom(o) for o in outs]
+        return IR(self.invars, self.constvars, self.consts, self.eqns, outvars)
+
+
+_stack: list[Trace] = []
+
+
+class new_trace:
+    """Context manager: push a fresh trace and mark it dead when done."""
+
+    def __enter__(self):
+        self.trace = Trace()
+        _stack.append(self.trace)
+        return self.trace
+
+    def __exit__(self, *exc):
+        _stack.pop()
+        self.trace.alive = False
+
+
+def is_tracing():
+    return bool(_stack)
+
+
+def _user_line():
+    """File:line of the innermost frame outside jitgrad, for comments and errors."""
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
+        f = f.f_back
+    if f is None:
+        return ""
+    return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
+
+
+def bind(prim, *args, **params):
+    """Apply a primitive: record it in the innermost trace, or run its impl when
+    nothing is being traced."""
+    if not _stack:
+        return prim.impl(*args, **params)
+    trace = _stack[-1]
+    atoms = [trace.atom(a) for a in args]
+    avals = prim.shape_rule(*[a.aval for a in atoms], **params)
+    outs = [Var(av) for av in avals]
+    trace.eqns.append(Eqn(prim, atoms, outs, params, _user_line()))
+    tracers = [Tracer(trace, v) for v in outs]
+    return tracers[0] if len(tracers) == 1 else tracers
+
+
+def aval_of(x):
+    if isinstance(x, Tracer):
+        return x.aval
+    if isinstance(x, Undefined):
+        return x.aval
+    arr = np.asarray(x)
+    return Aval(arr.shape, arr.dtype)
+
+
+def eval_ir(ir: IR, args, consts=None):
+    """Evaluate an IR on NumPy values (the reference interpreter) or on tracers
+    (which inlines it into the current trace)."""
+    env = {}
+    for v, x in zip(ir.constvars, ir.consts if consts is None else consts):
+        env[v] = x
+    for v, x in zip(ir.invars, args):
+        env[v] = x
+
+    def read(a):
+        if isinstance(a, Lit):
+            return np.asarray(a.value, a.dtype)[()]
+        return env[a]
+
+    for e in ir.eqns:
+        out = bind(e.prim, *[read(a) for a in e.inputs], **e.params)
+        if len(e.outputs) == 1:
+            env[e.outputs[0]] = out
+        else:
+            for v, o in zip(e.outputs, out):
+                env[v] = o
+    return [read(v) for v in ir.outvars]
+
+
+# ---------------------------------------------------------------------------
+# The Tracer
+
+
+class Tracer:
+    """Stands in for an array while a function is traced.
+
+    It supports Python's operators, NumPy's ufunc and function protocols, and the
+    array methods people use, by forwarding to :mod:`jitgrad.numpy`.
+    """
+
+    __slots__ = ("_trace", "_var")
+    __array_priority__ = 1000
+
+    def __init__(self, trace, var):
+        self._trace = trace
+        self._var = var
+
+    @property
+    def aval(self):
+        return self._var.aval
+
+    shape = property(lambda self: self._var.aval.shape)
+    dtype = property(lambda self: np.dtype(self._var.aval.dtype))
+    ndim = property(lambda self: len(self._var.aval.shape))
+    size = property(lambda self: self._var.aval.size)
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __repr__(self):
+        return f"Traced<{self.aval}>"
+
+    # Python's control flow cannot branch on a value that is not known yet.
+    def _concrete_error(self, what):
+        raise TracerBoolError(
+            f"{what} on a traced array ({self.aval}) at {_user_line() or 'unknown line'}: the value is "
+            "not known while jitgrad traces the function. Python `if`/`while`/`and`/`or` and "
+            "conversions to Python numbers cannot depend on an argument's value. Use "
+            "np.where(cond, a, b) to choose between values, or mark the argument static "
+            "(jit(f, static_argnums=...)).")
+
+    def __bool__(self):
+        self._concrete_error("bool()")
+
+    def __float__(self):
+        self._concrete_error("float()")
+
+    def __int__(self):
+        self._concrete_error("int()")
+
+    def __index__(self):
+        self._concrete_error("use as an index")
+
+    def __complex__(self):
+        self._concrete_error("complex()")
+
+    def item(self):
+        self._concrete_error(".item()")
+
+    def tolist(self):
+        self._concrete_error(".tolist()")
+
+    def __array__(self, dtype=None, copy=None):
+        raise TracerBoolError(
+            f"a traced array ({self.aval}) was converted to a NumPy array (np.asarray, np.array or a "
+            "function jitgrad does not know). Inside a transformed function, use NumPy functions "
+            "directly on the traced values; to build an array from traced scalars use "
+            "jitgrad.numpy.stack or jitgrad.numpy.array.")
+
+    def __setitem__(self, key, value):
+        raise TypeError(
+            "in-place assignment into a traced array (x[...] = v) is not supported: arrays are "
+            "immutable while jitgrad traces. Build the new array instead, for example with "
+            "np.where(mask, v, x) or np.concatenate.")
+
+    def __hash__(self):
+        return id(self)
+
+    # The rest (operators, methods, NumPy protocols) is attached by jitgrad.numpy.

@@ -1,0 +1,9 @@
+"""Exceptions raised by jitgrad, each meant to be read by a user."""
+
+
+class JitgradError(Exception):
+    """Base class of jitgrad's own errors."""
+
+
+class TracerBoolError(JitgradError, TypeError):
+    """A Python-level use (if, while, float(), np.asarray) of a value that is only traced."""

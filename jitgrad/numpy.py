@@ -1,0 +1,754 @@
+"""NumPy's interface, built from jitgrad's primitives.
+
+Every function here accepts tracers, NumPy arrays and Python scalars, follows
+NumPy's promotion (Python scalars are weak) and broadcasting rules, and inserts
+the explicit ``convert`` and ``broadcast_in_dim`` equations the primitives
+expect.  Traced arrays dispatch here from NumPy itself (``__array_ufunc__`` and
+``__array_function__``), so user code keeps ``import numpy as np``; this module
+also offers what NumPy cannot dispatch, such as building an array from traced
+scalars (:func:`stack`, :func:`array`).
+"""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as _np
+
+from . import primitives as P
+from .core import Tracer, aval_of
+
+_PY_SCALARS = (bool, int, float)
+pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, None
+float32, float64, int32, int64, bool_ = _np.float32, _np.float64, _np.int32, _np.int64, _np.bool_
+
+
+def _operand(x):
+    """Accept tracers, arrays, NumPy scalars and Python scalars; lists become arrays."""
+    if isinstance(x, (Tracer, _np.ndarray, _np.generic) + _PY_SCALARS):
+        return x
+    if isinstance(x, (list, tuple)):
+        return array(x)
+    if hasattr(x, "__jitgrad_value__"):
+        return x.__jitgrad_value__()
+    return _np.asarray(x)
+
+
+def _dtype_arg(x):
+    return x if isinstance(x, _PY_SCALARS) else aval_of(x).dtype
+
+
+def result_dtype(*xs):
+    return _np.result_type(*[_dtype_arg(x) for x in xs])
+
+
+def _float_dtype(dtype):
+    dtype = _np.dtype(dtype)
+    return dtype if _np.issubdtype(dtype, _np.floating) else _np.dtype(_np.float64)
+
+
+def _shape(x):
+    return () if isinstance(x, _PY_SCALARS) else aval_of(x).shape
+
+
+def _to(x, dtype, shape):
+    """Convert to dtype and broadcast to shape (scalars stay scalars: primitives broadcast them)."""
+    if isinstance(x, _PY_SCALARS) or (not isinstance(x, Tracer) and _np.ndim(x) == 0):
+        return _np.asarray(x, dtype)[()]
+    x = P.convert(x, dtype)
+    xs = aval_of(x).shape
+    if xs != shape:
+        x = P.broadcast_in_dim(x, shape, tuple(range(len(shape) - len(xs), len(shape))))
+    return x
+
+
+def _elementwise(op, *xs, dtype=None, float_only=False):
+    xs = [_operand(x) for x in xs]
+    dt = result_dtype(*xs) if dtype is None else _np.dtype(dtype)
+    if float_only:
+        dt = _float_dtype(dt)
+    try:
+        shape = _np.broadcast_shapes(*[_shape(x) for x in xs])
+    except ValueError:
+        raise ValueError("operands could not be broadcast together with shapes "
+                         + " ".join(str(_shape(x)) for x in xs)) from None
+    return op(*[_to(x, dt, shape) for x in xs])
+
+
+def _unary_fn(op, float_only=True, name=None):
+    def fn(x, /, *args, **kwargs):
+        _no_out(kwargs)
+        return _elementwise(op, x, float_only=float_only)
+    fn.__name__ = name or op.__name__
+    return fn
+
+
+def _binary_fn(op, float_only=False, name=None, dtype=None):
+    def fn(x, y, /, **kwargs):
+        _no_out(kwargs)
+        return _elementwise(op, x, y, float_only=float_only, dtype=dtype)
+    fn.__name__ = name or op.__name__
+    return fn
+
+
+def _no_out(kwargs):
+    if kwargs.get("out") is not None:
+        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+
+
+# ---------------------------------------------------------------------------
+# Elementwise functions
+
+exp, log, log1p, expm1 = (_unary_fn(f) for f in (P.exp, P.log, P.log1p, P.expm1))
+sin, cos, tan = (_unary_fn(f) for f in (P.sin, P.cos, P.tan))
+arcsin, arccos, arctan = (_unary_fn(f, name=n) for f, n in
+                          ((P.asin, "arcsin"), (P.acos, "arccos"), (P.atan, "arctan")))
+sinh, cosh, tanh = (_unary_fn(f) for f in (P.sinh, P.cosh, P.tanh))
+arcsinh, arccosh, arctanh = (_unary_fn(f, name=n) for f, n in
+                             ((P.asinh, "arcsinh"), (P.acosh, "arccosh"), (P.atanh, "arctanh")))
+sqrt, cbrt = _unary_fn(P.sqrt), _unary_fn(P.cbrt)
+floor, ceil = _unary_fn(P.floor), _unary_fn(P.ceil)
+rint = _unary_fn(P.round_, name="rint")
+negative = _unary_fn(P.neg, float_only=False, name="negative")
+absolute = _unary_fn(P.abs_, float_only=False, name="absolute")
+abs = fabs = absolute
+sign = _unary_fn(P.sign, float_only=False, name="sign")
+logical_not = _unary_fn(P.logical_not, float_only=False, name="logical_not")
+
+add = _binary_fn(P.add, name="add")
+subtract = _binary_fn(P.sub, name="subtract")
+multiply = _binary_fn(P.mul, name="multiply")
+true_divide = divide = _binary_fn(P.div, float_only=True, name="divide")
+maximum, minimum = _binary_fn(P.maximum, name="maximum"), _binary_fn(P.minimum, name="minimum")
+arctan2 = _binary_fn(P.atan2, float_only=True, name="arctan2")
+hypot = _binary_fn(P.hypot, float_only=True, name="hypot")
+less, less_equal = _binary_fn(P.lt, name="less"), _binary_fn(P.le, name="less_equal")
+greater, greater_equal = _binary_fn(P.gt, name="greater"), _binary_fn(P.ge, name="greater_equal")
+equal, not_equal = _binary_fn(P.eq, name="equal"), _binary_fn(P.ne, name="not_equal")
+logical_and = _binary_fn(P.logical_and, name="logical_and", dtype=bool)
+logical_or = _binary_fn(P.logical_or, name="logical_or", dtype=bool)
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+
+def positive(x, /, **kwargs):
+    return _operand(x)
+
+
+def round(a, decimals=0, out=None):
+    if decimals != 0:
+        scale = 10.0 ** decimals
+        return divide(rint(multiply(a, scale)), scale)
+    return rint(a)
+
+
+around = round
+
+
+def trunc(x, /, **kwargs):
+    return where(less(x, 0), ceil(x), floor(x))
+
+
+fix = trunc
+
+
+def power(x, y, /, **kwargs):
+    _no_out(kwargs)
+    x, y = _operand(x), _operand(y)
+    if not isinstance(y, Tracer) and _np.ndim(y) == 0:
+        yv = float(y)
+        if yv.is_integer() and builtins.abs(yv) <= 64 and not isinstance(x, _PY_SCALARS):
+            dt = result_dtype(x, y)
+            if _np.issubdtype(dt, _np.integer) and yv < 0:
+                raise ValueError("Integers to negative integer powers are not allowed.")
+            return P.integer_pow(_to(x, dt, _shape(x)), int(yv))
+    return _elementwise(P.pow_, x, y)
+
+
+def float_power(x, y, /, **kwargs):
+    return power(astype(x, _np.float64), y)
+
+
+def square(x, /, **kwargs):
+    return power(x, 2)
+
+
+def reciprocal(x, /, **kwargs):
+    return power(astype(x, _float_dtype(result_dtype(_operand(x)))), -1)
+
+
+def exp2(x, /, **kwargs):
+    x = _operand(x)
+    return power(_np.asarray(2.0, _float_dtype(result_dtype(x)))[()], x)
+
+
+def log2(x, /, **kwargs):
+    return multiply(log(x), 1.0 / _LN2)
+
+
+def log10(x, /, **kwargs):
+    return multiply(log(x), 1.0 / _LN10)
+
+
+def logaddexp(x, y, /, **kwargs):
+    # max(x, y) + log1p(exp(-|x - y|)); where x - y is NaN (both infinite of one sign,
+    # or a NaN operand) NumPy returns x + y.
+    x, y = _operand(x), _operand(y)
+    delta = subtract(x, y)
+    smooth = add(maximum(x, y), log1p(exp(negative(absolute(delta)))))
+    return where(isnan(delta), add(x, y), smooth)
+
+
+def isnan(x, /, **kwargs):
+    return not_equal(x, x)
+
+
+def isinf(x, /, **kwargs):
+    return equal(absolute(x), _np.inf)
+
+
+def isfinite(x, /, **kwargs):
+    return logical_not(logical_or(isnan(x), isinf(x)))
+
+
+def logical_xor(x, y, /, **kwargs):
+    return not_equal(astype(x, bool), astype(y, bool))
+
+
+def floor_divide(x, y, /, **kwargs):
+    return floor(divide(x, y))
+
+
+def remainder(x, y, /, **kwargs):
+    return subtract(x, multiply(floor_divide(x, y), y))
+
+
+mod = remainder
+
+
+def deg2rad(x, /, **kwargs):
+    return multiply(x, _np.pi / 180)
+
+
+def rad2deg(x, /, **kwargs):
+    return multiply(x, 180 / _np.pi)
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def where(condition, x=None, y=None, /):
+    """Elementwise choice.  Only the three-argument form is differentiable."""
+    if x is None or y is None:
+        raise NotImplementedError("jitgrad supports np.where(cond, x, y); the one-argument form "
+                                  "(np.nonzero) has a data-dependent shape")
+    c, x, y = _operand(condition), _operand(x), _operand(y)
+    dt = result_dtype(x, y)
+    shape = _np.broadcast_shapes(_shape(c), _shape(x), _shape(y))
+    return P.select(_to(c, _np.dtype(bool), shape), _to(x, dt, shape), _to(y, dt, shape))
+
+
+def clip(a, a_min=None, a_max=None, out=None, **kwargs):
+    a_min = kwargs.pop("min", a_min)
+    a_max = kwargs.pop("max", a_max)
+    if a_min is not None:
+        a = maximum(a, a_min)
+    if a_max is not None:
+        a = minimum(a, a_max)
+    return _operand(a)
+
+
+# ---------------------------------------------------------------------------
+# Reductions
+
+
+def _axes(x, axis):
+    ndim = len(_shape(x))
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise _np.exceptions.AxisError(f"axis {a} is out of bounds for array of dimension {ndim}")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"duplicate value in 'axis': {axis}")
+    return tuple(sorted(out))
+
+
+def _keep(y, x_shape, axes, keepdims):
+    if not keepdims:
+        return y
+    return P.reshape(y, tuple(1 if i in axes else s for i, s in enumerate(x_shape)))
+
+
+def _reduction(op, default_dtype=None):
+    def fn(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        if out is not None:
+            raise TypeError("jitgrad does not support out=")
+        if kwargs.get("initial", None) is not None or kwargs.get("where", True) is not True:
+            raise NotImplementedError(f"jitgrad's {op.__name__} does not support initial= or where=")
+        a = _operand(a)
+        axes = _axes(a, axis)
+        dt = dtype or (default_dtype(aval_of(a).dtype) if default_dtype else None)
+        if dt is not None:
+            a = astype(a, dt)
+        if isinstance(a, _PY_SCALARS):
+            a = _np.asarray(a)
+        return _keep(op(a, axes), _shape(a), axes, keepdims)
+    return fn
+
+
+def _sum_dtype(dtype):
+    return _np.dtype(_np.int64) if dtype.kind in "bi" else (
+        _np.dtype(_np.uint64) if dtype.kind == "u" else dtype)
+
+
+sum = _reduction(P.reduce_sum, _sum_dtype)
+prod = _reduction(P.reduce_prod, _sum_dtype)
+max = amax = _reduction(P.reduce_max)
+min = amin = _reduction(P.reduce_min)
+
+
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    a = _operand(a)
+    axes = _axes(a, axis)
+    n = math.prod(_shape(a)[i] for i in axes)
+    dt = dtype or _float_dtype(aval_of(a).dtype)
+    return divide(sum(astype(a, dt), axis=axes, keepdims=keepdims), float(n))
+
+
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+    a = _operand(a)
+    axes = _axes(a, axis)
+    n = math.prod(_shape(a)[i] for i in axes)
+    dev = subtract(a, mean(a, axis=axes, dtype=dtype, keepdims=True))
+    return divide(sum(multiply(dev, dev), axis=axes, keepdims=keepdims), float(n - ddof))
+
+
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+    return sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
+
+
+# ---------------------------------------------------------------------------
+# Shapes and data movement
+
+
+def astype(x, dtype, copy=True):
+    x = _operand(x)
+    if isinstance(x, _PY_SCALARS):
+        return _np.asarray(x, dtype)[()]
+    return P.convert(x, _np.dtype(dtype))
+
+
+def asarray(a, dtype=None, **kwargs):
+    a = _operand(a)
+    return a if dtype is None else astype(a, dtype)
+
+
+def array(obj, dtype=None, **kwargs):
+    """Like np.array, and also builds an array from (nested lists of) traced values."""
+    if isinstance(obj, (list, tuple)):
+        if any(isinstance(o, (Tracer, list, tuple)) for o in obj):
+            items = [array(o) for o in obj]
+            return asarray(stack(items), dtype)
+        return _np.array(obj, dtype=dtype)
+    return asarray(obj, dtype)
+
+
+def reshape(a, shape=None, order="C", **kwargs):
+    shape = kwargs.pop("newshape", shape)
+    if order != "C":
+        raise NotImplementedError("jitgrad supports only order='C' in reshape")
+    a = _operand(a)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    size = math.prod(_shape(a))
+    if -1 in shape:
+        known = math.prod(s for s in shape if s != -1)
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    if math.prod(shape) != size:
+        raise ValueError(f"cannot reshape array of shape {_shape(a)} (size {size}) into shape {shape}")
+    if isinstance(a, _PY_SCALARS):
+        a = _np.asarray(a)
+    return P.reshape(a, shape)
+
+
+def ravel(a, order="C"):
+    return reshape(a, (-1,), order)
+
+
+def transpose(a, axes=None):
+    a = _operand(a)
+    nd = len(_shape(a))
+    axes = tuple(reversed(range(nd))) if axes is None else tuple(int(i) % nd for i in axes)
+    return P.transpose(a, axes)
+
+
+def swapaxes(a, axis1, axis2):
+    nd = len(_shape(a))
+    perm = list(range(nd))
+    perm[axis1 % nd], perm[axis2 % nd] = perm[axis2 % nd], perm[axis1 % nd]
+    return transpose(a, perm)
+
+
+def moveaxis(a, source, destination):
+    nd = len(_shape(a))
+    src, dst = _np.atleast_1d(source) % nd, _np.atleast_1d(destination) % nd
+    order = [i for i in range(nd) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(a, order)
+
+
+def expand_dims(a, axis):
+    a = _operand(a)
+    shape = _shape(a)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    nd = len(shape) + len(axes)
+    axes = sorted(int(x) % nd for x in axes)
+    out = list(shape)
+    for ax in axes:
+        out.insert(ax, 1)
+    return reshape(a, out)
+
+
+def squeeze(a, axis=None):
+    a = _operand(a)
+    shape = _shape(a)
+    if axis is None:
+        axes = [i for i, s in enumerate(shape) if s == 1]
+    else:
+        axes = list(_axes(a, axis))
+        bad = [i for i in axes if shape[i] != 1]
+        if bad:
+            raise ValueError(f"cannot select an axis to squeeze out which has size not equal to one "
+                             f"(axis {bad[0]} of shape {shape})")
+    return reshape(a, [s for i, s in enumerate(shape) if i not in axes])
+
+
+def broadcast_to(a, shape):
+    a = _operand(a)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if _np.broadcast_shapes(_shape(a), shape) != shape:
+        raise ValueError(f"cannot broadcast shape {_shape(a)} to {shape}")
+    return _to(_np.asarray(a) if isinstance(a, _PY_SCALARS) else a, result_dtype(a), shape) \
+        if _shape(a) != () or not isinstance(a, Tracer) else P.broadcast_in_dim(a, shape, ())
+
+
+def atleast_1d(a):
+    a = _operand(a)
+    return reshape(a, (1,)) if _shape(a) == () else a
+
+
+def concatenate(arrays, axis=0, **kwargs):
+    arrays = [_operand(a) for a in arrays]
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
+    dt = result_dtype(*arrays)
+    nd = len(_shape(arrays[0]))
+    if nd == 0:
+        raise ValueError("zero-dimensional arrays cannot be concatenated")
+    arrays = [_to(a, dt, _shape(a)) for a in arrays]
+    arrays = [_np.asarray(a) if _np.ndim(a) == 0 and not isinstance(a, Tracer) else a for a in arrays]
+    return P.concatenate(arrays, int(axis) % nd)
+
+
+def stack(arrays, axis=0, **kwargs):
+    arrays = [_operand(a) for a in arrays]
+    nd = len(_shape(arrays[0])) + 1
+    return concatenate([expand_dims(a, int(axis) % nd) for a in arrays], axis=int(axis) % nd)
+
+
+def hstack(arrays):
+    arrays = [atleast_1d(a) for a in arrays]
+    return concatenate(arrays, axis=0 if len(_shape(arrays[0])) == 1 else 1)
+
+
+def vstack(arrays):
+    return concatenate([reshape(a, (1, -1)) if len(_shape(a)) < 2 else a for a in arrays], axis=0)
+
+
+def zeros_like(a, dtype=None, **kwargs):
+    return full_like(a, 0, dtype)
+
+
+def ones_like(a, dtype=None, **kwargs):
+    return full_like(a, 1, dtype)
+
+
+def empty_like(a, dtype=None, **kwargs):
+    return full_like(a, 0, dtype)
+
+
+def full_like(a, fill_value, dtype=None, **kwargs):
+    a = _operand(a)
+    dt = _np.dtype(dtype) if dtype is not None else aval_of(a).dtype
+    return P.full(_shape(a), fill_value, dt)
+
+
+def copy(a, **kwargs):
+    return _operand(a)
+
+
+def shape(a):
+    return _shape(_operand(a))
+
+
+def ndim(a):
+    return len(_shape(_operand(a)))
+
+
+def size(a, axis=None):
+    s = _shape(_operand(a))
+    return math.prod(s) if axis is None else s[axis]
+
+
+# ---------------------------------------------------------------------------
+# Products
+
+
+def dot(a, b, out=None):
+    a, b = _operand(a), _operand(b)
+    if _shape(a) == () or _shape(b) == ():
+        return multiply(a, b)
+    dt = result_dtype(a, b)
+    a, b = _to(a, dt, _shape(a)), _to(b, dt, _shape(b))
+    nb = len(_shape(b))
+    return P.dot_general(a, b, (((len(_shape(a)) - 1,), (0 if nb == 1 else nb - 2,)), ((), ())))
+
+
+def matmul(a, b, /, **kwargs):
+    _no_out(kwargs)
+    a, b = _operand(a), _operand(b)
+    sa, sb = _shape(a), _shape(b)
+    if sa == () or sb == ():
+        raise ValueError("matmul: input operand does not have enough dimensions (use * for scalars)")
+    dt = result_dtype(a, b)
+    a1, b1 = len(sa) == 1, len(sb) == 1
+    if a1:
+        a, sa = reshape(a, (1,) + sa), (1,) + sa
+    if b1:
+        b, sb = reshape(b, sb + (1,)), sb + (1,)
+    if sa[-1] != sb[-2]:
+        raise ValueError(f"matmul: mismatch in contracted dimension: shapes {_shape(a)} and {_shape(b)}")
+    batch = _np.broadcast_shapes(sa[:-2], sb[:-2])
+    a = _to(a, dt, batch + sa[-2:])
+    b = _to(b, dt, batch + sb[-2:])
+    nb = len(batch)
+    bd = tuple(range(nb))
+    out = P.dot_general(a, b, (((nb + 1,), (nb,)), (bd, bd)))
+    if a1:
+        out = squeeze(out, -2)
+    if b1:
+        out = squeeze(out, -1)
+    return out
+
+
+def vdot(a, b):
+    return dot(ravel(a), ravel(b))
+
+
+def inner(a, b):
+    a, b = _operand(a), _operand(b)
+    if _shape(a) == () or _shape(b) == ():
+        return multiply(a, b)
+    dt = result_dtype(a, b)
+    return P.dot_general(_to(a, dt, _shape(a)), _to(b, dt, _shape(b)),
+                         (((len(_shape(a)) - 1,), (len(_shape(b)) - 1,)), ((), ())))
+
+
+def outer(a, b, out=None):
+    a, b = ravel(a), ravel(b)
+    return multiply(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+def tensordot(a, b, axes=2):
+    a, b = _operand(a), _operand(b)
+    na, nb = len(_shape(a)), len(_shape(b))
+    if isinstance(axes, int):
+        ca, cb = tuple(range(na - axes, na)), tuple(range(axes))
+    else:
+        ca, cb = (tuple(_np.atleast_1d(x) % n) for x, n in zip(axes, (na, nb)))
+    dt = result_dtype(a, b)
+    return P.dot_general(_to(a, dt, _shape(a)), _to(b, dt, _shape(b)), ((ca, cb), ((), ())))
+
+
+def trace(a, offset=0, axis1=0, axis2=1):
+    raise NotImplementedError("jitgrad does not support numpy.trace yet")
+
+
+# ---------------------------------------------------------------------------
+# Indexing
+
+
+def getitem(x, key):
+    """Basic indexing: integers, slices (any step), None/newaxis and Ellipsis."""
+    x = _operand(x)
+    shape = _shape(x)
+    key = key if isinstance(key, tuple) else (key,)
+    for k in key:
+        if isinstance(k, (Tracer, list, _np.ndarray)) and not (_np.ndim(k) == 0 and not isinstance(k, Tracer)):
+            raise NotImplementedError(
+                "jitgrad supports indexing with integers, slices, None and ...; indexing with "
+                "arrays (fancy or boolean indexing) is not supported yet. For a mask, use "
+                "np.where(mask, x, 0); for picking entries, multiply by a one-hot array.")
+    n_real = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
+    if n_real > len(shape):
+        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, "
+                         f"but {n_real} were indexed")
+    if Ellipsis in key:
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (len(shape) - n_real) + key[i + 1:]
+    else:
+        key = key + (slice(None),) * (len(shape) - n_real)
+    start, stop, step, out_shape = [], [], [], []
+    dim = 0
+    for k in key:
+        if k is None:
+            out_shape.append(1)
+            continue
+        n = shape[dim]
+        if isinstance(k, slice):
+            a, b, c = k.indices(n)
+            start.append(a), stop.append(b), step.append(c)
+            out_shape.append(len(range(a, b, c)))
+        else:
+            i = int(k)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for axis {dim} with size {n}")
+            i %= n
+            start.append(i), stop.append(i + 1), step.append(1)
+        dim += 1
+    full = all(a == 0 and b == n and c == 1 for a, b, c, n in zip(start, stop, step, shape))
+    y = x if full else P.slice_(x, start, stop, step)
+    return reshape(y, out_shape)
+
+
+# ---------------------------------------------------------------------------
+# Linear algebra (the differentiable part that composes from primitives)
+
+
+class linalg:
+    @staticmethod
+    def norm(x, ord=None, axis=None, keepdims=False):
+        if ord not in (None, 2, "fro") or (ord == 2 and axis is None and len(_shape(x)) > 1):
+            raise NotImplementedError("jitgrad supports np.linalg.norm with the default (2/Frobenius) norm")
+        return sqrt(sum(multiply(x, x), axis=axis, keepdims=keepdims))
+
+
+# ---------------------------------------------------------------------------
+# Dispatch tables: NumPy's ufuncs and functions on traced arrays.
+
+_UFUNCS = {
+    "add": add, "subtract": subtract, "multiply": multiply, "divide": divide,
+    "true_divide": divide, "power": power, "float_power": float_power, "negative": negative,
+    "positive": positive, "exp": exp, "exp2": exp2, "expm1": expm1, "log": log, "log2": log2,
+    "log10": log10, "log1p": log1p, "sqrt": sqrt, "cbrt": cbrt, "square": square,
+    "reciprocal": reciprocal, "sin": sin, "cos": cos, "tan": tan, "arcsin": arcsin,
+    "arccos": arccos, "arctan": arctan, "arctan2": arctan2, "hypot": hypot, "sinh": sinh,
+    "cosh": cosh, "tanh": tanh, "arcsinh": arcsinh, "arccosh": arccosh, "arctanh": arctanh,
+    "absolute": absolute, "fabs": absolute, "sign": sign, "floor": floor, "ceil": ceil,
+    "rint": rint, "trunc": trunc, "maximum": maximum, "minimum": minimum,
+    "logaddexp": logaddexp, "less": less, "less_equal": less_equal, "greater": greater,
+    "greater_equal": greater_equal, "equal": equal, "not_equal": not_equal,
+    "logical_and": logical_and, "logical_or": logical_or, "logical_not": logical_not,
+    "logical_xor": logical_xor, "isnan": isnan, "isinf": isinf, "isfinite": isfinite,
+    "floor_divide": floor_divide, "remainder": remainder, "deg2rad": deg2rad,
+    "rad2deg": rad2deg, "matmul": matmul,
+}
+_UFUNC_REDUCE = {"add": sum, "multiply": prod, "maximum": max, "minimum": min}
+
+_FUNCTIONS = {
+    _np.sum: sum, _np.prod: prod, _np.max: max, _np.min: min, _np.amax: max, _np.amin: min,
+    _np.mean: mean, _np.var: var, _np.std: std, _np.dot: dot, _np.matmul: matmul,
+    _np.vdot: vdot, _np.inner: inner, _np.outer: outer, _np.tensordot: tensordot,
+    _np.transpose: transpose, _np.swapaxes: swapaxes, _np.moveaxis: moveaxis,
+    _np.reshape: reshape, _np.ravel: ravel, _np.expand_dims: expand_dims,
+    _np.squeeze: squeeze, _np.broadcast_to: broadcast_to, _np.concatenate: concatenate,
+    _np.stack: stack, _np.hstack: hstack, _np.vstack: vstack, _np.atleast_1d: atleast_1d,
+    _np.zeros_like: zeros_like, _np.ones_like: ones_like, _np.full_like: full_like,
+    _np.empty_like: empty_like, _np.where: where, _np.clip: clip, _np.round: round,
+    _np.around: round, _np.copy: copy, _np.shape: shape, _np.ndim: ndim, _np.size: size,
+    _np.linalg.norm: linalg.norm, _np.fix: fix, _np.trace: trace,
+}
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    name = ufunc.__name__
+    if method == "__call__" and name in _UFUNCS:
+        return _UFUNCS[name](*inputs, **kwargs)
+    if method == "reduce" and name in _UFUNCS and name in _UFUNC_REDUCE:
+        return _UFUNC_REDUCE[name](*inputs, **kwargs)
+    what = f"numpy.{name}" + ("" if method == "__call__" else f".{method}")
+    raise NotImplementedError(f"jitgrad does not support {what} on traced arrays")
+
+
+def _array_function(self, func, types, args, kwargs):
+    impl = _FUNCTIONS.get(func)
+    if impl is None:
+        mod = getattr(func, "__module__", "numpy") or "numpy"
+        mod = "numpy" if mod.startswith("numpy") and "linalg" not in mod else mod
+        raise NotImplementedError(
+            f"jitgrad does not support {mod}.{func.__name__} on traced arrays. "
+            "Supported NumPy functions are listed in jitgrad.numpy (see README).")
+    return impl(*args, **kwargs)
+
+
+def _install_tracer_methods():
+    T = Tracer
+    T.__array_ufunc__ = _array_ufunc
+    T.__array_function__ = _array_function
+    T.__add__ = lambda s, o: add(s, o)
+    T.__radd__ = lambda s, o: add(o, s)
+    T.__sub__ = lambda s, o: subtract(s, o)
+    T.__rsub__ = lambda s, o: subtract(o, s)
+    T.__mul__ = lambda s, o: multiply(s, o)
+    T.__rmul__ = lambda s, o: multiply(o, s)
+    T.__truediv__ = lambda s, o: divide(s, o)
+    T.__rtruediv__ = lambda s, o: divide(o, s)
+    T.__floordiv__ = lambda s, o: floor_divide(s, o)
+    T.__rfloordiv__ = lambda s, o: floor_divide(o, s)
+    T.__mod__ = lambda s, o: remainder(s, o)
+    T.__rmod__ = lambda s, o: remainder(o, s)
+    T.__pow__ = lambda s, o: power(s, o)
+    T.__rpow__ = lambda s, o: power(o, s)
+    T.__matmul__ = lambda s, o: matmul(s, o)
+    T.__rmatmul__ = lambda s, o: matmul(o, s)
+    T.__neg__ = lambda s: negative(s)
+    T.__pos__ = lambda s: s
+    T.__abs__ = lambda s: absolute(s)
+    T.__lt__ = lambda s, o: less(s, o)
+    T.__le__ = lambda s, o: less_equal(s, o)
+    T.__gt__ = lambda s, o: greater(s, o)
+    T.__ge__ = lambda s, o: greater_equal(s, o)
+    T.__eq__ = lambda s, o: equal(s, o)
+    T.__ne__ = lambda s, o: not_equal(s, o)
+    T.__and__ = lambda s, o: logical_and(s, o)
+    T.__or__ = lambda s, o: logical_or(s, o)
+    T.__invert__ = lambda s: logical_not(s)
+    T.__getitem__ = getitem
+    T.sum = sum
+    T.prod = prod
+    T.mean = mean
+    T.var = var
+    T.std = std
+    T.max = max
+    T.min = min
+    T.dot = dot
+    T.astype = astype
+    T.ravel = ravel
+    T.flatten = ravel
+    T.squeeze = squeeze
+    T.clip = clip
+    T.round = round
+    T.copy = copy
+    T.swapaxes = swapaxes
+    T.reshape = lambda s, *shape, **kw: reshape(s, shape[0] if len(shape) == 1 else shape, **kw)
+    T.transpose = lambda s, *axes: transpose(s, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int)
+                                                 else axes) or None)
+    T.T = property(lambda s: transpose(s))
+
+
+_install_tracer_methods()

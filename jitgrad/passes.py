@@ -1,0 +1,104 @@
+"""Clean-up passes run after every transform: simplification and constant
+folding, common-subexpression elimination, dead-code elimination."""
+from __future__ import annotations
+
+import numpy as np
+
+from .ir import IR, Eqn, Lit, Var
+
+
+def optimize(ir: IR) -> IR:
+    return dce(cse(simplify(ir)))
+
+
+def simplify(ir: IR) -> IR:
+    """Algebraic identities that hold in IEEE arithmetic, and folding of
+    equations whose operands are all scalar literals."""
+    sub = {}
+    neg_of = {}   # y -> x for y = neg x, so that neg(neg(x)) is x
+    lit_of = {}   # y -> c for y = broadcast_in_dim c, a literal filling an array
+    eqns = []
+
+    def r(a):
+        return sub.get(a, a) if isinstance(a, Var) else a
+
+    def _is_lit(a, value=None):
+        a = lit_of.get(a, a) if isinstance(a, Var) else a
+        return isinstance(a, Lit) and (value is None or a.value == value)
+
+    for e in ir.eqns:
+        ins = [r(a) for a in e.inputs]
+        out = e.outputs[0]
+        name = e.prim.name
+        same = None
+        if name == "mul":
+            x, y = ins
+            if _is_lit(y, 1) and x.aval.shape == out.aval.shape and x.aval.dtype == out.aval.dtype:
+                same = x
+            elif _is_lit(x, 1) and y.aval.shape == out.aval.shape and y.aval.dtype == out.aval.dtype:
+                same = y
+        elif name in ("add", "sub"):
+            x, y = ins
+            if _is_lit(y, 0) and x.aval.shape == out.aval.shape:
+                same = x
+            elif name == "add" and _is_lit(x, 0) and y.aval.shape == out.aval.shape:
+                same = y
+        elif name == "div" and _is_lit(ins[1], 1) and ins[0].aval.shape == out.aval.shape:
+            same = ins[0]
+        elif name == "neg" and isinstance(ins[0], Var) and ins[0] in neg_of:
+            same = neg_of[ins[0]]
+        elif name == "convert" and ins[0].aval.dtype == out.aval.dtype:
+            same = ins[0]
+        if same is None and out.aval.shape == () and e.prim.kind == "elementwise" \
+                and all(isinstance(a, Lit) for a in ins):
+            val = np.asarray(e.prim.impl(*[np.asarray(a.value, a.dtype)[()] for a in ins], **e.params))
+            same = Lit(val.item(), val.dtype)
+        if same is not None:
+            sub[out] = same
+            continue
+        if name == "neg" and isinstance(ins[0], Var):
+            neg_of[out] = ins[0]
+        if name == "broadcast_in_dim" and isinstance(ins[0], Lit):
+            lit_of[out] = ins[0]
+        eqns.append(Eqn(e.prim, ins, e.outputs, e.params, e.where))
+    return IR(ir.invars, ir.constvars, ir.consts, eqns, [r(v) for v in ir.outvars])
+
+
+
+def cse(ir: IR) -> IR:
+    """Merge equations with the same primitive, operands and parameters."""
+    seen = {}
+    sub = {}
+    eqns = []
+
+    def r(a):
+        return sub.get(a, a) if isinstance(a, Var) else a
+
+    def key_of(a):
+        return ("v", a.id) if isinstance(a, Var) else ("l", a.value, np.dtype(a.dtype).str)
+
+    for e in ir.eqns:
+        ins = [r(a) for a in e.inputs]
+        key = (e.prim.name, tuple(key_of(a) for a in ins), tuple(sorted(e.params.items())))
+        prev = seen.get(key)
+        if prev is not None:
+            for v, w in zip(e.outputs, prev.outputs):
+                sub[v] = w
+            continue
+        e2 = Eqn(e.prim, ins, e.outputs, e.params, e.where)
+        seen[key] = e2
+        eqns.append(e2)
+    return IR(ir.invars, ir.constvars, ir.consts, eqns, [r(v) for v in ir.outvars])
+
+
+def dce(ir: IR) -> IR:
+    """Drop equations whose outputs are never used, and unused constants."""
+    live = {v for v in ir.outvars if isinstance(v, Var)}
+    kept = []
+    for e in reversed(ir.eqns):
+        if any(v in live for v in e.outputs):
+            kept.append(e)
+            live.update(a for a in e.inputs if isinstance(a, Var))
+    kept.reverse()
+    consts = [(v, c) for v, c in zip(ir.constvars, ir.consts) if v in live]
+    return IR(ir.invars, [v for v, _ in consts], [c for _, c in consts], kept, ir.outvars)

@@ -1,0 +1,133 @@
+"""Forward and reverse mode as IR -> IR transforms.
+
+Forward mode (:func:`jvp_ir`) walks the IR once and calls each primitive's jvp
+rule on tracers of a new trace; tangents are ``None`` where they are known to
+be zero, so untouched branches cost nothing.
+
+Reverse mode (:func:`vjp_ir`) is forward mode followed by transposition.  In the
+JVP IR every equation either depends on a tangent input (then it is linear in
+the tangents, because jvp rules only ever multiply tangents by primal values)
+or does not (then it is primal work).  One forward pass splits the two; the
+primal equations are replayed, and the linear ones are walked backwards
+through their primitives' transpose rules, accumulating cotangents.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import primitives as P
+from .core import MissingRuleError, Undefined, bind, new_trace
+from .ir import IR, Aval, Lit, Var
+
+
+def _lit_value(a):
+    return np.asarray(a.value, a.dtype)[()]
+
+
+def jvp_ir(ir: IR, which=None) -> IR:
+    """Return an IR of ``(primals..., tangents of the selected inputs...) ->
+    (outputs..., output tangents...)``.  ``which`` lists the inputs that get a
+    tangent (default: all floating ones)."""
+    if which is None:
+        which = [i for i, v in enumerate(ir.invars) if P._is_float(v.aval.dtype)]
+    with new_trace() as tr:
+        primals = [tr.new_arg(v.aval) for v in ir.invars]
+        tangents = [tr.new_arg(ir.invars[i].aval) for i in which]
+        outs, out_tangents = _jvp_eval(ir, primals, {i: t for i, t in zip(which, tangents)})
+        out_tangents = [P.instantiate(t, o.aval) for t, o in zip(out_tangents, ir.outvars)]
+        return tr.to_ir(outs + out_tangents)
+
+
+def _jvp_eval(ir, primals, tangent_of):
+    """Evaluate ``ir`` on primals, pushing tangents through every equation."""
+    primal = dict(zip(ir.constvars, ir.consts))
+    tangent = {}
+    for i, (v, x) in enumerate(zip(ir.invars, primals)):
+        primal[v] = x
+        tangent[v] = tangent_of.get(i)
+
+    def p(a):
+        return _lit_value(a) if isinstance(a, Lit) else primal[a]
+
+    def t(a):
+        return None if isinstance(a, Lit) else tangent.get(a)
+
+    for e in ir.eqns:
+        ins = [p(a) for a in e.inputs]
+        out = bind(e.prim, *ins, **e.params)
+        ts = [t(a) for a in e.inputs]
+        if all(x is None for x in ts):
+            tout = None
+        else:
+            if e.prim.jvp is None:
+                raise MissingRuleError(f"primitive '{e.prim.name}' has no jvp rule")
+            tout = e.prim.jvp(ins, ts, out, **e.params)
+        primal[e.outputs[0]] = out
+        tangent[e.outputs[0]] = tout
+    return [p(v) for v in ir.outvars], [t(v) for v in ir.outvars]
+
+
+def vjp_ir(ir: IR, which, seed_ones=False, n_cts=None) -> IR:
+    """Return an IR of ``(primals..., cotangents of the outputs...) ->
+    (outputs..., cotangents of the selected inputs...)``.
+
+    Only the first ``n_cts`` outputs (default: all) take a cotangent; the others
+    (auxiliary outputs) are passed through.  With ``seed_ones`` the cotangents
+    are the literal 1 (the gradient of a scalar function), so the IR takes only
+    the primals.
+    """
+    lin = jvp_ir(ir, which)
+    n_in, n_out = len(ir.invars), len(ir.outvars)
+    n_cts = n_out if n_cts is None else n_cts
+    tangent_in = lin.invars[n_in:]
+    linear = set(tangent_in)
+    linear_eqns, primal_eqns = [], []
+    for e in lin.eqns:
+        if any(isinstance(a, Var) and a in linear for a in e.inputs):
+            linear.update(e.outputs)
+            linear_eqns.append(e)
+        else:
+            primal_eqns.append(e)
+
+    with new_trace() as tr:
+        primals = [tr.new_arg(v.aval) for v in ir.invars]
+        if seed_ones:
+            cts_out = [np.asarray(1, v.aval.dtype)[()] if v.aval.shape == () else
+                       P.full(v.aval.shape, 1, v.aval.dtype) for v in ir.outvars[:n_cts]]
+        else:
+            cts_out = [tr.new_arg(v.aval) for v in ir.outvars[:n_cts]]
+        env = dict(zip(lin.constvars, lin.consts))
+        env.update(zip(lin.invars[:n_in], primals))
+
+        def read(a):
+            return _lit_value(a) if isinstance(a, Lit) else env[a]
+
+        for e in primal_eqns:
+            env[e.outputs[0]] = bind(e.prim, *[read(a) for a in e.inputs], **e.params)
+
+        ct = {}
+
+        def add_ct(v, c):
+            if c is None:
+                return
+            ct[v] = c if v not in ct else P.add(ct[v], c)
+
+        for v, c in zip(lin.outvars[n_out:n_out + n_cts], cts_out):
+            if isinstance(v, Var) and v in linear:
+                add_ct(v, c)
+        for e in reversed(linear_eqns):
+            c = ct.pop(e.outputs[0], None)
+            if c is None:
+                continue
+            if e.prim.transpose is None:
+                raise MissingRuleError(
+                    f"primitive '{e.prim.name}' has no transpose rule but was applied to a "
+                    "tangent; its jvp rule must be linear in the tangents")
+            args = [Undefined(a.aval) if isinstance(a, Var) and a in linear else read(a)
+                    for a in e.inputs]
+            for a, c_in in zip(e.inputs, e.prim.transpose(c, *args, **e.params)):
+                if isinstance(a, Var) and a in linear:
+                    add_ct(a, c_in)
+        grads = [P.instantiate(ct.get(v), v.aval) for v in tangent_in]
+        outs = [read(v) for v in lin.outvars[:n_out]]
+        return tr.to_ir(outs + grads)
