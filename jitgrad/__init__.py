@@ -7,3 +7,4 @@ from .errors import JitgradError, TracerBoolError
 __version__ = "0.1.0"
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source", "tree",
            "JitgradError", "TracerBoolError"]
+from .runtime import config, wait_for_compiles

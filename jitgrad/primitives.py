@@ -192,13 +192,12 @@ def _integer_pow_jvp(primals, tangents, out, n):
     return t if d is None else mul(t, d)
 
 
-def _integer_pow_code(args, n):
+def _integer_pow_code(args, lit, n):
     (x,) = args
     if n == 0:
-        return "1"
-    m = abs(n)
-    factors = " * ".join([f"{x}"] * m)
-    return f"({factors})" if n > 0 else f"(1 / ({factors}))"
+        return lit(1)
+    factors = " * ".join([x] * abs(n))
+    return f"({factors})" if n > 0 else f"({lit(1)} / ({factors}))"
 
 
 integer_pow_p.jvp = _integer_pow_jvp
@@ -216,7 +215,8 @@ convert_p.shape = lambda x, dtype: Aval(x.shape, np.dtype(dtype))
 convert_p.jvp = lambda p, t, out, dtype: (
     None if t[0] is None or not _is_float(dtype) else convert(t[0], dtype))
 convert_p.transpose = lambda ct, x, dtype: [convert(ct, x.aval.dtype)]
-convert_p.code = lambda args, dtype: f"np.{np.dtype(dtype).name}({args[0]})"
+convert_p.code = lambda args, lit, dtype: (
+    f"({args[0]} != 0)" if np.dtype(dtype) == _BOOL else f"np.{np.dtype(dtype).name}({args[0]})")
 
 
 def convert(x, dtype):
@@ -477,6 +477,19 @@ pad_p.transpose = lambda ct, x, shape, start, step: [
     slice_(ct, start, tuple(a + c * (n - 1) + (1 if c > 0 else -1) for a, c, n in zip(start, step, x.aval.shape)), step)]
 
 
+def _pad_code(out, ins, in_avals, out_aval, lit, shape, start, step):
+    (x,), (xa,) = ins, in_avals
+    idx = []
+    for a, c, n in zip(start, step, xa.shape):
+        stop = a + c * (n - 1) + (1 if c > 0 else -1)
+        idx.append(f"{a}:{'' if stop < 0 else stop}:{c}")
+    dt = np.dtype(out_aval.dtype).name
+    return [f"{out} = np.zeros({shape}, np.{dt})", f"{out}[{', '.join(idx)}] = {x}"]
+
+
+pad_p.code = _pad_code
+
+
 def pad(x, shape, start, step):
     return bind(pad_p, x, shape=tuple(int(s) for s in shape),
                 start=tuple(int(s) for s in start), step=tuple(int(s) for s in step))
@@ -489,6 +502,18 @@ reshape_p.shape = lambda x, shape: (
     (_ for _ in ()).throw(ValueError(f"cannot reshape {x.shape} into {shape}")))
 reshape_p.jvp = lambda p, t, out, shape: None if t[0] is None else reshape(t[0], shape)
 reshape_p.transpose = lambda ct, x, shape: [reshape(ct, x.aval.shape)]
+
+
+def _reshape_code(out, ins, in_avals, out_aval, lit, shape):
+    (x,), (xa,) = ins, in_avals
+    if xa.shape == ():
+        return [f"{out} = np.full({shape}, {x})"]
+    if shape == ():
+        return [f"{out} = {x}.ravel()[0]"]
+    return [f"{out} = np.ascontiguousarray({x}).reshape({shape})"]
+
+
+reshape_p.code = _reshape_code
 
 
 def reshape(x, shape):
@@ -662,6 +687,44 @@ def _dot_jvp(p, t, out, contract, batch):
     return _add_tangents(a, b)
 
 
+def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
+    """Move axes to (batch, free, contracted) x (batch, contracted, free) and call
+    BLAS through np.dot, once per batch entry."""
+    (x, y), (xa, ya) = ins, in_avals
+    (xc, yc), (xb, yb) = contract, batch
+    xf, yf = _free(xa.ndim, xc, xb), _free(ya.ndim, yc, yb)
+    B = math.prod(xa.shape[i] for i in xb)
+    M = math.prod(xa.shape[i] for i in xf)
+    K = math.prod(xa.shape[i] for i in xc)
+    N = math.prod(ya.shape[i] for i in yf)
+    lines = []
+
+    def arrange(name, aval, perm, shape3):
+        if aval.shape == ():
+            return f"np.full({shape3}, {name})"
+        if list(perm) != list(range(aval.ndim)):
+            name = f"np.ascontiguousarray(np.transpose({name}, {tuple(perm)}))"
+        else:
+            name = f"np.ascontiguousarray({name})"
+        return f"{name}.reshape({shape3})"
+
+    lines.append(f"{out}_x = {arrange(x, xa, list(xb) + xf + list(xc), (B, M, K))}")
+    lines.append(f"{out}_y = {arrange(y, ya, list(yb) + list(yc) + yf, (B, K, N))}")
+    if B == 1:
+        lines.append(f"{out}_r = np.dot({out}_x[0], {out}_y[0])")
+    else:
+        dt = np.dtype(out_aval.dtype).name
+        lines.append(f"{out}_r = np.empty(({B}, {M}, {N}), np.{dt})")
+        lines.append(f"for b in range({B}):")
+        lines.append(f"    {out}_r[b] = np.dot({out}_x[b], {out}_y[b])")
+    if out_aval.shape == ():
+        lines.append(f"{out} = {out}_r.ravel()[0]")
+    else:
+        lines.append(f"{out} = {out}_r.reshape({out_aval.shape})")
+    return lines
+
+
+dot_general_p.code = _dot_code
 dot_general_p.impl = _dot_impl
 dot_general_p.shape = _dot_shape
 dot_general_p.jvp = _dot_jvp
@@ -714,6 +777,8 @@ def _concat_transpose(ct, *xs, axis):
     return cts
 
 
+concatenate_p.code = lambda out, ins, in_avals, out_aval, lit, axis: [
+    f"{out} = np.concatenate(({', '.join(ins)},), axis={axis})"]
 concatenate_p.impl = lambda *xs, axis: np.concatenate([np.asarray(x) for x in xs], axis)
 concatenate_p.shape = _concat_shape
 concatenate_p.jvp = _concat_jvp

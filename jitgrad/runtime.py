@@ -1,13 +1,182 @@
-"""Executables: run an IR, compiled when it pays, interpreted until then."""
+"""Executables: run an IR, compiled by Numba when it pays, interpreted until then.
+
+Tiers.  Importing Numba costs about half a second and compiling a function
+from a fraction of a second to seconds, so a cold signature first runs on the
+NumPy reference interpreter (no compile at all).  A signature that is called
+again, or whose arrays are large, is compiled in a background thread; calls
+switch to native code as soon as it is ready.  ``config.compile`` chooses:
+
+- ``"auto"`` (default): the tiers above;
+- ``"always"``: compile on the first call and wait for it (benchmarks, tests of
+  the compiled code);
+- ``"never"``: always interpret.
+
+Generated source goes to a file in the cache folder (``JITGRAD_CACHE_DIR``,
+default ``~/.cache/jitgrad``) named by a hash of the source, jitgrad's version
+and Numba's, so that Numba's own on-disk cache serves the next process.
+"""
 from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import threading
+import warnings
+
+import numpy as np
 
 from .core import eval_ir
 
 
+class _Config:
+    def __init__(self):
+        self.compile = os.environ.get("JITGRAD_COMPILE", "auto")
+        self.hot_calls = 2            # compile when a signature is called this many times
+        self.big_elements = 200_000   # ... or at once when its arrays are this large
+        self.cache_dir = os.environ.get(
+            "JITGRAD_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jitgrad"))
+
+    def __call__(self, **kw):
+        """Temporarily change settings: ``with jitgrad.config(compile="always"): ...``."""
+        return _Override(self, kw)
+
+
+class _Override:
+    def __init__(self, cfg, kw):
+        self.cfg, self.kw = cfg, kw
+
+    def __enter__(self):
+        self.old = {k: getattr(self.cfg, k) for k in self.kw}
+        for k, v in self.kw.items():
+            setattr(self.cfg, k, v)
+
+    def __exit__(self, *exc):
+        for k, v in self.old.items():
+            setattr(self.cfg, k, v)
+
+
+config = _Config()
+_compiled = {}            # source key -> Numba dispatcher (shared by equal IRs)
+_lock = threading.Lock()
+_pending = []             # threads compiling in the background
+
+
+def _debug_level():
+    try:
+        return int(os.environ.get("JITGRAD_DEBUG", "0"))
+    except ValueError:
+        return 0
+
+
+def wait_for_compiles():
+    """Block until every background compile has finished."""
+    while _pending:
+        t = _pending.pop()
+        t.join()
+
+
 class Executable:
+    """One IR at one signature."""
+
     def __init__(self, ir, label=""):
         self.ir = ir
-        self.label = label
+        self.label = label or "f"
+        self.fn = None            # the compiled function, once ready
+        self.calls = 0
+        self.compiling = False
+        self.error = None
+        self.consts = [np.ascontiguousarray(c) for c in ir.consts]
+        self.scalar_out = [(i, np.dtype(v.aval.dtype).type) for i, v in enumerate(ir.outvars)
+                           if v.aval.shape == ()]
+        self.size = sum(v.aval.size for v in ir.invars) + sum(
+            v.aval.size for e in ir.eqns for v in e.outputs)
+        if _debug_level() >= 1:
+            print(f"jitgrad: IR of {self.label}\n{ir}", file=sys.stderr)
 
     def __call__(self, args):
-        return eval_ir(self.ir, args)
+        fn = self.fn
+        if fn is not None:
+            outs = list(fn(*[a[()] if a.ndim == 0 else a for a in args], *self.consts))
+        else:
+            self.calls += 1
+            mode = config.compile
+            if mode == "always" and self.error is None:
+                self.compile()
+                return self(args)
+            if mode == "auto" and not self.compiling and self.error is None and (
+                    self.calls >= config.hot_calls or self.size >= config.big_elements):
+                self.compile_in_background()
+            outs = eval_ir(self.ir, args)
+            outs = [np.asarray(o) for o in outs]
+        for i, t in self.scalar_out:
+            outs[i] = t(outs[i])
+        return outs
+
+    # -- compiling
+
+    def compile_in_background(self):
+        self.compiling = True
+        t = threading.Thread(target=self.compile, daemon=True, name=f"jitgrad-compile-{self.label}")
+        _pending.append(t)
+        t.start()
+
+    def compile(self):
+        try:
+            self.fn = compile_ir(self.ir, self.label)
+        except Exception as exc:   # keep answering from the interpreter
+            self.error = exc
+            warnings.warn(f"jitgrad could not compile {self.label} ({type(exc).__name__}: {exc}); "
+                          "it will keep running on the NumPy interpreter", RuntimeWarning)
+        finally:
+            self.compiling = False
+        return self.fn
+
+
+def compile_ir(ir, label="f"):
+    from . import __version__
+    from .codegen import generate
+    gen = generate(ir, label)
+    if _debug_level() >= 4:
+        print(gen.source, file=sys.stderr)
+    import numba
+    key = hashlib.sha256(f"{gen.key}/{__version__}/{numba.__version__}".encode()).hexdigest()[:24]
+    with _lock:
+        fn = _compiled.get(key)
+        if fn is not None:
+            return fn
+    module = _load_module(gen.source, f"jitgrad_gen_{key}")
+    fn = getattr(module, gen.fn_name)
+    with _lock:
+        _compiled[key] = fn
+    return fn
+
+
+def _load_module(source, modname):
+    """Write ``source`` to the cache folder (unless an identical file is there) and import it."""
+    path = None
+    try:
+        os.makedirs(config.cache_dir, exist_ok=True)
+        path = os.path.join(config.cache_dir, modname + ".py")
+        existing = None
+        if os.path.exists(path):
+            with open(path) as f:
+                existing = f.read()
+        if existing != source:           # missing, stale or corrupt: (re)write it
+            tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+            with open(tmp, "w") as f:
+                f.write(source)
+            os.replace(tmp, path)
+    except OSError:
+        path = None
+    if path is None:                      # no writable cache: compile without a disk cache
+        import tempfile
+        d = tempfile.mkdtemp(prefix="jitgrad-")
+        path = os.path.join(d, modname + ".py")
+        with open(path, "w") as f:
+            f.write(source)
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,134 @@
+"""Fusion: group the equations of an IR into loop nests.
+
+A *group* is one loop nest over an iteration shape.  Its members are
+elementwise equations over that shape, whose values live in scalar locals
+(no intermediate arrays), and the reductions that consume them (accumulated
+inside the same loop).  'view' equations (broadcast_in_dim, transpose, slice)
+are never executed: a read through a view becomes an index expression on the
+viewed array.  'opaque' equations (dot_general, reshape, pad, concatenate) are
+statements of their own between groups.
+
+Invariant: a value is read in group ``g`` either as a local computed earlier
+in ``g`` (same iteration index) or from a materialised array/scalar whose
+producer is scheduled before ``g``.  An equation joins the newest group of its
+shape that satisfies this for all its operands; otherwise it opens a new group
+at the end of the schedule.  Values used outside their own group are
+materialised (written to an array inside the loop).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .ir import IR, Eqn, Lit, Var
+
+
+@dataclass(eq=False)
+class Group:
+    shape: tuple
+    pos: int
+    members: list = field(default_factory=list)     # Eqn, or ("copy", var) for a materialised view
+    materialized: list = field(default_factory=list)
+    reductions: list = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Opaque:
+    eqn: Eqn
+    pos: int
+
+
+class Plan:
+    """The schedule of an IR: groups and opaque statements, in execution order."""
+
+    def __init__(self, ir: IR):
+        self.ir = ir
+        self.schedule = []
+        self.home = {}      # var -> Group computing it as a loop local
+        self.avail = {}     # var -> schedule position after which it exists as array/scalar
+        self.views = {}     # var -> view Eqn
+        for v in list(ir.invars) + list(ir.constvars):
+            self.avail[v] = -1
+        for e in ir.eqns:
+            kind = e.prim.kind
+            if kind == "view":
+                self.views[e.outputs[0]] = e
+            elif kind == "elementwise":
+                self._place(e, e.outputs[0].aval.shape, e.inputs)
+            elif kind == "reduce":
+                self._place(e, e.inputs[0].aval.shape, e.inputs, reduction=True)
+            else:
+                for a in e.inputs:
+                    self._materialize(a)
+                item = Opaque(e, len(self.schedule))
+                self.schedule.append(item)
+                self.avail[e.outputs[0]] = item.pos
+        for v in ir.outvars:
+            self._materialize(v)
+
+    # -- where can a value be read?
+
+    def root(self, v):
+        while isinstance(v, Var) and v in self.views and v not in self.home:
+            v = self.views[v].inputs[0]
+        return v
+
+    def _ready_at(self, v):
+        """Position after which v exists as an array or scalar (if materialised)."""
+        if v in self.avail:
+            return self.avail[v]
+        return self.home[v].pos
+
+    def _readable(self, a, g):
+        if isinstance(a, Lit):
+            return True
+        if self.home.get(a) is g:
+            return True
+        r = self.root(a)
+        return isinstance(r, Lit) or self._ready_at(r) < g.pos
+
+    def _place(self, e, shape, operands, reduction=False):
+        candidates = [self.home[a] for a in operands if isinstance(a, Var) and a in self.home
+                      and self.home[a].shape == shape]
+        candidates += [g for g in reversed(self.schedule) if isinstance(g, Group) and g.shape == shape][:4]
+        g = next((g for g in sorted(set(candidates), key=lambda g: -g.pos)
+                  if all(self._readable(a, g) for a in operands)), None)
+        if g is None:
+            g = Group(shape, len(self.schedule))
+            self.schedule.append(g)
+        for a in operands:
+            if isinstance(a, Var) and self.home.get(a) is not g:
+                self._materialize(self.root(a))
+        if reduction:
+            g.reductions.append(e)
+            self.avail[e.outputs[0]] = g.pos
+        else:
+            g.members.append(e)
+            self.home[e.outputs[0]] = g
+
+    def _materialize(self, v):
+        if isinstance(v, Lit) or v in self.avail:
+            return
+        if v in self.home:
+            g = self.home[v]
+            if v not in g.materialized and g.shape != ():
+                g.materialized.append(v)
+            return
+        # a view that must exist as an array: copy it in a loop over its shape
+        shape = v.aval.shape
+        self._place_copy(v, shape)
+
+    def _place_copy(self, v, shape):
+        r = self.root(v)
+        g = next((g for g in reversed(self.schedule) if isinstance(g, Group) and g.shape == shape
+                  and (isinstance(r, Lit) or self._ready_at(r) < g.pos)), None)
+        if g is None:
+            g = Group(shape, len(self.schedule))
+            self.schedule.append(g)
+        self._materialize(r)
+        g.members.append(("copy", v))
+        self.home[v] = g
+        if shape != ():
+            g.materialized.append(v)
+
+    def groups(self):
+        return [s for s in self.schedule if isinstance(s, Group)]
