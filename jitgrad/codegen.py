@@ -129,14 +129,15 @@ def _emit_group(g: Group, plan: Plan, names):
     scalar = shape == ()
     local = {}      # var -> name of its scalar local inside the loop
 
-    def load(a):
+    def load(a, copying=False):
         if isinstance(a, Lit):
             return literal(a.value, a.dtype)
         if a in local:
             return local[a]
         # follow views down to an array, mapping the index at each step
         cur, cur_idx = a, idx
-        while isinstance(cur, Var) and cur in plan.views and cur not in plan.home:
+        while isinstance(cur, Var) and cur in plan.views and (cur not in plan.home or copying):
+            copying = False
             e = plan.views[cur]
             src = e.inputs[0]
             cur_idx = e.prim.code(cur_idx, src.aval.shape, **e.params)
@@ -160,7 +161,7 @@ def _emit_group(g: Group, plan: Plan, names):
     for m in g.members:
         if isinstance(m, tuple):          # ("copy", view var)
             v = m[1]
-            value = load(v)
+            value = load(v, copying=True)
             name = names[v] if scalar else names[v] + "_"
             loop.append(f"{name} = {value}  # materialise view")
             local[v] = name

@@ -516,7 +516,7 @@ def dot(a, b, out=None):
     dt = result_dtype(a, b)
     a, b = _to(a, dt, _shape(a)), _to(b, dt, _shape(b))
     nb = len(_shape(b))
-    return P.dot_general(a, b, (((len(_shape(a)) - 1,), (0 if nb == 1 else nb - 2,)), ((), ())))
+    return P.dot_general(a, b, ((len(_shape(a)) - 1,), (0 if nb == 1 else nb - 2,)))
 
 
 def matmul(a, b, /, **kwargs):
@@ -538,7 +538,7 @@ def matmul(a, b, /, **kwargs):
     b = _to(b, dt, batch + sb[-2:])
     nb = len(batch)
     bd = tuple(range(nb))
-    out = P.dot_general(a, b, (((nb + 1,), (nb,)), (bd, bd)))
+    out = P.dot_general(a, b, ((nb + 1,), (nb,)), (bd, bd))
     if a1:
         out = squeeze(out, -2)
     if b1:
@@ -556,7 +556,7 @@ def inner(a, b):
         return multiply(a, b)
     dt = result_dtype(a, b)
     return P.dot_general(_to(a, dt, _shape(a)), _to(b, dt, _shape(b)),
-                         (((len(_shape(a)) - 1,), (len(_shape(b)) - 1,)), ((), ())))
+                         ((len(_shape(a)) - 1,), (len(_shape(b)) - 1,)))
 
 
 def outer(a, b, out=None):
@@ -572,7 +572,7 @@ def tensordot(a, b, axes=2):
     else:
         ca, cb = (tuple(_np.atleast_1d(x) % n) for x, n in zip(axes, (na, nb)))
     dt = result_dtype(a, b)
-    return P.dot_general(_to(a, dt, _shape(a)), _to(b, dt, _shape(b)), ((ca, cb), ((), ())))
+    return P.dot_general(_to(a, dt, _shape(a)), _to(b, dt, _shape(b)), (ca, cb))
 
 
 def trace(a, offset=0, axis1=0, axis2=1):

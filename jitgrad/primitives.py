@@ -663,7 +663,7 @@ def _dot_transpose_one(ct, other, contract, batch, other_is_y, lin_aval):
     else:
         ct_free_other = tuple(range(nb, nb + nxf))
     o_free = tuple(_free(o_aval.ndim, oc, ob))
-    r = dot_general(ct, other, ((ct_free_other, o_free), (tuple(range(nb)), tuple(ob))))
+    r = dot_general(ct, other, (ct_free_other, o_free), (tuple(range(nb)), tuple(ob)))
     # r's axes: batch, ct's remaining (the linear operand's free axes in order), then
     # other's remaining axes (its contracted axes in increasing order), which pair
     # with the linear operand's contracted axes.
