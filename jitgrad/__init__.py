@@ -8,3 +8,5 @@ __version__ = "0.1.0"
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source", "tree",
            "JitgradError", "TracerBoolError"]
 from .runtime import config, wait_for_compiles
+from .jacobians import hessian, hvp, jacfwd, jacrev, linearize
+from .primitives import stop_gradient

@@ -790,3 +790,13 @@ def concatenate(xs, axis):
     if len(xs) == 1:
         return xs[0]
     return bind(concatenate_p, *xs, axis=int(axis))
+
+
+# ---------------------------------------------------------------------------
+# stop_gradient: the identity whose derivative is zero.
+
+stop_gradient_p = _unary("stop_gradient", lambda x: np.array(x, copy=True), "{0}", _zero_jvp)
+
+
+def stop_gradient(x):
+    return bind(stop_gradient_p, x) if isinstance(x, Tracer) else x

@@ -107,7 +107,8 @@ class Executable:
             if mode == "auto" and not self.compiling and self.error is None and (
                     self.calls >= config.hot_calls or self.size >= config.big_elements):
                 self.compile_in_background()
-            outs = eval_ir(self.ir, args)
+            with np.errstate(all="ignore"):      # as the compiled code: IEEE results, no warnings
+                outs = eval_ir(self.ir, args)
             outs = [np.asarray(o) for o in outs]
         for i, t in self.scalar_out:
             outs[i] = t(outs[i])

@@ -106,6 +106,7 @@ def vjp_ir(ir: IR, which, seed_ones=False, n_cts=None) -> IR:
             env[e.outputs[0]] = bind(e.prim, *[read(a) for a in e.inputs], **e.params)
 
         ct = {}
+        masked = {}   # id(cotangent) -> (pred, on_true, cotangent before masking); see below
 
         def add_ct(v, c):
             if c is None:
@@ -125,9 +126,43 @@ def vjp_ir(ir: IR, which, seed_ones=False, n_cts=None) -> IR:
                     "tangent; its jvp rule must be linear in the tangents")
             args = [Undefined(a.aval) if isinstance(a, Var) and a in linear else read(a)
                     for a in e.inputs]
-            for a, c_in in zip(e.inputs, e.prim.transpose(c, *args, **e.params)):
+            cts_in = _transpose_masked(e, c, args, masked)
+            for a, c_in in zip(e.inputs, cts_in):
                 if isinstance(a, Var) and a in linear:
                     add_ct(a, c_in)
         grads = [P.instantiate(ct.get(v), v.aval) for v in tangent_in]
         outs = [read(v) for v in lin.outvars[:n_out]]
         return tr.to_ir(outs + grads)
+
+
+# NaN-safe where.  The transpose of select(p, a, b) gives a the cotangent
+# select(p, ct, 0): zero where the branch was not taken.  Multiplying that zero
+# by an infinite derivative of the untaken branch (sqrt at 0, log at 0) would
+# give NaN.  A masked cotangent therefore stays masked through the elementwise
+# scalings that follow it (mul, div, neg, convert): the scaling is applied to
+# the cotangent before masking and the mask is applied after, so masked
+# positions are exactly 0 and every other position keeps IEEE arithmetic.
+_SCALINGS = ("mul", "div", "neg", "convert")
+
+
+def _transpose_masked(e, c, args, masked):
+    m = masked.get(id(c))
+    if m is not None and e.prim.name in _SCALINGS:
+        pred, on_true, raw = m
+        outs = []
+        for r in e.prim.transpose(raw, *args, **e.params):
+            if r is None:
+                outs.append(None)
+                continue
+            z = P.zeros(P.aval_of(r))
+            out = P.select(pred, r, z) if on_true else P.select(pred, z, r)
+            masked[id(out)] = (pred, on_true, r)
+            outs.append(out)
+        return outs
+    outs = e.prim.transpose(c, *args, **e.params)
+    if e.prim.name == "select":
+        pred = args[0]
+        for i, on_true in ((1, True), (2, False)):
+            if outs[i] is not None:
+                masked[id(outs[i])] = (pred, on_true, c)
+    return outs
