@@ -84,6 +84,9 @@ def _lit_of(value, dtype):
 
 
 def generate(ir: IR, label="f") -> Generated:
+    from .custom import inline_calls
+    from .passes import optimize
+    ir = optimize(inline_calls(ir))
     plan = Plan(ir)
     names = _Names(ir)
     fn = "jg_" + "".join(c if c.isalnum() else "_" for c in label)[:40]
