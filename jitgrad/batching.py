@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import primitives as P
-from .core import MissingRuleError, aval_of, bind, new_trace
+from .core import MissingRuleError, aval_of, bind, new_trace, source_line
 from .ir import IR, Lit
 
 
@@ -138,6 +138,7 @@ def vmap_eval(ir, args, batched, size):
         return False if isinstance(a, Lit) else is_b.get(a, False)
 
     for e in ir.eqns:
+        source_line[0] = e.where
         ins = [read(a) for a in e.inputs]
         flags = [flag(a) for a in e.inputs]
         if any(flags):
@@ -146,4 +147,5 @@ def vmap_eval(ir, args, batched, size):
             out = bind(e.prim, *ins, **e.params)
         env[e.outputs[0]] = out
         is_b[e.outputs[0]] = any(flags)
+    source_line[0] = None
     return [read(v) for v in ir.outvars], [flag(v) for v in ir.outvars]

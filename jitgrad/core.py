@@ -156,6 +156,11 @@ def _user_line():
     return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
 
 
+# While a transform rewrites an equation, the equations it emits are
+# attributed to the user's line that produced the original one.
+source_line = [None]
+
+
 def bind(prim, *args, **params):
     """Apply a primitive: record it in the innermost trace, or run its impl when
     nothing is being traced."""
@@ -165,7 +170,7 @@ def bind(prim, *args, **params):
     atoms = [trace.atom(a) for a in args]
     avals = prim.shape_rule(*[a.aval for a in atoms], **params)
     outs = [Var(av) for av in avals]
-    trace.eqns.append(Eqn(prim, atoms, outs, params, _user_line()))
+    trace.eqns.append(Eqn(prim, atoms, outs, params, source_line[0] or _user_line()))
     tracers = [Tracer(trace, v) for v in outs]
     return tracers[0] if len(tracers) == 1 else tracers
 
@@ -194,7 +199,11 @@ def eval_ir(ir: IR, args, consts=None):
         return env[a]
 
     for e in ir.eqns:
-        out = bind(e.prim, *[read(a) for a in e.inputs], **e.params)
+        source_line[0] = e.where
+        try:
+            out = bind(e.prim, *[read(a) for a in e.inputs], **e.params)
+        finally:
+            source_line[0] = None
         if len(e.outputs) == 1:
             env[e.outputs[0]] = out
         else:

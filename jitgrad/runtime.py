@@ -97,8 +97,9 @@ class Executable:
     def __call__(self, args):
         fn = self.fn
         if fn is not None:
-            outs = list(fn(*[a[()] if a.ndim == 0 else a for a in args], *self.consts))
+            outs = list(fn(*[a if type(a) is float or a.ndim else a[()] for a in args], *self.consts))
         else:
+            args = [np.float64(a) if type(a) is float else a for a in args]
             self.calls += 1
             mode = config.compile
             if mode == "always" and self.error is None:
