@@ -92,6 +92,7 @@ def generate(ir: IR, label="f") -> Generated:
     fn = "jg_" + "".join(c if c.isalnum() else "_" for c in label)[:40]
     args = [names[v] for v in ir.invars] + [names[v] for v in ir.constvars]
     body = []
+    parallel = any(isinstance(g, Group) and g.shape and _parallel(g) for g in plan.schedule)
     for item in plan.schedule:
         if isinstance(item, Group):
             body += _emit_group(item, plan, names)
@@ -102,7 +103,8 @@ def generate(ir: IR, label="f") -> Generated:
         outs.append(literal(v.value, v.dtype) if isinstance(v, Lit) else names[v])
     body.append(f"return ({', '.join(outs)},)")
     ir_text = "\n".join("#   " + line for line in pretty(ir).splitlines())
-    src = HEADER + "# IR:\n" + ir_text + "\n\n\n" + '@njit(cache=True, error_model="numpy")\n'
+    src = HEADER + "# IR:\n" + ir_text + "\n\n\n" + \
+        f'@njit(cache=True, error_model="numpy"{", parallel=True" if parallel else ""})\n'
     src += f"def {fn}({', '.join(args)}):\n"
     src += "\n".join("    " + line if line else "" for line in body) + "\n"
     key = hashlib.sha256(src.encode()).hexdigest()[:20]
@@ -187,7 +189,10 @@ def _emit_group(g: Group, plan: Plan, names):
         loop.append(_comment(e, names))
         if out.aval.shape == ():
             acc = names[out]
-            loop.append(f"{acc} = " + e.prim.code[1].format(acc=acc, x=x))
+            if e.prim.name == "reduce_sum":      # the form Numba's prange recognises as a reduction
+                loop.append(f"{acc} += {x}")
+            else:
+                loop.append(f"{acc} = " + e.prim.code[1].format(acc=acc, x=x))
         else:
             kept = [i for d, i in enumerate(idx) if d not in e.params["axes"]]
             acc = f"{names[out]}[{', '.join(kept)}]"
@@ -196,8 +201,24 @@ def _emit_group(g: Group, plan: Plan, names):
         return pre + loop
     lines = list(pre)
     indent = ""
+    par = _parallel(g)
     for d, n in enumerate(shape):
-        lines.append(f"{indent}for {idx[d]} in range({n}):")
+        loop_fn = "prange" if par and d == 0 else "range"
+        lines.append(f"{indent}for {idx[d]} in {loop_fn}({n}):")
         indent += "    "
     lines += [indent + line for line in loop]
     return lines
+
+
+PARALLEL_MIN_ELEMENTS = 1 << 18
+
+
+def _parallel(g: Group):
+    """Run the outer loop on all cores when the loop is large enough to pay for
+    the threads and every reduction in it is a scalar sum (which Numba's prange
+    combines across threads)."""
+    n = 1
+    for s in g.shape:
+        n *= s
+    return (n >= PARALLEL_MIN_ELEMENTS and g.shape[0] > 1
+            and all(e.prim.name == "reduce_sum" and e.outputs[0].aval.shape == () for e in g.reductions))

@@ -696,8 +696,16 @@ def _array_function(self, func, types, args, kwargs):
     return impl(*args, **kwargs)
 
 
+def _missing_attribute(self, name):
+    if hasattr(_np.ndarray, name):
+        raise NotImplementedError(f"jitgrad does not support the array method or attribute "
+                                  f"'.{name}' on traced arrays")
+    raise AttributeError(f"'Tracer' object has no attribute '{name}'")
+
+
 def _install_tracer_methods():
     T = Tracer
+    T.__getattr__ = _missing_attribute
     T.__array_ufunc__ = _array_ufunc
     T.__array_function__ = _array_function
     T.__add__ = lambda s, o: add(s, o)
