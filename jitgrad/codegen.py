@@ -156,10 +156,15 @@ def _emit_group(g: Group, plan: Plan, names):
     pre, loop = [f"# loop over {shape}" if shape else "# scalar code"], []
     for v in g.materialized:
         pre.append(f"{names[v]} = np.empty({shape}, np.{np.dtype(v.aval.dtype).name})")
+    post = []
     for e in g.reductions:
         out = e.outputs[0]
         init = _lit_of(e.prim.code[0], out.aval.dtype)
-        if out.aval.shape == ():
+        if out.aval.shape == () and _widen(e):
+            # a float32 total is accumulated in float64 and rounded once at the end
+            pre.append(f"{names[out]} = 0.0")
+            post.append(f"{names[out]} = np.float32({names[out]})")
+        elif out.aval.shape == ():
             pre.append(f"{names[out]} = {init}")
         else:
             pre.append(f"{names[out]} = np.full({out.aval.shape}, {init})")
@@ -198,7 +203,7 @@ def _emit_group(g: Group, plan: Plan, names):
             acc = f"{names[out]}[{', '.join(kept)}]"
             loop.append(f"{acc} = " + e.prim.code[1].format(acc=acc, x=x))
     if scalar:
-        return pre + loop
+        return pre + loop + post
     lines = list(pre)
     indent = ""
     par = _parallel(g)
@@ -207,7 +212,11 @@ def _emit_group(g: Group, plan: Plan, names):
         lines.append(f"{indent}for {idx[d]} in {loop_fn}({n}):")
         indent += "    "
     lines += [indent + line for line in loop]
-    return lines
+    return lines + post
+
+
+def _widen(e):
+    return e.prim.name == "reduce_sum" and np.dtype(e.outputs[0].aval.dtype) == np.float32
 
 
 PARALLEL_MIN_ELEMENTS = 1 << 18
