@@ -532,13 +532,14 @@ class Variable(_Base):
 
     read_value = value
 
-    def _new_value(self, value):
+    def _in_dtype(self, value):
         value = _strip(value)
-        dtype = self._value.dtype
         if isinstance(value, Tracer) or isinstance(self._value, Tracer):
-            new = jnp.astype(value, dtype)
-        else:
-            new = np.array(value, dtype=dtype)
+            return jnp.astype(value, self._value.dtype)
+        return np.array(value, dtype=self._value.dtype)
+
+    def _new_value(self, value):
+        new = self._in_dtype(value)
         if tuple(new.shape) != tuple(self._value.shape):
             raise ValueError(f"cannot assign a value of shape {tuple(new.shape)} to variable "
                              f"'{self.name}' of shape {self.shape}")
@@ -551,11 +552,11 @@ class Variable(_Base):
 
     def assign_add(self, delta):
         """``self += delta``, computed in the variable's dtype."""
-        return self.assign(self._value + self._new_value(delta))
+        return self.assign(self._value + self._in_dtype(delta))
 
     def assign_sub(self, delta):
         """``self -= delta``, computed in the variable's dtype."""
-        return self.assign(self._value - self._new_value(delta))
+        return self.assign(self._value - self._in_dtype(delta))
 
 
 def _identity(x):
