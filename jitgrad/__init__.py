@@ -12,3 +12,6 @@ from .jacobians import hessian, hvp, jacfwd, jacrev, linearize
 from .primitives import stop_gradient
 from .custom import custom_jvp, custom_vjp
 from . import testing
+from . import optimizers
+from .variables import Tensor, Variable, constant
+from .tape import GradientTape, ForwardAccumulator, UnconnectedGradients
