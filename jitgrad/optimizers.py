@@ -70,7 +70,7 @@ class Optimizer:
                 self._vars[id(v)] = v
             p = v._value
             new_p, slots = self._update_one(_cast(g, p.dtype), p, slots, self.iterations)
-            v._value = new_p if isinstance(new_p, Tracer) else np.asarray(new_p, p.dtype)
+            v._set(new_p if isinstance(new_p, Tracer) else np.asarray(new_p, p.dtype))
             self._slot_of[id(v)] = slots
         self.iterations += 1
         return self.iterations

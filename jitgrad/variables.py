@@ -547,8 +547,17 @@ class Variable(_Base):
 
     def assign(self, value):
         """Replace the value (cast to the variable's dtype; the shape must match)."""
-        self._value = self._new_value(value)
+        self._set(self._new_value(value))
         return self
+
+    def _set(self, new):
+        if isinstance(new, Tracer) and not isinstance(self._value, Tracer):
+            raise TypeError(
+                f"a traced value (inside jitgrad.jit or grad) was assigned to Variable '{self.name}', "
+                "which was created outside the traced function: the update would escape the trace. "
+                "Inside jitgrad.jit, pass parameters in as arrays and return the new values (the "
+                "optimizers' init/update functions do this), or create the Variables inside")
+        self._value = new
 
     def assign_add(self, delta):
         """``self += delta``, computed in the variable's dtype."""

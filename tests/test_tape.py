@@ -453,3 +453,25 @@ def test_changing_data_reuses_executable():
         ref = -2 * (yb.numpy() - xb.numpy() @ w.numpy()) * xb.numpy().T
         close(g, ref, rtol=1e-5)
     assert tape_mod.build_count - before == 1
+
+
+def test_reverse_over_forward():
+    x = Variable([1.0, 2.0])
+    with GradientTape() as tape:
+        with ForwardAccumulator(x, np.array([1.0, 0.0], f32)) as acc:
+            y = np.sum(x ** 3)
+        d = acc.jvp(y)                      # 3 x0^2, recorded on the tape
+    close(d.numpy(), 3.0)
+    close(tape.gradient(d, x), [6.0, 0.0])  # d/dx (3 x0^2)
+
+
+def test_assigning_a_tracer_to_an_outside_variable_raises():
+    v = Variable(1.0)
+
+    @jitgrad.jit
+    def bad(a):
+        v.assign(a)
+        return a
+
+    with pytest.raises(TypeError, match="escape"):
+        bad(np.float32(2.0))
