@@ -202,10 +202,9 @@ class Session:
 
     def release(self):
         """Drop everything recorded (a non-persistent tape after its gradient)."""
-        for name in ("keys", "ops", "leaves", "leaf_nodes", "leaf_owners", "consts", "const_owners"):
-            setattr(self, name, [])
-        self.const_ids = {}
-        self.var_nodes = {}
+        self.keys = self.ops = self.leaves = self.leaf_nodes = self.leaf_owners = []
+        self.consts = self.const_owners = []
+        self.const_ids = self.var_nodes = {}
 
 
 def _hkey(x):
@@ -254,7 +253,11 @@ def _apply(np_fn, fn, args, kwargs):
         for s in _active:
             hit = False
             for a in args:
-                if s.tracks(a, True):
+                if type(a) is Tensor:       # the common case, inlined
+                    refs = a._refs
+                    if refs is not None and s in refs:
+                        hit = True
+                elif s.tracks(a, True):
                     hit = True
             if hit:
                 s.record(fn, args, kwargs, (res,))
