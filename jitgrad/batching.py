@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import primitives as P
-from .core import MissingRuleError, aval_of, bind, new_trace, source_line
+from .core import MissingRuleError, Tracer, aval_of, bind, new_trace, source_line
 from .ir import IR, Lit
 
 
@@ -27,12 +27,17 @@ def _with_batch(x, size):
 
 def _elementwise_rule(prim):
     def rule(args, batched, size, **params):
-        shape = next(aval_of(a).shape for a, b in zip(args, batched) if b)
+        # the unbatched shapes broadcast (0-d operands stand beside arrays)
+        inner = max((aval_of(a).shape[1:] if b else aval_of(a).shape for a, b in zip(args, batched)),
+                    key=len)
+        shape = (size,) + inner
         out = []
         for a, b in zip(args, batched):
-            if not b and hasattr(a, "_var"):     # an unbatched traced operand
-                nd = aval_of(a).ndim
-                a = P.broadcast_in_dim(a, shape, tuple(range(len(shape) - nd, len(shape))))
+            av = aval_of(a)
+            if b and av.shape != shape:              # a batched 0-d value
+                a = P.broadcast_in_dim(a, shape, (0,))
+            elif not b and (av.shape != () or isinstance(a, Tracer)):
+                a = P.broadcast_in_dim(a, shape, tuple(range(1 + len(inner) - av.ndim, len(shape))))
             out.append(a)
         return bind(prim, *out, **params)
     return rule

@@ -100,6 +100,7 @@ def _lin_transpose(ct, *args, n_res, res_tree, bwd, out_aval):
 custom_lin_p.impl = _lin_impl
 custom_lin_p.shape = lambda *avals, out_aval, **params: out_aval
 custom_lin_p.transpose = _lin_transpose
+custom_lin_p.batch = lambda *a, **k: _lin_impl()
 
 
 def _inline_batched(ir, args, batched, size):

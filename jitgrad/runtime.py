@@ -125,7 +125,15 @@ class Executable:
 
     def compile(self):
         try:
-            self.fn = compile_ir(self.ir, self.label)
+            fn = compile_ir(self.ir, self.label)
+            # Numba compiles lazily, at the first call; compile now, for the
+            # argument types this signature will be called with.
+            import numba
+            sig = tuple(numba.typeof(np.zeros((), v.aval.dtype)[()] if v.aval.shape == ()
+                                     else np.zeros(v.aval.shape, v.aval.dtype)) for v in self.ir.invars)
+            sig += tuple(numba.typeof(c) for c in self.consts)
+            fn.compile(sig)
+            self.fn = fn
         except Exception as exc:   # keep answering from the interpreter
             self.error = exc
             warnings.warn(f"jitgrad could not compile {self.label} ({type(exc).__name__}: {exc}); "

@@ -144,16 +144,16 @@ def vjp_ir(ir: IR, which, seed_ones=False, n_cts=None) -> IR:
 # select(p, ct, 0): zero where the branch was not taken.  Multiplying that zero
 # by an infinite derivative of the untaken branch (sqrt at 0, log at 0) would
 # give NaN.  A masked cotangent therefore stays masked through the elementwise
-# scalings that follow it (mul, div, neg, convert): the scaling is applied to
+# linear maps that follow it (mul, div, neg, convert, add, sub): the scaling is applied to
 # the cotangent before masking and the mask is applied after, so masked
 # positions are exactly 0 and every other position keeps IEEE arithmetic.
-_SCALINGS = ("mul", "div", "neg", "convert")
+_SCALINGS = ("mul", "div", "neg", "convert", "add", "sub")
 
 
 def _transpose_masked(e, c, args, masked):
     m = masked.get(id(c))
-    if m is not None and e.prim.name in _SCALINGS:
-        pred, on_true, raw = m
+    if m is not None and m[0] is c and e.prim.name in _SCALINGS:
+        _, pred, on_true, raw = m
         outs = []
         for r in e.prim.transpose(raw, *args, **e.params):
             if r is None:
@@ -161,7 +161,7 @@ def _transpose_masked(e, c, args, masked):
                 continue
             z = P.zeros(P.aval_of(r))
             out = P.select(pred, r, z) if on_true else P.select(pred, z, r)
-            masked[id(out)] = (pred, on_true, r)
+            masked[id(out)] = (out, pred, on_true, r)   # keeps `out` alive: ids stay unique
             outs.append(out)
         return outs
     outs = e.prim.transpose(c, *args, **e.params)
@@ -169,5 +169,5 @@ def _transpose_masked(e, c, args, masked):
         pred = args[0]
         for i, on_true in ((1, True), (2, False)):
             if outs[i] is not None:
-                masked[id(outs[i])] = (pred, on_true, c)
+                masked[id(outs[i])] = (outs[i], pred, on_true, c)
     return outs

@@ -27,9 +27,6 @@ MAT = _R.standard_normal((4, 2))
 # pairwise distinct values, spaced 0.3 apart, and at least 0.1 away from the clip bounds +-1
 DISTINCT = (np.arange(12) * 0.3 - 1.75)[_R.permutation(12)].reshape(3, 4)
 
-_ID_REUSE = ("reverse-over-forward bug: transforms._transpose_masked keys its 'masked' dict by id() "
-             "of transient tracers (ids are reused after the tracer is freed)")
-
 # name: (f, args, orders to check) -- order 2 for all, order 3 for a selection
 TABLE = {
     "sin": (np.sin, (ANY,), (2, 3)),
@@ -59,15 +56,8 @@ TABLE = {
     "maximum": (lambda x, y: np.maximum(x, y + 0.05), (DISTINCT, DISTINCT[::-1]), (2,)),
 }
 
-# (name, order, mode) combinations that fail because of a jitgrad bug: (strict, reason).
-# The first four failed in every run (alone and in the suite); prod_axis at order 2 in some.
-BROKEN = {
-    ("logaddexp", 2, "rev"): (True, _ID_REUSE),
-    ("prod", 2, "rev"): (True, _ID_REUSE),
-    ("prod_axis", 3, "rev"): (True, _ID_REUSE),
-    ("power", 3, "rev"): (True, _ID_REUSE),
-    ("prod_axis", 2, "rev"): (False, _ID_REUSE + "; flaky, depends on the allocation pattern"),
-}
+# (name, order, mode) combinations known to fail: (strict, reason).  None today.
+BROKEN = {}
 
 
 def _params():

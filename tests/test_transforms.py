@@ -124,16 +124,10 @@ def test_grad_of_function_calling_jvp():
     close(grad(lambda x: jvp(lambda y: y ** 4, (x,), (1.0,))[1])(1.5), 12 * 1.5 ** 2)
 
 
-_ID_REUSE = ("the NaN-safe where bookkeeping in transforms._transpose_masked keys its 'masked' dict "
-             "by id() of transient tracers; once freed, their ids are reused and unrelated "
-             "cotangents get masked, so reverse-over-forward gives wrong values")
-
-
 @pytest.mark.parametrize("name", [
     # deterministic: the sign of the result is flipped
-    pytest.param("logaddexp", marks=pytest.mark.xfail(strict=True, reason=_ID_REUSE)),
-    # depends on the allocation pattern: fails in some runs (e.g. alone), passes in others
-    pytest.param("prod", marks=pytest.mark.xfail(strict=False, reason=_ID_REUSE + " (flaky)")),
+    "logaddexp",
+    "prod",
 ])
 def test_grad_of_jvp_through_select_based_rules(name):
     x = np.array([1.5, 2.0, 0.5])
@@ -306,10 +300,6 @@ def test_jacobian_vector_to_scalar_and_float32():
         close(j, np.diag(np.cos(x)), rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.xfail(strict=True, reason="batching bug (batching._elementwise_rule): an elementwise op "
-                   "between a batched operand and an unbatched captured constant array, or between a "
-                   "batched 0-d value and an unbatched array, is not broadcast (ValueError: "
-                   "elementwise operands must agree in shape)")
 @pytest.mark.parametrize("case", ["sum_times_const_rev", "sum_times_const_fwd",
                                   "scalar_to_vector_fwd", "scalar_to_vector_rev",
                                   "sum_times_vector_fwd", "sum_times_vector_rev",
@@ -622,9 +612,6 @@ def test_custom_vjp_under_jvp_raises_clear_error():
         jvp(fake_exp, (np.ones(3),), (np.ones(3),))
 
 
-@pytest.mark.xfail(strict=True, reason="jacfwd of a custom_vjp function raises "
-                   "MissingRuleError(\"primitive 'custom_lin' has no batching rule\") instead of "
-                   "the clear 'forward-mode ... custom_vjp' NotImplementedError")
 def test_custom_vjp_under_jacfwd_raises_clear_error():
     with pytest.raises(NotImplementedError, match="custom_vjp"):
         jacfwd(fake_exp)(np.ones(3))
@@ -671,6 +658,7 @@ NAN_SAFE = {
     "sqrt": (lambda x: np.sum(np.where(x > 0, np.sqrt(x), 0.0)), XZ, [0, 0.5, 0.25, 0]),
     "log": (lambda x: np.sum(np.where(x > 0, np.log(x), 0.0)), XZ, [0, 1, 0.25, 0]),
     "reciprocal": (lambda x: np.sum(np.where(x != 0, 1 / x, 0.0)), XZ, [0, -1, -1 / 16, -1]),
+    "x-sqrt": (lambda x: np.sum(np.where(x > 0, x - np.sqrt(x), 0.0)), XZ, [0, 0.5, 0.75, 0]),
     "reciprocal-false-branch": (lambda x: np.sum(np.where(x == 0, 0.0, 1.0 / x)), XZ,
                                 [0, -1, -1 / 16, -1]),
     "arcsin": (lambda x: np.sum(np.where(np.abs(x) < 1, np.arcsin(x), 0.0)),
@@ -700,9 +688,6 @@ NAN_SAFE = {
 }
 
 NAN_SAFE_BROKEN = {
-    "x-sqrt": ((lambda x: np.sum(np.where(x > 0, x - np.sqrt(x), 0.0))), XZ, [0, 0.5, 0.75, 0],
-               "sub's transpose negates the cotangent inside its rule, so the mask is lost for "
-               "the second operand (sqrt(x) - x works, x - sqrt(x) gives NaN)"),
     "reshape": ((lambda x: np.sum(np.where(x > 0, np.sqrt(x.reshape(2, 2)).ravel(), 0.0))), XZ,
                 [0, 0.5, 0.25, 0], "the mask is not carried through reshape"),
     "broadcast": ((lambda x: np.sum(np.where((x > 0) & np.array([[True], [True]]), np.sqrt(x), 0.0))),
