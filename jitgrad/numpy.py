@@ -703,27 +703,29 @@ def _missing_attribute(self, name):
     raise AttributeError(f"'Tracer' object has no attribute '{name}'")
 
 
+def _defer(op):
+    """A binary operator that yields to operands of higher priority (the tape's
+    Tensor) so that their reflected operator can record the operation."""
+    def method(self, other):
+        if getattr(other, "__array_priority__", 0) > Tracer.__array_priority__ and \
+                hasattr(other, "__jitgrad_value__"):
+            return NotImplemented
+        return op(self, other)
+    return method
+
+
 def _install_tracer_methods():
     T = Tracer
     T.__getattr__ = _missing_attribute
     T.__array_ufunc__ = _array_ufunc
     T.__array_function__ = _array_function
-    T.__add__ = lambda s, o: add(s, o)
-    T.__radd__ = lambda s, o: add(o, s)
-    T.__sub__ = lambda s, o: subtract(s, o)
-    T.__rsub__ = lambda s, o: subtract(o, s)
-    T.__mul__ = lambda s, o: multiply(s, o)
-    T.__rmul__ = lambda s, o: multiply(o, s)
-    T.__truediv__ = lambda s, o: divide(s, o)
-    T.__rtruediv__ = lambda s, o: divide(o, s)
-    T.__floordiv__ = lambda s, o: floor_divide(s, o)
-    T.__rfloordiv__ = lambda s, o: floor_divide(o, s)
-    T.__mod__ = lambda s, o: remainder(s, o)
-    T.__rmod__ = lambda s, o: remainder(o, s)
-    T.__pow__ = lambda s, o: power(s, o)
-    T.__rpow__ = lambda s, o: power(o, s)
-    T.__matmul__ = lambda s, o: matmul(s, o)
-    T.__rmatmul__ = lambda s, o: matmul(o, s)
+    binary = {
+        "add": add, "sub": subtract, "mul": multiply, "truediv": divide,
+        "floordiv": floor_divide, "mod": remainder, "pow": power, "matmul": matmul,
+    }
+    for name, fn in binary.items():
+        setattr(T, f"__{name}__", _defer(lambda s, o, fn=fn: fn(s, o)))
+        setattr(T, f"__r{name}__", _defer(lambda s, o, fn=fn: fn(o, s)))
     T.__neg__ = lambda s: negative(s)
     T.__pos__ = lambda s: s
     T.__abs__ = lambda s: absolute(s)
