@@ -173,6 +173,16 @@ def _fast_key(args):
     return tuple(key)
 
 
+def wrap(f, staged):
+    """The user-facing function: ``f``'s name and docstring, calling ``staged``."""
+    @functools.wraps(f)
+    def transformed(*args):
+        return staged(*args)
+
+    transformed._staged = staged
+    return transformed
+
+
 def _unflattener(out_tree):
     return lambda outs: tree_util.unflatten(out_tree, outs)
 
@@ -197,12 +207,7 @@ def jit(f=None, *, static_argnums=()):
 
     staged = Staged(build, static_argnums, _name(f))
 
-    @functools.wraps(f)
-    def jitted(*args):
-        return staged(*args)
-
-    jitted._staged = staged
-    return jitted
+    return wrap(f, staged)
 
 
 # ---------------------------------------------------------------------------
@@ -297,12 +302,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
                     label=f"value_and_grad_{_name(f)}")
 
-    @functools.wraps(f)
-    def vg(*args):
-        return staged(*args)
-
-    vg._staged = staged
-    return vg
+    return wrap(f, staged)
 
 
 def grad(f, argnums=0, has_aux=False):
@@ -315,12 +315,7 @@ def grad(f, argnums=0, has_aux=False):
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
                     label=f"grad_{_name(f)}")
 
-    @functools.wraps(f)
-    def g(*args):
-        return staged(*args)
-
-    g._staged = staged
-    return g
+    return wrap(f, staged)
 
 
 # ---------------------------------------------------------------------------

@@ -8,14 +8,13 @@ Layout follows JAX: for an output of shape ``o`` and an argument of shape
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
 from . import primitives as P
 from . import tree as tree_util
-from .api import Staged, _aval, _check_argnums, _check_float, _name, jvp, grad, trace
+from .api import Staged, wrap, _aval, _check_argnums, _check_float, _name, jvp, grad, trace
 from .batching import vmap_ir
 from .core import eval_ir, new_trace
 from .transforms import jvp_ir, vjp_ir
@@ -114,11 +113,7 @@ def jacfwd(f, argnums=0):
 
     staged = Staged(build, label=f"jacfwd_{fname}")
 
-    @functools.wraps(f)
-    def jac(*args):
-        return staged(*args)
-    jac._staged = staged
-    return jac
+    return wrap(f, staged)
 
 
 def jacrev(f, argnums=0):
@@ -161,11 +156,7 @@ def jacrev(f, argnums=0):
 
     staged = Staged(build, label=f"jacrev_{fname}")
 
-    @functools.wraps(f)
-    def jac(*args):
-        return staged(*args)
-    jac._staged = staged
-    return jac
+    return wrap(f, staged)
 
 
 def hessian(f, argnums=0):
