@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source", "tree",
            "JitgradError", "TracerBoolError"]
 from .runtime import config, wait_for_compiles
-from .jacobians import hessian, hvp, jacfwd, jacrev, linearize
+from .jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
 from .primitives import stop_gradient
 from .custom import custom_jvp, custom_vjp
 from . import testing

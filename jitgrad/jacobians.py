@@ -184,3 +184,45 @@ def linearize(f, *primals):
     def f_jvp(*tangents):
         return jvp(f, primals, tangents)[1]
     return out, f_jvp
+
+
+def vmap(f, in_axes=0):
+    """Map ``f`` over an axis of its arguments, as one batched (and compiled) call.
+
+    ``in_axes`` is an int or None, or a tuple with one per positional argument
+    (None: not mapped).  Every output carries the mapped axis first
+    (JAX's ``out_axes=0``).
+    """
+    fname = _name(f)
+
+    def build(leaves, in_tree, static):
+        args = tree_util.unflatten(in_tree, leaves)
+        axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
+        if len(axes) != len(args):
+            raise ValueError(f"vmap: in_axes has {len(axes)} entries but {fname} was called with "
+                             f"{len(args)} arguments")
+        flags, inner, sizes = [], [], set()
+        for a, ax in zip(args, axes):
+            for leaf in tree_util.flatten(a)[0]:
+                av = _aval(leaf)
+                if ax is None:
+                    flags.append(False)
+                    inner.append(leaf)
+                    continue
+                ax %= max(av.ndim, 1)
+                sizes.add(av.shape[ax])
+                flags.append((True, ax))
+                inner.append(np.zeros(av.shape[:ax] + av.shape[ax + 1:], av.dtype))
+        if len(sizes) != 1:
+            raise ValueError(f"vmap: the mapped axes must all have one size, got {sorted(sizes)}")
+        size = sizes.pop()
+        ir, out_tree = trace(f, inner, in_tree)
+        bir = vmap_ir(ir, [bool(fl) for fl in flags], size)
+        with new_trace() as tr:
+            xs = [tr.new_arg(_aval(x)) for x in leaves]
+            moved = [P.transpose(x, (fl[1],) + tuple(i for i in range(_aval(x).ndim) if i != fl[1]))
+                     if fl else x for x, fl in zip(xs, flags)]
+            out_ir = tr.to_ir(eval_ir(bir, moved))
+        return out_ir, lambda outs: tree_util.unflatten(out_tree, outs)
+
+    return wrap(f, Staged(build, label=f"vmap_{fname}"))
