@@ -7,8 +7,6 @@ import pytest
 import jitgrad
 
 
-BUG1 = pytest.mark.xfail(strict=True, reason="bug 1: _transpose_masked keys cotangents by id() of "
-                         "tracers that may be freed; grad(grad) through np.where is wrong")
 BUG2 = pytest.mark.xfail(strict=True, reason="bug 2: generated loop reads a materialised view "
                          "before writing it")
 
@@ -17,13 +15,12 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-# Bug 1.  Reverse over reverse through np.where gives wrong second derivatives.
+# Bug 1 (fixed).  Reverse over reverse through np.where gave wrong second derivatives.
 # transforms._transpose_masked records masked cotangents in a dict keyed by
 # id(tracer) without keeping the tracer alive; once such a tracer is freed, a
 # new, unrelated cotangent can get the same id and is then "re-masked" with the
 # stale (pred, raw) entry.  Forward-over-reverse is right; grad(grad) is not.
 
-@BUG1
 def test_grad_grad_through_where_log1p():
     f = lambda x: np.where(x > 10.0, x, np.log1p(x * x))
     x = 0.3
@@ -32,7 +29,6 @@ def test_grad_grad_through_where_log1p():
     assert jitgrad.grad(jitgrad.grad(f))(x) == pytest.approx(exact, rel=1e-12)
 
 
-@BUG1
 def test_grad_grad_logaddexp():
     f = lambda x: np.logaddexp(x, 0.5)
     s = _sigmoid(0.3 - 0.5)
