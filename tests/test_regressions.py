@@ -64,3 +64,49 @@ def test_compiled_view_output_value():
         a, b = jitgrad.jit(_view_output)(x, y)
     np.testing.assert_array_equal(b, np.broadcast_to(y, x.shape))
     np.testing.assert_array_equal(a, x * y)
+
+
+# Bug 6.  Integer floor division and remainder return float64; NumPy keeps the
+# integer dtype (and float division loses exactness for large int64 values).
+
+@pytest.mark.xfail(strict=True, reason="bug 6: int // int and int % int give float64 (NumPy: int64)")
+@pytest.mark.parametrize("op", [lambda a: a // 2, lambda a: a % 3, lambda a: np.floor_divide(a, 2),
+                                lambda a: np.remainder(a, 3)], ids=["//", "%", "floor_divide", "remainder"])
+def test_integer_floor_divide_keeps_int_dtype(op):
+    a = np.arange(-3, 4)
+    got = jitgrad.jit(op)(a)
+    assert got.dtype == op(a).dtype
+    np.testing.assert_array_equal(got, op(a))
+
+
+def test_integer_floor_divide_values():
+    a = np.arange(-3, 4)
+    np.testing.assert_array_equal(jitgrad.jit(lambda a: a // 2)(a), a // 2)
+    np.testing.assert_array_equal(jitgrad.jit(lambda a: a % 3)(a), a % 3)
+
+
+# Bug 7.  Keyword arguments are rejected by jit and grad (JAX passes them
+# through; they are not differentiated).
+
+@pytest.mark.xfail(strict=True, reason="bug 7: jit/grad wrappers take *args only; keyword "
+                   "arguments raise TypeError")
+def test_keyword_arguments():
+    x = np.array([0.5, 1.5])
+    np.testing.assert_allclose(jitgrad.jit(lambda x, s=1.0: x * s)(x, s=2.0), 2 * x)
+    np.testing.assert_allclose(jitgrad.grad(lambda x, s=1.0: np.sum(x * s))(x, s=2.0), [2.0, 2.0])
+
+
+# Bug 8.  vjp_fn checks the cotangent's shape but not its dtype: a float64
+# cotangent for a float32 output returns float64 cotangents for float32 primals.
+
+@pytest.mark.xfail(strict=True, reason="bug 8: vjp_fn accepts a cotangent of the wrong dtype and "
+                   "returns cotangents whose dtype differs from the primals'")
+def test_vjp_cotangent_dtype():
+    x = np.array([0.5, 1.5], np.float32)
+    _, vjp_fn = jitgrad.vjp(lambda x: x * 2, x)
+    try:
+        (c,) = vjp_fn(np.ones(2))              # float64 cotangent for a float32 output
+    except TypeError as e:
+        assert "dtype" in str(e)
+        return
+    assert c.dtype == np.float32
