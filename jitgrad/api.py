@@ -166,8 +166,8 @@ def _fast_key(args):
         t = type(a)
         if t is np.ndarray:
             key.append((a.shape, a.dtype))
-        elif t is float:
-            key.append(float)
+        elif t is float or t is np.float64 or t is np.float32:
+            key.append(t)
         else:
             return None
     return tuple(key)

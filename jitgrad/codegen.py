@@ -139,19 +139,28 @@ def _emit_group(g: Group, plan: Plan, names):
             return literal(a.value, a.dtype)
         if a in local:
             return local[a]
-        # follow views down to an array, mapping the index at each step
-        cur, cur_idx = a, idx
+        # follow views down to an array, mapping the index at each step; a view
+        # may add a condition under which the value is read (else it is zero)
+        cur, cur_idx, conds = a, idx, []
         while isinstance(cur, Var) and cur in plan.views and (cur not in plan.home or copying):
             copying = False
             e = plan.views[cur]
             src = e.inputs[0]
             cur_idx = e.prim.code(cur_idx, src.aval.shape, **e.params)
+            if isinstance(cur_idx, tuple):
+                cur_idx, more = cur_idx
+                conds += more
             cur = src
         if isinstance(cur, Lit):
-            return literal(cur.value, cur.dtype)
-        if cur.aval.shape == ():
-            return names[cur]
-        return f"{names[cur]}[{', '.join(cur_idx)}]"
+            value = literal(cur.value, cur.dtype)
+        elif cur.aval.shape == ():
+            value = names[cur]
+        else:
+            value = f"{names[cur]}[{', '.join(cur_idx)}]"
+        if conds:
+            zero = literal(0, a.aval.dtype)
+            value = f"({value} if {' and '.join(conds)} else {zero})"
+        return value
 
     pre, loop = [f"# loop over {shape}" if shape else "# scalar code"], []
     for v in g.materialized:

@@ -49,10 +49,18 @@ def simplify(ir: IR) -> IR:
             same = neg_of[ins[0]]
         elif name == "convert" and ins[0].aval.dtype == out.aval.dtype:
             same = ins[0]
-        if same is None and out.aval.shape == () and e.prim.kind == "elementwise" \
-                and all(isinstance(a, Lit) for a in ins):
-            val = np.asarray(e.prim.impl(*[np.asarray(a.value, a.dtype)[()] for a in ins], **e.params))
-            same = Lit(val.item(), val.dtype)
+        if same is None and e.prim.kind == "elementwise" and all(_is_lit(a) for a in ins):
+            # fold: every operand is a literal (or an array filled with one)
+            vals = [lit_of.get(a, a) if isinstance(a, Var) else a for a in ins]
+            val = np.asarray(e.prim.impl(*[np.asarray(a.value, a.dtype)[()] for a in vals], **e.params))
+            folded = Lit(val.item(), val.dtype)
+            if out.aval.shape == ():
+                same = folded
+            else:
+                eqns.append(Eqn(_broadcast_prim(), [folded], e.outputs,
+                                {"shape": out.aval.shape, "dims": ()}, e.where))
+                lit_of[out] = folded
+                continue
         if same is not None:
             sub[out] = same
             continue
@@ -102,3 +110,8 @@ def dce(ir: IR) -> IR:
     kept.reverse()
     consts = [(v, c) for v, c in zip(ir.constvars, ir.consts) if v in live]
     return IR(ir.invars, [v for v, _ in consts], [c for _, c in consts], kept, ir.outvars)
+
+
+def _broadcast_prim():
+    from .primitives import broadcast_in_dim_p
+    return broadcast_in_dim_p

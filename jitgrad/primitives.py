@@ -454,8 +454,9 @@ def slice_(x, start, stop, step):
 
 
 # pad: the transpose of slice.  Places x at positions start + i*step of a zero
-# array of the given shape.
-pad_p = _new("pad", "opaque")
+# array of the given shape.  A view: a read maps the index back into x, under
+# the condition that it lands on one of x's positions (else the value is 0).
+pad_p = _new("pad", "view")
 
 
 def _pad_impl(x, shape, start, step):
@@ -477,14 +478,18 @@ pad_p.transpose = lambda ct, x, shape, start, step: [
     slice_(ct, start, tuple(a + c * (n - 1) + (1 if c > 0 else -1) for a, c, n in zip(start, step, x.aval.shape)), step)]
 
 
-def _pad_code(out, ins, in_avals, out_aval, lit, shape, start, step):
-    (x,), (xa,) = ins, in_avals
-    idx = []
-    for a, c, n in zip(start, step, xa.shape):
-        stop = a + c * (n - 1) + (1 if c > 0 else -1)
-        idx.append(f"{a}:{'' if stop < 0 else stop}:{c}")
-    dt = np.dtype(out_aval.dtype).name
-    return [f"{out} = np.zeros({shape}, np.{dt})", f"{out}[{', '.join(idx)}] = {x}"]
+def _pad_code(idx, in_shape, shape, start, step):
+    src, conds = [], []
+    for i, a, c, n, m in zip(idx, start, step, in_shape, shape):
+        if c == 1:
+            src.append(f"{i} - {a}" if a else i)
+            if a != 0 or n != m:
+                conds.append(f"{a} <= {i} < {a + n}")
+        else:
+            q = f"(({i} - {a}) // ({c}))"
+            src.append(q)
+            conds.append(f"({i} - {a}) % ({c}) == 0 and 0 <= {q} < {n}")
+    return src, conds
 
 
 pad_p.code = _pad_code

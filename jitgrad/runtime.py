@@ -97,20 +97,22 @@ class Executable:
     def __call__(self, args):
         fn = self.fn
         if fn is not None:
-            outs = list(fn(*[a if type(a) is float or a.ndim else a[()] for a in args], *self.consts))
+            outs = list(fn(*[a[()] if type(a) is np.ndarray and not a.ndim else a for a in args],
+                           *self.consts))
         else:
-            args = [np.float64(a) if type(a) is float else a for a in args]
+            args = [np.float64(a) if type(a) is float else np.asarray(a) for a in args]
             self.calls += 1
             mode = config.compile
             if mode == "always" and self.error is None:
                 self.compile()
                 return self(args)
-            if mode == "auto" and not self.compiling and self.error is None and (
-                    self.calls >= config.hot_calls or self.size >= config.big_elements):
-                self.compile_in_background()
             with np.errstate(all="ignore"):      # as the compiled code: IEEE results, no warnings
                 outs = eval_ir(self.ir, args)
             outs = [np.asarray(o) for o in outs]
+            # start compiling after answering, so the compile does not slow this call
+            if mode == "auto" and not self.compiling and self.error is None and (
+                    self.calls >= config.hot_calls or self.size >= config.big_elements):
+                self.compile_in_background()
         for i, t in self.scalar_out:
             outs[i] = t(outs[i])
         return outs
