@@ -499,11 +499,21 @@ def _value_and_grads(r, args, rng):
     return jitgrad.jit(lambda *a: (r.fn(*a), grad_g(*a)))
 
 
-@pytest.mark.parametrize("dtype", [F64, F32], ids=["f64", "f32"])
-@rows_for("test_compiled_matches_interpreter", ROWS)
+def _compiled_params():
+    out = []
+    for r in ROWS:
+        for dtype, name in ((F64, "f64"), (F32, "f32")):
+            if dtype == F32 and not (r.f32 and r.compile_f32):
+                continue     # float32 is compiled for a subset of rows only (compile time)
+            test = "test_compiled_matches_interpreter"
+            marks = [pytest.mark.xfail(reason=r.known_bugs[test], strict=False)] \
+                if test in r.known_bugs else []
+            out.append(pytest.param(r, dtype, id=f"{r.id}-{name}", marks=marks))
+    return pytest.mark.parametrize("r, dtype", out)
+
+
+@_compiled_params()
 def test_compiled_matches_interpreter(r, dtype, rng):
-    if dtype == F32 and not (r.f32 and r.compile_f32):
-        pytest.skip("float32 is compiled for a subset of rows only (compile time)")
     args = r.args(rng, dtype=dtype)
     f = _value_and_grads(r, args, rng)
     with jitgrad.config(compile="never"):
