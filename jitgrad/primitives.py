@@ -668,15 +668,21 @@ def _dot_transpose_one(ct, other, contract, batch, other_is_y, lin_aval):
     else:
         ct_free_other = tuple(range(nb, nb + nxf))
     o_free = tuple(_free(o_aval.ndim, oc, ob))
-    r = dot_general(ct, other, (ct_free_other, o_free), (tuple(range(nb)), tuple(ob)))
-    # r's axes: batch, ct's remaining (the linear operand's free axes in order), then
-    # other's remaining axes (its contracted axes in increasing order), which pair
-    # with the linear operand's contracted axes.
+    # dot_general(ct, other)'s axes: batch, ct's remaining (the linear operand's
+    # free axes in order), then other's remaining axes (its contracted axes in
+    # increasing order), which pair with the linear operand's contracted axes.
+    # dot_general(other, ct) has the last two groups swapped; take the order
+    # that needs no transpose when there is one.
     lin_free = _free(len(lin_aval.shape), lc, lb)
     paired = [lc[j] for j in np.argsort(oc)]
+    nd = len(lin_aval.shape)
     dims = list(lb) + lin_free + paired
-    perm = tuple(dims.index(i) for i in range(len(lin_aval.shape)))
-    return transpose(r, perm)
+    swapped = list(lb) + paired + lin_free
+    bdims = (tuple(range(nb)), tuple(ob))
+    if swapped == list(range(nd)) and dims != swapped:
+        return dot_general(other, ct, (o_free, ct_free_other), (bdims[1], bdims[0]))
+    r = dot_general(ct, other, (ct_free_other, o_free), bdims)
+    return transpose(r, tuple(dims.index(i) for i in range(nd)))
 
 
 def _dot_transpose(ct, x, y, contract, batch):
@@ -713,6 +719,11 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
             name = f"np.ascontiguousarray({name})"
         return f"{name}.reshape({shape3})"
 
+    if B == 1 and xa.ndim == 2 and ya.ndim == 2 and out_aval.ndim == 2:
+        # a plain matrix product: pass transposed views, BLAS takes either layout
+        xe = x if list(xf + list(xc)) == [0, 1] else f"{x}.T"
+        ye = y if list(list(yc) + yf) == [0, 1] else f"{y}.T"
+        return [f"{out} = np.dot({xe}, {ye})"]
     lines.append(f"{out}_x = {arrange(x, xa, list(xb) + xf + list(xc), (B, M, K))}")
     lines.append(f"{out}_y = {arrange(y, ya, list(yb) + list(yc) + yf, (B, K, N))}")
     if B == 1:
