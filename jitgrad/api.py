@@ -47,7 +47,7 @@ def _coerce(x, where):
         arr = np.asarray(x)
     except Exception:
         arr = None
-    if arr is None or arr.dtype == object:
+    if arr is None or arr.dtype.kind in "OUSV":
         raise TypeError(f"{where}: jitgrad cannot use a value of type {type(x).__name__} "
                         "as an array argument (mark it static with static_argnums, or pass arrays)")
     return arr
@@ -240,15 +240,15 @@ def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
         _check_argnums(argnums_t, len(args), fname)
         nums = [a % len(args) for a in argnums_t]
         # leaf positions of the differentiated arguments
-        offsets, pos = [], 0
-        arg_trees = []
+        found, pos = {}, 0
         for i, a in enumerate(args):
             lv, td = tree_util.flatten(a)
             if i in nums:
-                for j, leaf in enumerate(lv):
+                for leaf in lv:
                     _check_float(leaf, i, fname, transform)
-                offsets.append((i, list(range(pos, pos + len(lv))), td))
+                found[i] = (i, list(range(pos, pos + len(lv))), td)
             pos += len(lv)
+        offsets = [found[i] for i in nums]      # in argnums order, as JAX
         ir, out_tree = trace(f, leaves, in_tree, static)
         if has_aux:
             if out_tree.kind not in (tuple, list) or len(out_tree.children) != 2:
@@ -453,6 +453,9 @@ def vjp(f, *primals, has_aux=False):
             ac = _aval(_coerce(c, "cotangent"))
             if ac.shape != av.shape:
                 raise ValueError(f"vjp_fn: cotangent {i} has shape {ac.shape}, the output has {av.shape}")
+            if np.issubdtype(av.dtype, np.floating) and ac.dtype != av.dtype:
+                raise TypeError(f"vjp_fn: cotangent {i} has dtype {ac.dtype}, the output has "
+                                f"{av.dtype}; they must match")
         return bwd(tuple(primals), cotangent)
 
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)

@@ -142,7 +142,9 @@ def _emit_group(g: Group, plan: Plan, names):
         # follow views down to an array, mapping the index at each step; a view
         # may add a condition under which the value is read (else it is zero)
         cur, cur_idx, conds = a, idx, []
-        while isinstance(cur, Var) and cur in plan.views and (cur not in plan.home or copying):
+        # (a view copied into an array in this very loop is read through its chain too)
+        while isinstance(cur, Var) and cur in plan.views and (
+                cur not in plan.home or plan.home[cur] is g or copying):
             copying = False
             e = plan.views[cur]
             src = e.inputs[0]

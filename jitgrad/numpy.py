@@ -216,7 +216,11 @@ def logical_xor(x, y, /, **kwargs):
 
 
 def floor_divide(x, y, /, **kwargs):
-    return floor(divide(x, y))
+    x, y = _operand(x), _operand(y)
+    dt = result_dtype(x, y)
+    q = floor(divide(x, y))
+    # integers: exact while |x / y| < 2**53 (the quotient is computed in float64)
+    return q if _np.issubdtype(dt, _np.floating) else astype(q, dt)
 
 
 def remainder(x, y, /, **kwargs):
@@ -697,7 +701,7 @@ def _array_function(self, func, types, args, kwargs):
 
 
 def _missing_attribute(self, name):
-    if hasattr(_np.ndarray, name):
+    if hasattr(_np.ndarray, name) and not name.startswith("__"):
         raise NotImplementedError(f"jitgrad does not support the array method or attribute "
                                   f"'.{name}' on traced arrays")
     raise AttributeError(f"'Tracer' object has no attribute '{name}'")

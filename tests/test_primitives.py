@@ -301,13 +301,6 @@ for r in ROWS:
         r.f32_rtol = 1e-4
 
 
-# Rows that hit a bug reproduced minimally in test_regressions.py.  Non-strict:
-# the failure depends on what np.empty returns, so it does not fail on every run.
-_VIEW = ("codegen reads a materialised view's array before the loop writes it "
-         "(see test_regressions.py)")
-for r in ROWS:
-    if r.id == "where_cond_float":
-        r.known_bugs["test_compiled_matches_interpreter"] = _VIEW
 
 
 def rows_for(test, rows):
