@@ -14,7 +14,7 @@ import numpy as np
 
 from . import primitives as P
 from . import tree as tree_util
-from .api import Staged, wrap, _aval, _check_argnums, _check_float, _name, jvp, grad, trace
+from .api import Staged, wrap, _staged_for, _aval, _check_argnums, _check_float, _name, jvp, grad, trace
 from .batching import vmap_ir
 from .core import eval_ir, new_trace
 from .transforms import jvp_ir, vjp_ir
@@ -169,7 +169,8 @@ def hvp(f, primals, tangents):
     reverse).  With one primal the result is an array, else a tuple."""
     primals, tangents = tuple(primals), tuple(tangents)
     argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
-    return jvp(grad(f, argnums=argnums), primals, tangents)[1]
+    g = _staged_for(("hvp_grad", argnums), f, lambda: grad(f, argnums=argnums))
+    return jvp(g, primals, tangents)[1]
 
 
 def linearize(f, *primals):
