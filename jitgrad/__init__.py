@@ -1,17 +1,26 @@
-"""jitgrad: JIT, source-transforming automatic differentiation for NumPy code."""
-from . import numpy  # noqa: F401  (installs the Tracer's NumPy interface)
-from . import tree
-from .api import grad, jit, jvp, make_ir, source, value_and_grad, vjp
-from .errors import JitgradError, TracerBoolError
+"""jitgrad: JIT, source-transforming automatic differentiation for NumPy code.
 
-__version__ = "0.1.0"
-__all__ = ["grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source", "tree",
-           "JitgradError", "TracerBoolError"]
-from .runtime import config, wait_for_compiles
+Function transforms with JAX's signatures (grad, value_and_grad, jvp, vjp, jit,
+jacfwd, jacrev, hessian, hvp, linearize, vmap, custom_jvp, custom_vjp) and a
+TensorFlow-style GradientTape, on plain NumPy functions compiled by Numba.
+"""
+from . import numpy  # noqa: F401  (installs the Tracer's NumPy interface)
+from . import optimizers, testing, tree
+from .api import grad, jit, jvp, make_ir, source, value_and_grad, vjp
+from .custom import custom_jvp, custom_vjp
+from .errors import JitgradError, TracerBoolError
 from .jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
 from .primitives import stop_gradient
-from .custom import custom_jvp, custom_vjp
-from . import testing
-from . import optimizers
+from .runtime import config, wait_for_compiles
+from .tape import ForwardAccumulator, GradientTape, UnconnectedGradients
 from .variables import Tensor, Variable, constant
-from .tape import GradientTape, ForwardAccumulator, UnconnectedGradients
+
+__version__ = "0.1.0"
+__all__ = [
+    "grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source",
+    "jacfwd", "jacrev", "hessian", "hvp", "linearize", "vmap",
+    "custom_jvp", "custom_vjp", "stop_gradient",
+    "GradientTape", "ForwardAccumulator", "UnconnectedGradients", "Variable", "Tensor", "constant",
+    "optimizers", "testing", "tree", "config", "wait_for_compiles",
+    "JitgradError", "TracerBoolError",
+]

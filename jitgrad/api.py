@@ -16,7 +16,6 @@ import numpy as np
 
 from . import tree as tree_util
 from .core import Tracer, _stack, eval_ir, is_tracing, new_trace
-from .errors import JitgradError
 from .ir import IR, Aval, Var
 from .passes import optimize
 from .runtime import Executable
@@ -230,33 +229,39 @@ def _check_float(leaf, argnum, fname, transform):
             f"this argument out of argnums.")
 
 
-def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
+def diff_leaves(leaves, in_tree, argnums, fname, transform):
+    """The differentiated arguments, in argnums order (as JAX): for each, the
+    positions of its leaves among all leaves and its treedef.  Also whether
+    argnums was a single int."""
+    args = tree_util.unflatten(in_tree, leaves)
     single = isinstance(argnums, int)
-    argnums_t = (argnums,) if single else tuple(argnums)
+    nums = (argnums,) if single else tuple(argnums)
+    _check_argnums(nums, len(args), fname)
+    nums = [a % len(args) for a in nums]
+    groups, pos = {}, 0
+    for i, a in enumerate(args):
+        lv, td = tree_util.flatten(a)
+        if i in nums:
+            for leaf in lv:
+                _check_float(leaf, i, fname, transform)
+            groups[i] = (list(range(pos, pos + len(lv))), td)
+        pos += len(lv)
+    return [groups[i] for i in nums], single
+
+
+def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        args = tree_util.unflatten(in_tree, leaves)
-        _check_argnums(argnums_t, len(args), fname)
-        nums = [a % len(args) for a in argnums_t]
-        # leaf positions of the differentiated arguments
-        found, pos = {}, 0
-        for i, a in enumerate(args):
-            lv, td = tree_util.flatten(a)
-            if i in nums:
-                for leaf in lv:
-                    _check_float(leaf, i, fname, transform)
-                found[i] = (i, list(range(pos, pos + len(lv))), td)
-            pos += len(lv)
-        offsets = [found[i] for i in nums]      # in argnums order, as JAX
+        offsets, single = diff_leaves(leaves, in_tree, argnums, fname, transform)
         ir, out_tree = trace(f, leaves, in_tree, static)
         if has_aux:
             if out_tree.kind not in (tuple, list) or len(out_tree.children) != 2:
                 raise TypeError(f"with has_aux=True, {fname} must return a pair (output, aux)")
             n_main = out_tree.children[0].num_leaves
-            main_tree, aux_tree = out_tree.children
+            aux_tree = out_tree.children[1]
         else:
-            n_main, main_tree = len(ir.outvars), out_tree
+            n_main = len(ir.outvars)
         out_av = ir.outvars[0].aval if n_main == 1 else None
         if n_main != 1 or out_av.shape != ():
             shape = out_av.shape if n_main == 1 else f"a structure of {n_main} arrays"
@@ -266,7 +271,7 @@ def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
                 "non-scalar outputs.")
         if not np.issubdtype(out_av.dtype, np.floating):
             raise TypeError(f"{transform} requires a floating-point output; {fname} returned {out_av.dtype}")
-        which = [p for (_, ps, _) in offsets for p in ps]
+        which = [p for ps, _ in offsets for p in ps]
         gir = vjp_ir(ir, which, seed_ones=True, n_cts=1)
         keep_vals = want_value or has_aux
         n_outs = len(ir.outvars) if keep_vals else 0
@@ -276,7 +281,7 @@ def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
         def finish(outs):
             vals, grads = outs[:n_outs], outs[n_outs:]
             per_arg, k = [], 0
-            for (_, ps, td) in offsets:
+            for ps, td in offsets:
                 per_arg.append(tree_util.unflatten(td, grads[k:k + len(ps)]))
                 k += len(ps)
             g = per_arg[0] if single else tuple(per_arg)
@@ -360,7 +365,6 @@ def jvp(f, primals, tangents):
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (or lists) of arguments")
     _check_tangents(primals, tangents)
-    n = len(primals)
 
     def make():
         def build(leaves, in_tree, static):

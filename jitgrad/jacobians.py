@@ -14,28 +14,10 @@ import numpy as np
 
 from . import primitives as P
 from . import tree as tree_util
-from .api import Staged, wrap, _staged_for, _aval, _check_argnums, _check_float, _name, jvp, grad, trace
+from .api import Staged, diff_leaves, wrap, _staged_for, _aval, _name, jvp, grad, trace
 from .batching import vmap_ir
 from .core import eval_ir, new_trace
 from .transforms import jvp_ir, vjp_ir
-
-
-def _diff_leaves(leaves, in_tree, argnums, fname, transform):
-    """Positions (in the flat leaves) of the differentiated arguments, per argument."""
-    args = tree_util.unflatten(in_tree, leaves)
-    single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
-    _check_argnums(nums, len(args), fname)
-    nums = [a % len(args) for a in nums]
-    groups, pos = {}, 0
-    for i, a in enumerate(args):
-        lv, td = tree_util.flatten(a)
-        if i in nums:
-            for leaf in lv:
-                _check_float(leaf, i, fname, transform)
-            groups[i] = (list(range(pos, pos + len(lv))), td)
-        pos += len(lv)
-    return [groups[i] for i in nums], single
 
 
 def _basis(n, shapes, dtype):
@@ -73,7 +55,7 @@ def jacfwd(f, argnums=0):
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        groups, single = _diff_leaves(leaves, in_tree, argnums, fname, "jacfwd")
+        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacfwd")
         which = [p for ps, _ in groups for p in ps]
         ir, out_tree = trace(f, leaves, in_tree)
         shapes = [_aval(leaves[p]).shape for p in which]
@@ -121,7 +103,7 @@ def jacrev(f, argnums=0):
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        groups, single = _diff_leaves(leaves, in_tree, argnums, fname, "jacrev")
+        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacrev")
         which = [p for ps, _ in groups for p in ps]
         ir, out_tree = trace(f, leaves, in_tree)
         out_shapes = [v.aval.shape for v in ir.outvars]

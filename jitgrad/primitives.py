@@ -242,7 +242,7 @@ def _mul_jvp(p, t, out):
 
 
 def _div_jvp(p, t, out):
-    (x, y), (tx, ty) = p, t
+    (_, y), (tx, ty) = p, t
     a = None if tx is None else div(tx, y)
     b = None if ty is None else mul(ty, div(out, y))
     return a if b is None else (neg(b) if a is None else sub(a, b))

@@ -376,7 +376,6 @@ class GradientTape:
         element).  Computed eagerly; not recorded by enclosing tapes."""
         self._check_usable()
         mode_u = _unconnected_mode(unconnected_gradients)
-        s = self._s
         srcs, stree = tree_util.flatten(sources)
         tshape, tdtype = tuple(_value(target).shape), np.dtype(_value(target).dtype)
         rows = self._vjp_rows(target, srcs, _basis(tshape, tdtype, None))

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import primitives as P
 from .core import MissingRuleError, Undefined, bind, new_trace, source_line
-from .ir import IR, Aval, Lit, Var
+from .ir import IR, Lit, Var
 
 
 def _lit_value(a):
