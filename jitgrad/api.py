@@ -172,11 +172,31 @@ def _fast_key(args):
     return tuple(key)
 
 
-def wrap(f, staged):
-    """The user-facing function: ``f``'s name and docstring, calling ``staged``."""
+def wrap(f, staged, remake=None):
+    """The user-facing function: ``f``'s name and docstring, calling ``staged``.
+
+    Keyword arguments are passed to ``f`` as further (traced, not
+    differentiated) arguments: ``remake(g)`` builds the same transform of
+    ``g(*args, *kwarg_values)``, once per set of keyword names.
+    """
+    by_names = {}
+
     @functools.wraps(f)
-    def transformed(*args):
-        return staged(*args)
+    def transformed(*args, **kwargs):
+        if not kwargs:
+            return staged(*args)
+        if remake is None:
+            raise TypeError(f"{_name(f)}: this transform takes positional arguments only")
+        names = tuple(sorted(kwargs))
+        inner = by_names.get((len(args), names))
+        if inner is None:
+            n = len(args)
+
+            @functools.wraps(f)
+            def with_keywords(*a):
+                return f(*a[:n], **dict(zip(names, a[n:])))
+            inner = by_names[(len(args), names)] = remake(with_keywords)
+        return inner(*args, *[kwargs[k] for k in names])
 
     transformed._staged = staged
     return transformed
@@ -205,8 +225,7 @@ def jit(f=None, *, static_argnums=()):
         return ir, _unflattener(out_tree)
 
     staged = Staged(build, static_argnums, _name(f))
-
-    return wrap(f, staged)
+    return wrap(f, staged, lambda g: jit(g, static_argnums=static_argnums))
 
 
 # ---------------------------------------------------------------------------
@@ -306,8 +325,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     """
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
                     label=f"value_and_grad_{_name(f)}")
-
-    return wrap(f, staged)
+    return wrap(f, staged, lambda g: value_and_grad(g, argnums, has_aux))
 
 
 def grad(f, argnums=0, has_aux=False):
@@ -319,8 +337,7 @@ def grad(f, argnums=0, has_aux=False):
     """
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
                     label=f"grad_{_name(f)}")
-
-    return wrap(f, staged)
+    return wrap(f, staged, lambda g: grad(g, argnums, has_aux))
 
 
 # ---------------------------------------------------------------------------

@@ -94,8 +94,7 @@ def jacfwd(f, argnums=0):
         return out_ir, finish
 
     staged = Staged(build, label=f"jacfwd_{fname}")
-
-    return wrap(f, staged)
+    return wrap(f, staged, lambda g: jacfwd(g, argnums))
 
 
 def jacrev(f, argnums=0):
@@ -137,8 +136,7 @@ def jacrev(f, argnums=0):
         return out_ir, finish
 
     staged = Staged(build, label=f"jacrev_{fname}")
-
-    return wrap(f, staged)
+    return wrap(f, staged, lambda g: jacrev(g, argnums))
 
 
 def hessian(f, argnums=0):

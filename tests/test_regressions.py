@@ -81,8 +81,6 @@ def test_integer_floor_divide_values():
 # Bug 7.  Keyword arguments are rejected by jit and grad (JAX passes them
 # through; they are not differentiated).
 
-@pytest.mark.xfail(strict=True, reason="bug 7: jit/grad wrappers take *args only; keyword "
-                   "arguments raise TypeError")
 def test_keyword_arguments():
     x = np.array([0.5, 1.5])
     np.testing.assert_allclose(jitgrad.jit(lambda x, s=1.0: x * s)(x, s=2.0), 2 * x)
