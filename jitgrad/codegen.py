@@ -95,6 +95,8 @@ def generate(ir: IR, label="f") -> Generated:
     parallel = any(isinstance(g, Group) and g.shape and _parallel(g) for g in plan.schedule)
     for item in plan.schedule:
         if isinstance(item, Group):
+            if item.shape and not item.materialized and not item.reductions:
+                continue          # every value of this loop is recomputed where it is read
             body += _emit_group(item, plan, names)
         else:
             body += _emit_opaque(item.eqn, plan, names)
@@ -134,14 +136,15 @@ def _emit_group(g: Group, plan: Plan, names):
     scalar = shape == ()
     local = {}      # var -> name of its scalar local inside the loop
 
-    def load(a, copying=False):
+    def load(a, copying=False, at=None):
+        """The value of ``a`` at index ``at`` (default: this loop's index)."""
         if isinstance(a, Lit):
             return literal(a.value, a.dtype)
-        if a in local:
+        if at is None and a in local:
             return local[a]
         # follow views down to an array, mapping the index at each step; a view
         # may add a condition under which the value is read (else it is zero)
-        cur, cur_idx, conds = a, idx, []
+        cur, cur_idx, conds = a, idx if at is None else at, []
         # (a view copied into an array in this very loop is read through its chain too)
         while isinstance(cur, Var) and cur in plan.views and (
                 cur not in plan.home or plan.home[cur] is g or copying):
@@ -155,6 +158,12 @@ def _emit_group(g: Group, plan: Plan, names):
             cur = src
         if isinstance(cur, Lit):
             value = literal(cur.value, cur.dtype)
+        elif cur in g.recompute and (cur_idx is not idx or cur not in local):
+            e = plan.eqn_of[cur]       # recompute at the mapped index (see fuse.Plan)
+            args = [load(x, at=cur_idx) for x in e.inputs]
+            lit = lambda val, dt=cur.aval.dtype: literal(val, dt)
+            value = e.prim.code.format(*args) if isinstance(e.prim.code, str) else \
+                e.prim.code(args, lit, **e.params)
         elif cur.aval.shape == ():
             value = names[cur]
         else:

@@ -29,6 +29,7 @@ class Group:
     members: list = field(default_factory=list)     # Eqn, or ("copy", var) for a materialised view
     materialized: list = field(default_factory=list)
     reductions: list = field(default_factory=list)
+    recompute: set = field(default_factory=set)      # values recomputed here, not read from arrays
 
 
 @dataclass(eq=False)
@@ -46,6 +47,7 @@ class Plan:
         self.home = {}      # var -> Group computing it as a loop local
         self.avail = {}     # var -> schedule position after which it exists as array/scalar
         self.views = {}     # var -> view Eqn
+        self.eqn_of = {}    # var -> elementwise Eqn computing it
         for v in list(ir.invars) + list(ir.constvars):
             self.avail[v] = -1
         for e in ir.eqns:
@@ -84,7 +86,49 @@ class Plan:
         if self.home.get(a) is g:
             return True
         r = self.root(a)
-        return isinstance(r, Lit) or self._ready_at(r) < g.pos
+        return isinstance(r, Lit) or self._ready_at(r) < g.pos or self._recomputable(a, r, g)
+
+    # Recomputation.  A cheap elementwise value read through a view (a shifted
+    # slice, a pad) would otherwise be stored by its own loop and read back; it
+    # is cheaper to recompute it at the mapped index from values that exist
+    # before this loop.  Only arithmetic without transcendental calls, and at
+    # most RECOMPUTE_BUDGET equations, are recomputed.
+    RECOMPUTE_BUDGET = 12
+    CHEAP = frozenset(("add", "sub", "mul", "neg", "integer_pow", "convert", "select", "max",
+                       "min", "abs", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not"))
+
+    def _recomputable(self, a, r, g, budget=None):
+        if a is r or r not in self.eqn_of:
+            return False
+        return self._can_recompute(r, g, [self.RECOMPUTE_BUDGET] if budget is None else budget)
+
+    def _can_recompute(self, r, g, budget):
+        e = self.eqn_of.get(r)
+        if e is None or e.prim.name not in self.CHEAP or r in self.home[r].materialized:
+            return False
+        budget[0] -= 1
+        if budget[0] < 0:
+            return False
+        for a in e.inputs:
+            ra = self.root(a)
+            if isinstance(ra, Lit) or self._stored_before(ra, g):
+                continue
+            if not self._can_recompute(ra, g, budget):
+                return False
+        return True
+
+    def _stored_before(self, v, g):
+        if v in self.avail:
+            return self.avail[v] < g.pos
+        h = self.home[v]
+        return (v in h.materialized or h.shape == ()) and h.pos < g.pos
+
+    def _mark_recompute(self, r, g):
+        g.recompute.add(r)
+        for a in self.eqn_of[r].inputs:
+            ra = self.root(a)
+            if not isinstance(ra, Lit) and not self._stored_before(ra, g):
+                self._mark_recompute(ra, g)
 
     def _place(self, e, shape, operands, reduction=False):
         candidates = [self.home[a] for a in operands if isinstance(a, Var) and a in self.home
@@ -97,13 +141,18 @@ class Plan:
             self.schedule.append(g)
         for a in operands:
             if isinstance(a, Var) and self.home.get(a) is not g:
-                self._materialize(self.root(a))
+                r = self.root(a)
+                if isinstance(r, Var) and not self._stored_before(r, g) and self._recomputable(a, r, g):
+                    self._mark_recompute(r, g)
+                else:
+                    self._materialize(r)
         if reduction:
             g.reductions.append(e)
             self.avail[e.outputs[0]] = g.pos
         else:
             g.members.append(e)
             self.home[e.outputs[0]] = g
+            self.eqn_of[e.outputs[0]] = e
 
     def _materialize(self, v):
         if isinstance(v, Lit) or v in self.avail:
