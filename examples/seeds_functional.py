@@ -9,11 +9,11 @@ more than a relative 1e-6.
 
 Run it with:  python examples/seeds_functional.py
 """
-import sys
 
 import numpy as np
 
 import jitgrad
+from _report import report
 
 f32 = np.float32
 results = []   # (example, jitgrad's value, TensorFlow's value)
@@ -116,19 +116,8 @@ def fmt(a):
 
 
 rows = []
-failed = 0
 for name, ours, ref in results:
     ok = ours.size == ref.size and bool(np.allclose(np.ravel(ours), np.ravel(ref), rtol=1e-6, atol=0.0))
-    failed += not ok
     rows.append((name, fmt(ours), fmt(ref), "yes" if ok else "NO"))
 
-head = ("example", "jitgrad", "TensorFlow", "match")
-widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
-line = " | ".join
-print(line(h.ljust(w) for h, w in zip(head, widths)))
-print("-+-".join("-" * w for w in widths))
-for r in rows:
-    print(line(c.ljust(w) for c, w in zip(r, widths)))
-print()
-print(f"{len(rows) - failed} of {len(rows)} match" + (f"; {failed} MISMATCH" if failed else ""))
-sys.exit(1 if failed else 0)
+report(("example", "jitgrad", "TensorFlow", "match"), rows)

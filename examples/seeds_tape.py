@@ -8,12 +8,12 @@ exits with status 1 if any result differs by more than a relative 1e-6.
 
 Run it with:  python examples/seeds_tape.py
 """
-import sys
 
 import numpy as np
 
 import jitgrad
 from jitgrad import GradientTape, Variable, constant
+from _report import report
 
 f32 = np.float32
 results = []   # (example, jitgrad's value, TensorFlow's value, dtype TensorFlow gives or None)
@@ -156,23 +156,12 @@ def fmt(a):
 
 
 rows = []
-failed = 0
 for name, ours, ref, dtype in results:
     ours = as_array(ours)
     ok = ours.size == ref.size and bool(np.allclose(np.ravel(ours), np.ravel(ref), rtol=1e-6, atol=0.0))
     dtype_ok = dtype is None or ours.dtype == dtype
     ok = ok and dtype_ok
-    failed += not ok
     rows.append((name, fmt(ours), fmt(ref), ours.dtype.name if dtype_ok else f"{ours.dtype.name} (!)",
                  "yes" if ok else "NO"))
 
-head = ("example", "jitgrad", "TensorFlow", "dtype", "match")
-widths = [max(len(r[i]) for r in rows + [head]) for i in range(5)]
-line = " | ".join
-print(line(h.ljust(w) for h, w in zip(head, widths)))
-print("-+-".join("-" * w for w in widths))
-for r in rows:
-    print(line(c.ljust(w) for c, w in zip(r, widths)))
-print()
-print(f"{len(rows) - failed} of {len(rows)} match" + (f"; {failed} MISMATCH" if failed else ""))
-sys.exit(1 if failed else 0)
+report(("example", "jitgrad", "TensorFlow", "dtype", "match"), rows)
