@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fuse import Group, Plan
+from .fuse import Group, Plan, index_map
 from .ir import IR, Lit, Var, pretty
 
 HEADER = '''\
@@ -151,7 +151,7 @@ def _emit_group(g: Group, plan: Plan, names):
             copying = False
             e = plan.views[cur]
             src = e.inputs[0]
-            cur_idx = e.prim.code(cur_idx, src.aval.shape, **e.params)
+            cur_idx = index_map(e, cur_idx)
             if isinstance(cur_idx, tuple):
                 cur_idx, more = cur_idx
                 conds += more

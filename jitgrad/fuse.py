@@ -3,9 +3,10 @@
 A *group* is one loop nest over an iteration shape.  Its members are
 elementwise equations over that shape, whose values live in scalar locals
 (no intermediate arrays), and the reductions that consume them (accumulated
-inside the same loop).  'view' equations (broadcast_in_dim, transpose, slice)
-are never executed: a read through a view becomes an index expression on the
-viewed array.  'opaque' equations (dot_general, reshape, pad, concatenate) are
+inside the same loop).  'view' equations (broadcast_in_dim, transpose, slice,
+pad, and reshapes that only insert or remove size-1 axes) are never executed:
+a read through a view becomes an index expression on the viewed array.
+'opaque' equations (dot_general, other reshapes, concatenate) are
 statements of their own between groups.
 
 Invariant: a value is read in group ``g`` either as a local computed earlier
@@ -20,6 +21,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .ir import IR, Eqn, Lit, Var
+
+
+def is_view(e):
+    """Is ``e`` read through an index map rather than computed?  Every 'view'
+    primitive is; an opaque one may be for some parameters (see reshape)."""
+    if e.prim.kind == "view":
+        return True
+    im = getattr(e.prim, "index_map", None)
+    return im is not None and im(None, e.inputs[0].aval.shape, **e.params) is not None
+
+
+def index_map(e, idx):
+    """The input index (list of index expressions) a view ``e`` reads for output index ``idx``."""
+    im = getattr(e.prim, "index_map", None)
+    if im is not None:
+        return im(idx, e.inputs[0].aval.shape, **e.params)
+    return e.prim.code(idx, e.inputs[0].aval.shape, **e.params)
 
 
 @dataclass(eq=False)
@@ -52,7 +70,7 @@ class Plan:
             self.avail[v] = -1
         for e in ir.eqns:
             kind = e.prim.kind
-            if kind == "view":
+            if is_view(e):
                 self.views[e.outputs[0]] = e
             elif kind == "elementwise":
                 self._place(e, e.outputs[0].aval.shape, e.inputs)
@@ -94,7 +112,7 @@ class Plan:
     # before this loop.  Only arithmetic without transcendental calls, and at
     # most RECOMPUTE_BUDGET equations, are recomputed.
     RECOMPUTE_BUDGET = 12
-    CHEAP = frozenset(("add", "sub", "mul", "neg", "integer_pow", "convert", "select", "max",
+    CHEAP = frozenset(("add", "sub", "mul", "div", "neg", "integer_pow", "convert", "select", "max",
                        "min", "abs", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not"))
 
     def _recomputable(self, a, r, g, budget=None):

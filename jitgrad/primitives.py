@@ -521,6 +521,23 @@ def _reshape_code(out, ins, in_avals, out_aval, lit, shape):
 reshape_p.code = _reshape_code
 
 
+def _reshape_index_map(idx, in_shape, shape):
+    """A reshape that only inserts or removes size-1 axes (keepdims, ``x[:, None]``,
+    squeeze) moves no data, so the fuser reads through it like a view: the
+    input's size-1 axes read index 0, its other axes take the output's
+    non-unit indices in order.  Any other reshape returns None (opaque)."""
+    kept = [d for d, n in enumerate(shape) if n != 1]
+    if [n for n in in_shape if n != 1] != [shape[d] for d in kept]:
+        return None
+    if idx is None:
+        return True
+    it = iter(kept)
+    return ["0" if n == 1 else idx[next(it)] for n in in_shape]
+
+
+reshape_p.index_map = _reshape_index_map
+
+
 def reshape(x, shape):
     shape = tuple(int(s) for s in shape)
     if aval_of(x).shape == shape:

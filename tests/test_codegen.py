@@ -86,8 +86,6 @@ def test_softmax_gradient_is_correct_when_compiled():
                                atol=1e-14)
 
 
-@pytest.mark.xfail(strict=True, reason="fusion: reshape (keepdims, x[:, None]) is an opaque "
-                   "statement, so the loops before and after it cannot fuse (7 nests today)")
 def test_softmax_gradient_small_number_of_loops():
     # max | exp, sum, tie count | backward reductions | combine (+ one for the max's cotangent)
     w = np.arange(12.0).reshape(3, 4)
@@ -139,8 +137,6 @@ def test_views_are_index_expressions_not_copies():
     assert check_compiled(f, x, y) == pytest.approx(np.sum(x[::-1].T * y))
 
 
-@pytest.mark.xfail(strict=True, reason="fusion: x[..., None] is a reshape, an opaque statement, "
-                   "so the sliced view is copied in its own loop")
 def test_new_axis_is_an_index_expression():
     f = jitgrad.jit(lambda x, y: np.sum(x.T * y[::-1, None]))
     x, y = np.ones((4, 3)), np.arange(3.0)
