@@ -150,13 +150,13 @@ class Staged:
         if fkey is not None:
             e = self.fast.get(fkey)
             if e is not None:
-                return e.finish(e.exe(args))
+                return e.finish(e.exe.call(args))
         leaves, e, inline_ir = self.entry(args)
         if inline_ir is not None:
             return e.finish(eval_ir(inline_ir, leaves))
         if fkey is not None:
             self.fast[fkey] = e
-        return e.finish(e.exe(leaves))
+        return e.finish(e.exe.call(leaves))
 
 
 def _fast_key(args):
@@ -203,6 +203,9 @@ def wrap(f, staged, remake=None):
 
 
 def _unflattener(out_tree):
+    """flat outputs -> ``out_tree``'s structure (a single array needs no tree walk)."""
+    if out_tree.kind is None:
+        return _first
     return lambda outs: tree_util.unflatten(out_tree, outs)
 
 
@@ -268,6 +271,10 @@ def diff_leaves(leaves, in_tree, argnums, fname, transform):
     return [groups[i] for i in nums], single
 
 
+def _first(outs):
+    return outs[0]
+
+
 def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
     fname = _name(f)
 
@@ -296,6 +303,12 @@ def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
         n_outs = len(ir.outvars) if keep_vals else 0
         if not keep_vals:   # a bare gradient: let dead-code elimination drop the forward value
             gir.outvars = gir.outvars[len(ir.outvars):]
+
+        if not has_aux and all(len(ps) == 1 and td.kind is None for ps, td in offsets):
+            # array arguments, no structures: skip the tree bookkeeping (the hot path)
+            if single:
+                return gir, ((lambda outs: (outs[0], outs[1])) if keep_vals else _first)
+            return gir, ((lambda outs: (outs[0], tuple(outs[1:]))) if keep_vals else tuple)
 
         def finish(outs):
             vals, grads = outs[:n_outs], outs[n_outs:]

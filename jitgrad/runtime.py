@@ -95,27 +95,59 @@ class Executable:
             print(f"jitgrad: IR of {self.label}\n{ir}", file=sys.stderr)
 
     def __call__(self, args):
-        fn = self.fn
-        if fn is not None:
-            outs = list(fn(*[a[()] if type(a) is np.ndarray and not a.ndim else a for a in args],
-                           *self.consts))
-        else:
-            args = [np.float64(a) if type(a) is float else np.asarray(a) for a in args]
-            self.calls += 1
-            mode = config.compile
-            if mode == "always" and self.error is None:
-                self.compile()
-                return self(args)
-            with np.errstate(all="ignore"):      # as the compiled code: IEEE results, no warnings
-                outs = eval_ir(self.ir, args)
-            outs = [np.asarray(o) for o in outs]
-            # start compiling after answering, so the compile does not slow this call
-            if mode == "auto" and not self.compiling and self.error is None and (
-                    self.calls >= config.hot_calls or self.size >= config.big_elements):
-                self.compile_in_background()
+        """Run on a sequence of arguments (arrays or scalars, one per input);
+        returns a sequence of outputs (arrays, and NumPy scalars for 0-d outputs)."""
+        return self.call(args)
+
+    def call(self, args):
+        # Replaced by a direct call of the native function once it is compiled
+        # (see _native_caller); until then, the interpreter tier.
+        if self.fn is not None:
+            return self.call(args)
+        args = [np.float64(a) if type(a) is float else np.asarray(a) for a in args]
+        self.calls += 1
+        mode = config.compile
+        if mode == "always" and self.error is None:
+            self.compile()
+            return self(args)
+        with np.errstate(all="ignore"):      # as the compiled code: IEEE results, no warnings
+            outs = eval_ir(self.ir, args)
+        outs = [np.asarray(o) for o in outs]
+        # start compiling after answering, so the compile does not slow this call
+        if mode == "auto" and not self.compiling and self.error is None and (
+                self.calls >= config.hot_calls or self.size >= config.big_elements):
+            self.compile_in_background()
         for i, t in self.scalar_out:
             outs[i] = t(outs[i])
         return outs
+
+    def _native_caller(self, fn):
+        """A closure calling ``fn`` with no per-call bookkeeping: written out for
+        this signature so that each argument, constant and scalar output costs
+        one expression (this is the hot path of every transformed function)."""
+        ns = {"fn": fn, "ndarray": np.ndarray}
+        args = []
+        for i, v in enumerate(self.ir.invars):
+            # a 0-d array argument is passed as the scalar the native code expects
+            args.append(f"(a{i}[()] if type(a{i}) is ndarray else a{i})" if v.aval.shape == ()
+                        else f"a{i}")
+        for i, c in enumerate(self.consts):
+            ns[f"c{i}"] = c
+            args.append(f"c{i}")
+        outs = []
+        for i, v in enumerate(self.ir.outvars):
+            if v.aval.shape == ():
+                ns[f"t{i}"] = np.dtype(v.aval.dtype).type
+                outs.append(f"t{i}(r[{i}])")
+            else:
+                outs.append(f"r[{i}]")
+        unpack = "".join(f"a{i}, " for i in range(len(self.ir.invars)))
+        src = (f"def call(args):\n"
+               f"    {unpack or '_'} = {'args' if unpack else '()'}\n"
+               f"    r = fn({', '.join(args)})\n"
+               f"    return ({''.join(o + ', ' for o in outs)})\n")
+        exec(src, ns)
+        return ns["call"]
 
     # -- compiling
 
@@ -135,6 +167,7 @@ class Executable:
                                      else np.zeros(v.aval.shape, v.aval.dtype)) for v in self.ir.invars)
             sig += tuple(numba.typeof(c) for c in self.consts)
             fn.compile(sig)
+            self.call = self._native_caller(fn)
             self.fn = fn
         except Exception as exc:   # keep answering from the interpreter
             self.error = exc
