@@ -1,0 +1,238 @@
+"""Reductions (reduce_sum, reduce_max, reduce_min, reduce_prod) and dot_general.
+Part of the primitive set assembled in :mod:`jitgrad.primitives`; import it
+from there.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .core import Undefined, aval_of, bind
+from .ir import Aval
+from .primitives import (_add_tangents, _new, convert, div, eq, full_like, logical_and, mul, select, zeros)
+from .structural import broadcast_in_dim, transpose
+
+# ---------------------------------------------------------------------------
+# Reductions over a set of axes.  code: (initial value, combine template).
+
+
+def _reduce_shape(x, axes):
+    return Aval(tuple(s for i, s in enumerate(x.shape) if i not in axes), x.dtype)
+
+
+def _kept_dims(ndim, axes):
+    return tuple(i for i in range(ndim) if i not in axes)
+
+
+def _expand_back(y, in_aval, axes):
+    """Broadcast a reduced value back to the input's shape."""
+    return broadcast_in_dim(y, in_aval.shape, _kept_dims(len(in_aval.shape), axes))
+
+
+reduce_sum_p = _new("reduce_sum", "reduce")
+reduce_sum_p.impl = lambda x, axes: np.asarray(np.sum(x, axis=axes))
+reduce_sum_p.shape = _reduce_shape
+reduce_sum_p.jvp = lambda p, t, out, axes: None if t[0] is None else reduce_sum(t[0], axes)
+reduce_sum_p.transpose = lambda ct, x, axes: [_expand_back(ct, x.aval, axes)]
+reduce_sum_p.code = ("0", "{acc} + {x}")
+
+
+def _reduce_max_jvp(p, t, out, axes):
+    # The derivative flows to the arg-max positions, shared evenly between ties.
+    (x,), (tx,) = p, t
+    if tx is None:
+        return None
+    mask = convert(eq(x, _expand_back(out, aval_of(x), axes)), aval_of(x).dtype)
+    return div(reduce_sum(mul(tx, mask), axes), reduce_sum(mask, axes))
+
+
+reduce_max_p = _new("reduce_max", "reduce")
+reduce_max_p.impl = lambda x, axes: np.asarray(np.max(x, axis=axes))
+reduce_max_p.shape = _reduce_shape
+reduce_max_p.jvp = _reduce_max_jvp
+reduce_max_p.code = ("-np.inf", "_nanmax({acc}, {x})")
+
+reduce_min_p = _new("reduce_min", "reduce")
+reduce_min_p.impl = lambda x, axes: np.asarray(np.min(x, axis=axes))
+reduce_min_p.shape = _reduce_shape
+reduce_min_p.jvp = _reduce_max_jvp
+reduce_min_p.code = ("np.inf", "_nanmin({acc}, {x})")
+
+
+def _reduce_prod_jvp(p, t, out, axes):
+    # d prod = sum_i dx_i * prod_{j != i} x_j.  The product of the others is
+    # P/x_i when no element is zero; with exactly one zero it is the product of
+    # the non-zeros at that element and 0 elsewhere; with two or more it is 0.
+    (x,), (tx,) = p, t
+    if tx is None:
+        return None
+    av = aval_of(x)
+    is_zero = eq(x, 0.0)
+    safe = select(is_zero, full_like(x, 1.0), x)
+    p_nonzero = _expand_back(reduce_prod(safe, axes), av, axes)
+    n_zero = _expand_back(reduce_sum(convert(is_zero, av.dtype), axes), av, axes)
+    others = select(eq(n_zero, 0.0), div(p_nonzero, safe),
+                    select(logical_and(eq(n_zero, 1.0), is_zero), p_nonzero, zeros(av)))
+    return reduce_sum(mul(tx, others), axes)
+
+
+reduce_prod_p = _new("reduce_prod", "reduce")
+reduce_prod_p.impl = lambda x, axes: np.asarray(np.prod(x, axis=axes))
+reduce_prod_p.shape = _reduce_shape
+reduce_prod_p.jvp = _reduce_prod_jvp
+reduce_prod_p.code = ("1", "{acc} * {x}")
+
+
+def _reducer(p):
+    def op(x, axes):
+        axes = tuple(sorted(int(a) for a in axes))
+        if not axes:
+            return x
+        return bind(p, x, axes=axes)
+    return op
+
+
+reduce_sum, reduce_max, reduce_min, reduce_prod = map(
+    _reducer, (reduce_sum_p, reduce_max_p, reduce_min_p, reduce_prod_p))
+
+
+# ---------------------------------------------------------------------------
+# dot_general: contraction over paired axes with optional batch axes.  Output
+# layout: batch axes, then x's free axes, then y's free axes (each in order).
+
+dot_general_p = _new("dot_general", "opaque")
+
+
+def _free(ndim, contract, batch):
+    return [i for i in range(ndim) if i not in contract and i not in batch]
+
+
+def _dot_shape(x, y, contract, batch):
+    (xc, yc), (xb, yb) = contract, batch
+    for a, b in zip(xc, yc):
+        if x.shape[a] != y.shape[b]:
+            raise ValueError(f"dot: contracted axes differ in size: {x.shape} and {y.shape}")
+    if x.dtype != y.dtype:
+        raise TypeError(f"dot: operands differ in dtype: {x.dtype} and {y.dtype}")
+    shape = tuple(x.shape[i] for i in xb)
+    shape += tuple(x.shape[i] for i in _free(x.ndim, xc, xb))
+    shape += tuple(y.shape[i] for i in _free(y.ndim, yc, yb))
+    return Aval(shape, x.dtype)
+
+
+def _dot_impl(x, y, contract, batch):
+    x, y = np.asarray(x), np.asarray(y)
+    (xc, yc), (xb, yb) = contract, batch
+    xf, yf = _free(x.ndim, xc, xb), _free(y.ndim, yc, yb)
+    xt = np.transpose(x, list(xb) + xf + list(xc))
+    yt = np.transpose(y, list(yb) + list(yc) + yf)
+    nb = len(xb)
+    bshape = xt.shape[:nb]
+    m = math.prod(xt.shape[nb:nb + len(xf)])
+    k = math.prod(xt.shape[nb + len(xf):])
+    n = math.prod(yt.shape[nb + len(yc):])
+    out = np.matmul(xt.reshape(bshape + (m, k)), yt.reshape(bshape + (k, n)))
+    return out.reshape(bshape + xt.shape[nb:nb + len(xf)] + yt.shape[nb + len(yc):])
+
+
+def _dot_transpose_one(ct, other, contract, batch, other_is_y, lin_aval):
+    """Cotangent of one operand of dot_general given the other."""
+    (xc, yc), (xb, yb) = contract, batch
+    if other_is_y:
+        lc, oc, lb, ob = xc, yc, xb, yb
+    else:
+        lc, oc, lb, ob = yc, xc, yb, xb
+    o_aval = aval_of(other)
+    nb = len(xb)
+    x_ndim = len(lin_aval.shape) if other_is_y else o_aval.ndim
+    nxf = len(_free(x_ndim, xc, xb))
+    # positions of ct's axes: batch [0, nb), x-free [nb, nb+nxf), y-free after
+    if other_is_y:
+        ct_free_other = tuple(range(nb + nxf, len(aval_of(ct).shape)))
+    else:
+        ct_free_other = tuple(range(nb, nb + nxf))
+    o_free = tuple(_free(o_aval.ndim, oc, ob))
+    # dot_general(ct, other)'s axes: batch, ct's remaining (the linear operand's
+    # free axes in order), then other's remaining axes (its contracted axes in
+    # increasing order), which pair with the linear operand's contracted axes.
+    # dot_general(other, ct) has the last two groups swapped; take the order
+    # that needs no transpose when there is one.
+    lin_free = _free(len(lin_aval.shape), lc, lb)
+    paired = [lc[j] for j in np.argsort(oc)]
+    nd = len(lin_aval.shape)
+    dims = list(lb) + lin_free + paired
+    swapped = list(lb) + paired + lin_free
+    bdims = (tuple(range(nb)), tuple(ob))
+    if swapped == list(range(nd)) and dims != swapped:
+        return dot_general(other, ct, (o_free, ct_free_other), (bdims[1], bdims[0]))
+    r = dot_general(ct, other, (ct_free_other, o_free), bdims)
+    return transpose(r, tuple(dims.index(i) for i in range(nd)))
+
+
+def _dot_transpose(ct, x, y, contract, batch):
+    if isinstance(x, Undefined):
+        return [_dot_transpose_one(ct, y, contract, batch, True, x.aval), None]
+    return [None, _dot_transpose_one(ct, x, contract, batch, False, y.aval)]
+
+
+def _dot_jvp(p, t, out, contract, batch):
+    (x, y), (tx, ty) = p, t
+    a = None if tx is None else dot_general(tx, y, contract, batch)
+    b = None if ty is None else dot_general(x, ty, contract, batch)
+    return _add_tangents(a, b)
+
+
+def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
+    """Move axes to (batch, free, contracted) x (batch, contracted, free) and call
+    BLAS through np.dot, once per batch entry."""
+    (x, y), (xa, ya) = ins, in_avals
+    (xc, yc), (xb, yb) = contract, batch
+    xf, yf = _free(xa.ndim, xc, xb), _free(ya.ndim, yc, yb)
+    B = math.prod(xa.shape[i] for i in xb)
+    M = math.prod(xa.shape[i] for i in xf)
+    K = math.prod(xa.shape[i] for i in xc)
+    N = math.prod(ya.shape[i] for i in yf)
+    lines = []
+
+    def arrange(name, aval, perm, shape3):
+        if aval.shape == ():
+            return f"np.full({shape3}, {name})"
+        if list(perm) != list(range(aval.ndim)):
+            name = f"np.ascontiguousarray(np.transpose({name}, {tuple(perm)}))"
+        else:
+            name = f"np.ascontiguousarray({name})"
+        return f"{name}.reshape({shape3})"
+
+    if B == 1 and xa.ndim == 2 and ya.ndim == 2 and out_aval.ndim == 2:
+        # a plain matrix product: pass transposed views, BLAS takes either layout
+        xe = x if list(xf + list(xc)) == [0, 1] else f"{x}.T"
+        ye = y if list(list(yc) + yf) == [0, 1] else f"{y}.T"
+        return [f"{out} = np.dot({xe}, {ye})"]
+    lines.append(f"{out}_x = {arrange(x, xa, list(xb) + xf + list(xc), (B, M, K))}")
+    lines.append(f"{out}_y = {arrange(y, ya, list(yb) + list(yc) + yf, (B, K, N))}")
+    if B == 1:
+        lines.append(f"{out}_r = np.dot({out}_x[0], {out}_y[0])")
+    else:
+        dt = np.dtype(out_aval.dtype).name
+        lines.append(f"{out}_r = np.empty(({B}, {M}, {N}), np.{dt})")
+        lines.append(f"for b in range({B}):")
+        lines.append(f"    {out}_r[b] = np.dot({out}_x[b], {out}_y[b])")
+    if out_aval.shape == ():
+        lines.append(f"{out} = {out}_r.ravel()[0]")
+    else:
+        lines.append(f"{out} = {out}_r.reshape({out_aval.shape})")
+    return lines
+
+
+dot_general_p.code = _dot_code
+dot_general_p.impl = _dot_impl
+dot_general_p.shape = _dot_shape
+dot_general_p.jvp = _dot_jvp
+dot_general_p.transpose = _dot_transpose
+
+
+def dot_general(x, y, contract, batch=((), ())):
+    contract = tuple(tuple(int(i) for i in c) for c in contract)
+    batch = tuple(tuple(int(i) for i in b) for b in batch)
+    return bind(dot_general_p, x, y, contract=contract, batch=batch)
