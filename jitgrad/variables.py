@@ -31,6 +31,7 @@ import numpy as np
 
 from . import numpy as jnp
 from .core import Tracer
+from .dispatch import FUNCTIONS, UFUNC_REDUCE, UFUNCS
 
 # Sessions currently recording (entered tapes / accumulators, not paused), outermost first.
 _active: list = []
@@ -358,16 +359,16 @@ class _Base:
         if kwargs.get("out") is not None:
             raise TypeError("jitgrad tensors are immutable: out= is not supported")
         if method == "__call__":
-            fn = jnp._UFUNCS.get(name)
+            fn = UFUNCS.get(name)
             if fn is None or kwargs:
                 return _untracked(ufunc, inputs, kwargs, f"numpy.{name}")
             return _apply(ufunc, fn, inputs, kwargs)
-        if method == "reduce" and name in jnp._UFUNC_REDUCE:
-            return _apply(getattr(ufunc, "reduce"), jnp._UFUNC_REDUCE[name], inputs, kwargs)
+        if method == "reduce" and name in UFUNC_REDUCE:
+            return _apply(getattr(ufunc, "reduce"), UFUNC_REDUCE[name], inputs, kwargs)
         return _untracked(getattr(ufunc, method), inputs, kwargs, f"numpy.{name}.{method}")
 
     def __array_function__(self, func, types, args, kwargs):
-        fn = jnp._FUNCTIONS.get(func)
+        fn = FUNCTIONS.get(func)
         if fn is None:
             return _untracked(func, args, kwargs, f"numpy.{func.__name__}")
         return _apply(func, fn, args, kwargs)
