@@ -85,7 +85,8 @@ def _add_tangents(a, b):
 
 # ---------------------------------------------------------------------------
 # Elementwise primitives.  code: a format string over the operands' scalar
-# expressions (math.* is used where Numba keeps float32 as float32).
+# expressions (math.* is used where Numba keeps float32 as float32; v* are the
+# vectorisable kernels of jitgrad.vecmath).
 
 
 def _unary(name, impl, code, jvp):
@@ -131,12 +132,12 @@ def _zero_jvp(primals, tangents, out):
 
 neg_p = _unary("neg", np.negative, "(-{0})",
                lambda p, t, out: None if t[0] is None else neg(t[0]))
-exp_p = _unary("exp", np.exp, "math.exp({0})", _chain(lambda x, y: y))
-log_p = _unary("log", np.log, "math.log({0})", _chain(lambda x, y: reciprocal(x)))
-log1p_p = _unary("log1p", np.log1p, "math.log1p({0})", _chain(lambda x, y: reciprocal(add(x, 1.0))))
-expm1_p = _unary("expm1", np.expm1, "math.expm1({0})", _chain(lambda x, y: add(y, 1.0)))
-sin_p = _unary("sin", np.sin, "math.sin({0})", _chain(lambda x, y: cos(x)))
-cos_p = _unary("cos", np.cos, "math.cos({0})", _chain(lambda x, y: neg(sin(x))))
+exp_p = _unary("exp", np.exp, "vexp({0})", _chain(lambda x, y: y))
+log_p = _unary("log", np.log, "vlog({0})", _chain(lambda x, y: reciprocal(x)))
+log1p_p = _unary("log1p", np.log1p, "vlog1p({0})", _chain(lambda x, y: reciprocal(add(x, 1.0))))
+expm1_p = _unary("expm1", np.expm1, "vexpm1({0})", _chain(lambda x, y: add(y, 1.0)))
+sin_p = _unary("sin", np.sin, "vsin({0})", _chain(lambda x, y: cos(x)))
+cos_p = _unary("cos", np.cos, "vcos({0})", _chain(lambda x, y: neg(sin(x))))
 tan_p = _unary("tan", np.tan, "math.tan({0})", _chain(lambda x, y: add(mul(y, y), 1.0)))
 asin_p = _unary("asin", np.arcsin, "math.asin({0})",
                 _chain(lambda x, y: rsqrt(sub(1.0, mul(x, x)))))
@@ -146,7 +147,7 @@ atan_p = _unary("atan", np.arctan, "math.atan({0})",
                 _chain(lambda x, y: reciprocal(add(mul(x, x), 1.0))))
 sinh_p = _unary("sinh", np.sinh, "math.sinh({0})", _chain(lambda x, y: cosh(x)))
 cosh_p = _unary("cosh", np.cosh, "math.cosh({0})", _chain(lambda x, y: sinh(x)))
-tanh_p = _unary("tanh", np.tanh, "math.tanh({0})", _chain(lambda x, y: sub(1.0, mul(y, y))))
+tanh_p = _unary("tanh", np.tanh, "vtanh({0})", _chain(lambda x, y: sub(1.0, mul(y, y))))
 asinh_p = _unary("asinh", np.arcsinh, "math.asinh({0})",
                  _chain(lambda x, y: rsqrt(add(mul(x, x), 1.0))))
 # 1/sqrt(x^2 - 1) written as 1/(sqrt(x-1) sqrt(x+1)) to keep precision near x = 1.

@@ -12,11 +12,13 @@ switch to native code as soon as it is ready.  ``config.compile`` chooses:
 - ``"never"``: always interpret.
 
 Generated source goes to a file in the cache folder (``JITGRAD_CACHE_DIR``,
-default ``~/.cache/jitgrad``) named by a hash of the source, jitgrad's version
-and Numba's, so that Numba's own on-disk cache serves the next process.
+default ``~/.cache/jitgrad``) named by a hash of the source, jitgrad's version,
+Numba's and the vectorised math kernels' source, so that Numba's own on-disk
+cache serves the next process (Numba's cache also checks the CPU).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -104,28 +106,35 @@ class Executable:
         # (see _native_caller); until then, the interpreter tier.
         if self.fn is not None:
             return self.call(args)
-        args = [np.float64(a) if type(a) is float else np.asarray(a) for a in args]
         self.calls += 1
         mode = config.compile
         if mode == "always" and self.error is None:
             self.compile()
             return self(args)
-        with np.errstate(all="ignore"):      # as the compiled code: IEEE results, no warnings
-            outs = eval_ir(self.ir, args)
-        outs = [np.asarray(o) for o in outs]
+        outs = self.interpret(args)
         # start compiling after answering, so the compile does not slow this call
         if mode == "auto" and not self.compiling and self.error is None and (
                 self.calls >= config.hot_calls or self.size >= config.big_elements):
             self.compile_in_background()
+        return outs
+
+    def interpret(self, args):
+        """Run on the NumPy interpreter (IEEE results, no warnings, as the native code)."""
+        args = [np.float64(a) if type(a) is float else np.asarray(a) for a in args]
+        with np.errstate(all="ignore"):
+            outs = [np.asarray(o) for o in eval_ir(self.ir, args)]
         for i, t in self.scalar_out:
             outs[i] = t(outs[i])
         return outs
 
-    def _native_caller(self, fn):
+    def _native_caller(self, fn, range_checked=False):
         """A closure calling ``fn`` with no per-call bookkeeping: written out for
         this signature so that each argument, constant and scalar output costs
-        one expression (this is the hot path of every transformed function)."""
-        ns = {"fn": fn, "ndarray": np.ndarray}
+        one expression (this is the hot path of every transformed function).
+        With ``range_checked``, ``fn`` returns one more value, the number of
+        sin/cos arguments outside the vectorised kernels' exact range; when it
+        is not zero the call is answered by the interpreter (see codegen)."""
+        ns = {"fn": fn, "ndarray": np.ndarray, "interpret": self.interpret}
         args = []
         for i, v in enumerate(self.ir.invars):
             # a 0-d array argument is passed as the scalar the native code expects
@@ -144,8 +153,10 @@ class Executable:
         unpack = "".join(f"a{i}, " for i in range(len(self.ir.invars)))
         src = (f"def call(args):\n"
                f"    {unpack or '_'} = {'args' if unpack else '()'}\n"
-               f"    r = fn({', '.join(args)})\n"
-               f"    return ({''.join(o + ', ' for o in outs)})\n")
+               f"    r = fn({', '.join(args)})\n")
+        if range_checked:
+            src += f"    if r[{len(outs)}]:\n        return interpret(args)\n"
+        src += f"    return ({''.join(o + ', ' for o in outs)})\n"
         exec(src, ns)
         return ns["call"]
 
@@ -159,7 +170,7 @@ class Executable:
 
     def compile(self):
         try:
-            fn = compile_ir(self.ir, self.label)
+            fn, range_checked = compile_ir(self.ir, self.label)
             # Numba compiles lazily, at the first call; compile now, for the
             # argument types this signature will be called with.
             import numba
@@ -167,7 +178,7 @@ class Executable:
                                      else np.zeros(v.aval.shape, v.aval.dtype)) for v in self.ir.invars)
             sig += tuple(numba.typeof(c) for c in self.consts)
             fn.compile(sig)
-            self.call = self._native_caller(fn)
+            self.call = self._native_caller(fn, range_checked)
             self.fn = fn
         except Exception as exc:   # keep answering from the interpreter
             self.error = exc
@@ -178,23 +189,35 @@ class Executable:
         return self.fn
 
 
+@functools.lru_cache(maxsize=None)
+def _vecmath_hash():
+    from . import vecmath
+    with open(vecmath.__file__, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
 def compile_ir(ir, label="f"):
+    """Generate, write and import the Numba function for ``ir``; returns it and
+    whether it returns the sin/cos range count as a last output (see codegen)."""
     from . import __version__
     from .codegen import generate
     gen = generate(ir, label)
     if _debug_level() >= 4:
         print(gen.source, file=sys.stderr)
     import numba
-    key = hashlib.sha256(f"{gen.key}/{__version__}/{numba.__version__}".encode()).hexdigest()[:24]
+    # the generated module calls jitgrad.vecmath, whose machine code Numba's
+    # cache stores with the module's: a change there must change the file name
+    key = hashlib.sha256(f"{gen.key}/{__version__}/{numba.__version__}/{_vecmath_hash()}".encode()
+                         ).hexdigest()[:24]
     with _lock:
         fn = _compiled.get(key)
         if fn is not None:
-            return fn
+            return fn, gen.range_checked
     module = _load_module(gen.source, f"jitgrad_gen_{key}")
     fn = getattr(module, gen.fn_name)
     with _lock:
         _compiled[key] = fn
-    return fn
+    return fn, gen.range_checked
 
 
 def _load_module(source, modname):
