@@ -134,7 +134,7 @@ def _pad_code(idx, in_shape, shape, start, step):
         if c == 1:
             src.append(f"{i} - {a}" if a else i)
             if a != 0 or n != m:
-                conds.append(f"{a} <= {i} < {a + n}")
+                conds.append(("range", i, a, a + n))
         else:
             q = f"(({i} - {a}) // ({c}))"
             src.append(q)

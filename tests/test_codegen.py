@@ -192,3 +192,25 @@ def test_float32_transcendental_loop_matches_numpy():
     assert got.dtype == np.float32
     want = (np.sin(x) * np.exp(-x * x) + np.tanh(x) - np.log1p(x * x))
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-7)
+
+
+def rosenbrock(x):
+    return np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def test_shifted_slices_split_the_loop_into_boundary_and_interior():
+    # The gradient reads through pads (conditional reads); the conditions hold
+    # on 1 <= i0 < n-1, so that range gets a loop whose body has none.
+    x = np.linspace(-1.5, 1.5, 50)
+    g = jitgrad.grad(rosenbrock)
+    src = body(jitgrad.source(g)(x))
+    assert empties(src) == [re.search(r"return \((\w+),", src).group(1)]
+    loops = re.split(r"^\s*for i0 in ", src, flags=re.M)[1:]
+    heads = [piece.split(":", 1)[0] for piece in loops]
+    assert heads == ["range(1)", "range(1, 49)", "range(49, 50)"], src
+    interior = re.sub(r"#.*", "", loops[1])
+    assert " if " not in interior, src
+    grad = check_compiled(g, x)
+    h = 1e-6
+    fd = [(rosenbrock(x + h * e) - rosenbrock(x - h * e)) / (2 * h) for e in np.eye(50)]
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-5)
