@@ -60,6 +60,13 @@ def pin_threads(n):
         flags = os.environ.get("XLA_FLAGS", "")
         os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
                                    "intra_op_parallelism_threads=1").strip()
+    # Not every library honours those variables (XLA's CPU client still ran
+    # its matrix products on two threads here), so also restrict the process,
+    # and the children it starts, to n CPUs: every peer gets the same cores.
+    if hasattr(os, "sched_setaffinity"):
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) > n:
+            os.sched_setaffinity(0, cpus[:n])
 
 
 THREADS = _threads_from_argv(sys.argv)
@@ -689,6 +696,8 @@ def environment():
     env = {"python": sys.version.split()[0], "platform": platform.platform(),
            "machine": platform.machine(), "cpus": os.cpu_count(), "numpy": np.__version__,
            "date": datetime.datetime.now().isoformat(timespec="seconds")}
+    if hasattr(os, "sched_getaffinity"):
+        env["cpus_used"] = len(os.sched_getaffinity(0))
     import numba
     env["numba"] = numba.__version__
     try:
@@ -766,7 +775,7 @@ def main():
     head = (f"jitgrad benchmark ({'quick' if a.quick else 'full'} run, {env['date']}, "
             f"{env.get('cpu', '?')} x{env['cpus']}, Python {env['python']}, NumPy {env['numpy']}, "
             f"Numba {env['numba']}, JAX {env.get('jax', 'n/a')}, torch {env.get('torch', 'n/a')}, "
-            f"{a.threads or 'default'} thread(s) per peer, "
+            f"{a.threads or 'default'} thread(s) per peer on {env.get('cpus_used', env['cpus'])} CPU(s), "
             f"commit {env.get('git_commit', '?')}; total {R['total_wall_s']:.0f} s)\n")
     notes_md = ("\n### Notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n") if notes else ""
     text = head + "\n" + md + verdict_md + "\n" + notes_md
