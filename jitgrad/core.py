@@ -198,7 +198,21 @@ def eval_ir(ir: IR, args, consts=None):
             return np.asarray(a.value, a.dtype)[()]
         return env[a]
 
-    for e in ir.eqns:
+    # Drop each intermediate after its last use: large arrays are freed as soon
+    # as possible, so the allocator hands their memory to the next ones instead
+    # of mapping (and page-faulting) fresh memory for every equation.
+    last = {}
+    for i, e in enumerate(ir.eqns):
+        for a in e.inputs:
+            if not isinstance(a, Lit):
+                last[a] = i
+    for v in ir.outvars:
+        last.pop(v, None)
+    dead = [[] for _ in ir.eqns]
+    for v, i in last.items():
+        dead[i].append(v)
+
+    for i, e in enumerate(ir.eqns):
         source_line[0] = e.where
         try:
             out = bind(e.prim, *[read(a) for a in e.inputs], **e.params)
@@ -209,6 +223,8 @@ def eval_ir(ir: IR, args, consts=None):
         else:
             for v, o in zip(e.outputs, out):
                 env[v] = o
+        for v in dead[i]:
+            del env[v]
     return [read(v) for v in ir.outvars]
 
 
