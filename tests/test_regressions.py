@@ -99,3 +99,30 @@ def test_vjp_cotangent_dtype():
         assert "dtype" in str(e)
         return
     assert c.dtype == np.float32
+
+
+def test_interpreter_keeps_values_that_are_outputs_or_reused():
+    # The interpreter frees intermediates after their last use; an output that
+    # is also read later, and an input returned as is, must survive.
+    def f(x):
+        y = np.sin(x)
+        z = y * 2.0
+        return x, y, z + y
+    x = np.linspace(0.0, 1.0, 5)
+    with jitgrad.config(compile="never"):
+        a, b, c = jitgrad.jit(f)(x)
+    np.testing.assert_array_equal(a, x)
+    np.testing.assert_allclose(b, np.sin(x), rtol=1e-15)
+    np.testing.assert_allclose(c, 3 * np.sin(x), rtol=1e-15)
+
+
+def test_jvp_fast_path_still_checks_new_tangents():
+    f = lambda x: np.sin(x) * 2.0
+    x = np.linspace(0.0, 1.0, 4)
+    for _ in range(2):       # the second call takes the cached path
+        out, t = jitgrad.jvp(f, (x,), (np.ones(4),))
+        np.testing.assert_allclose(t, 2 * np.cos(x), rtol=1e-14)
+    with pytest.raises(TypeError, match="dtype"):
+        jitgrad.jvp(f, (x,), (np.ones(4, np.float32),))
+    with pytest.raises(ValueError, match="shape"):
+        jitgrad.jvp(f, (x,), (np.ones(3),))
