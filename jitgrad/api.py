@@ -180,14 +180,17 @@ def wrap(f, staged, remake=None):
     ``g(*args, *kwarg_values)``, once per set of keyword names.
     """
     by_names = {}
-    fast = staged.fast
+    fast, static = staged.fast, staged.static_argnums
 
     @functools.wraps(f)
     def transformed(*args, **kwargs):
         if not kwargs:
             # the hot path of Staged.__call__, inlined: one call level less
-            if not _stack and not staged.static_argnums:
-                key = _fast_key(args)
+            if not _stack and not static:
+                if len(args) == 1 and type(args[0]) is np.ndarray:   # the commonest case
+                    key = ((args[0].shape, args[0].dtype),)
+                else:
+                    key = _fast_key(args)
                 e = fast.get(key) if key is not None else None
                 if e is not None:
                     return e.finish(e.exe.call(args))
