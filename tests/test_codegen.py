@@ -214,3 +214,29 @@ def test_shifted_slices_split_the_loop_into_boundary_and_interior():
     h = 1e-6
     fd = [(rosenbrock(x + h * e) - rosenbrock(x - h * e)) / (2 * h) for e in np.eye(50)]
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-5)
+
+
+# -- property test: stencils (shifted slices, whose gradients read through pads)
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+STENCILS = {
+    "diff0": lambda a: a[1:] - a[:-1] ** 2,
+    "wide0": lambda a: a[2:] * a[:-2] + a[1:-1],
+    "diff1": lambda a: a[:, 1:] - np.sin(a[:, :-1]) if a.ndim == 2 else a,
+    "flip": lambda a: a[::-1] * 0.5 + np.tanh(a),
+    "step2": lambda a: a[::2] * a[::2],
+}
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(sorted(STENCILS)), min_size=1, max_size=3),
+       st.sampled_from([(9,), (12,), (7, 5), (10, 4)]))
+def test_stencil_gradients_compiled_match_interpreter(steps, shape):
+    def f(x):
+        for s in steps:
+            if x.shape[0] > 3 and (s != "diff1" or x.shape[-1] > 1):
+                x = STENCILS[s](x)
+        return np.sum(x * x)
+    x = np.random.default_rng(len(steps)).uniform(-1, 1, shape)
+    check_compiled(jitgrad.grad(f), x)
