@@ -45,7 +45,7 @@ FUNCTIONS = {
     _np.ones_like: jnp.ones_like, _np.full_like: jnp.full_like, _np.empty_like: jnp.empty_like,
     _np.where: jnp.where, _np.clip: jnp.clip, _np.round: jnp.round, _np.around: jnp.round,
     _np.copy: jnp.copy, _np.shape: jnp.shape, _np.ndim: jnp.ndim, _np.size: jnp.size,
-    _np.linalg.norm: jnp.linalg.norm, _np.fix: jnp.fix, _np.trace: jnp.trace,
+    _np.linalg.norm: jnp.linalg.norm, _np.fix: jnp.fix, _np.trace: jnp.trace, _np.take: jnp.take,
 }
 
 

@@ -584,53 +584,6 @@ def trace(a, offset=0, axis1=0, axis2=1):
 
 
 # ---------------------------------------------------------------------------
-# Indexing
-
-
-def getitem(x, key):
-    """Basic indexing: integers, slices (any step), None/newaxis and Ellipsis."""
-    x = _operand(x)
-    shape = _shape(x)
-    key = key if isinstance(key, tuple) else (key,)
-    for k in key:
-        if isinstance(k, (Tracer, list, _np.ndarray)) and not (_np.ndim(k) == 0 and not isinstance(k, Tracer)):
-            raise NotImplementedError(
-                "jitgrad supports indexing with integers, slices, None and ...; indexing with "
-                "arrays (fancy or boolean indexing) is not supported yet. For a mask, use "
-                "np.where(mask, x, 0); for picking entries, multiply by a one-hot array.")
-    n_real = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
-    if n_real > len(shape):
-        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, "
-                         f"but {n_real} were indexed")
-    if Ellipsis in key:
-        i = key.index(Ellipsis)
-        key = key[:i] + (slice(None),) * (len(shape) - n_real) + key[i + 1:]
-    else:
-        key = key + (slice(None),) * (len(shape) - n_real)
-    start, stop, step, out_shape = [], [], [], []
-    dim = 0
-    for k in key:
-        if k is None:
-            out_shape.append(1)
-            continue
-        n = shape[dim]
-        if isinstance(k, slice):
-            a, b, c = k.indices(n)
-            start.append(a), stop.append(b), step.append(c)
-            out_shape.append(len(range(a, b, c)))
-        else:
-            i = int(k)
-            if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for axis {dim} with size {n}")
-            i %= n
-            start.append(i), stop.append(i + 1), step.append(1)
-        dim += 1
-    full = all(a == 0 and b == n and c == 1 for a, b, c, n in zip(start, stop, step, shape))
-    y = x if full else P.slice_(x, start, stop, step)
-    return reshape(y, out_shape)
-
-
-# ---------------------------------------------------------------------------
 # Linear algebra (the differentiable part that composes from primitives)
 
 
@@ -642,4 +595,5 @@ class linalg:
         return sqrt(sum(multiply(x, x), axis=axis, keepdims=keepdims))
 
 
+from .indexing import getitem, take  # noqa: E402,F401  (indexing composes the functions above)
 from . import dispatch as _dispatch  # noqa: E402,F401  (makes tracers behave like arrays)

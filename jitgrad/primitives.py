@@ -6,8 +6,8 @@ Each block defines ``impl`` (NumPy reference), ``shape`` (aval rule), ``jvp``
 needs).  The set is small and closed; NumPy's wider surface is built from it in
 :mod:`jitgrad.numpy`.  This module holds the shared helpers and the elementwise
 primitives, and re-exports the structural ones (:mod:`jitgrad.structural`) and
-the reductions and ``dot_general`` (:mod:`jitgrad.reductions`): import them all
-from here.
+the reductions and ``dot_general`` (:mod:`jitgrad.reductions`) and ``gather``
+and ``scatter_add`` (:mod:`jitgrad.gather`): import them all from here.
 
 The ops in this module are the low-level interface the rules use.  Their
 operands already agree in shape (broadcasting is explicit: the NumPy layer
@@ -380,3 +380,4 @@ def stop_gradient(x):
 # are imported last; their names are part of this module's interface.
 from .structural import *  # noqa: E402,F401,F403
 from .reductions import *  # noqa: E402,F401,F403
+from .gather import *  # noqa: E402,F401,F403

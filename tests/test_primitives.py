@@ -286,6 +286,24 @@ for id, fn, shape in [
         ("idx_iter", lambda x: sum(r * (i + 1.0) for i, r in enumerate(x)), I)]:
     row(id, fn, [shape])
 
+# advanced indexing with concrete indices (gather; its transpose scatter_add
+# accumulates repeated indices)
+for id, fn, shape in [
+        ("adv_rows", lambda x: x[np.array([3, 0, 3, -1])], I),
+        ("adv_list", lambda x: x[[1, 1, 2]] ** 2, I),
+        ("adv_2d_index", lambda x: x[np.array([[0, 2], [2, 2]])], I),
+        ("adv_pairs", lambda x: x[np.arange(4), np.array([4, 0, 2, 2])], I),
+        ("adv_pairs_broadcast", lambda x: x[np.array([[0], [3]]), np.array([1, -1, 1])], I),
+        ("adv_cols", lambda x: x[:, np.array([4, 1, 1])], I),
+        ("adv_then_slice", lambda x: x[np.array([2, 0]), 1:4], I),
+        ("adv_int_pair", lambda x: x[np.array([1, 3]), 2], I),
+        ("adv_mask", lambda x: x[np.array([True, False, True, True])], I),
+        ("adv_mask_2d", lambda x: x[np.arange(20).reshape(4, 5) % 3 == 0], I),
+        ("adv_middle", lambda x: x[:, np.array([2, 0]), 1:], (2, 3, 4)),
+        ("take_axis1", lambda x: np.take(x, np.array([[4, 0], [1, 1]]), axis=1), I),
+        ("take_flat", lambda x: np.take(x, [7, 7, 19]), I)]:
+    row(id, fn, [shape])
+
 # Tolerances tuned only for reasons that do not depend on jitgrad: conditioning.
 COMPILE_F32 = {"op_chain", "op_pow_m2", "op_rpow", "op_pow_xy", "sum{'axis': (0, 2)}", "mean{}",
                "max{'axis': 1}", "min{}", "var{'axis': 0}", "std{}", "prod{'axis': -1}",

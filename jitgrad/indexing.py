@@ -1,0 +1,195 @@
+"""NumPy indexing on traced arrays: ``x[key]`` and ``np.take``.
+
+Basic indexing (integers, slices with any step, ``None``, ``...``) becomes
+``slice`` and ``reshape``.  Advanced indexing with integer arrays (concrete
+or traced, such as labels passed as an argument) and with concrete boolean
+masks becomes ``gather``: the indexed leading axes are flattened into one,
+the index arrays into positions along it, and ``gather`` reads those rows.
+Its derivative is ``scatter_add``, so repeated indices accumulate their
+gradients, as they must.
+
+Supported advanced forms: the array (and integer) indices sit on consecutive
+axes (``x[idx]``, ``x[rows, cols]``, ``x[np.arange(n), labels]``,
+``x[:, idx]``, ``x[idx, 1:3]``, ``x[mask]``), where NumPy puts the result's
+index axes in place of the indexed ones; other forms raise
+``NotImplementedError`` naming what to write instead.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as _np
+
+from . import primitives as P
+from .core import Tracer
+from .numpy import _operand, _shape, moveaxis, ravel, reshape, where
+
+
+def getitem(x, key):
+    """``x[key]`` for basic and advanced (integer array, boolean mask) keys."""
+    x = _operand(x)
+    key = key if isinstance(key, tuple) else (key,)
+    if builtins.any(_is_array_index(k) for k in key):
+        return _advanced(x, key)
+    return _basic(x, key)
+
+
+def _is_array_index(k):
+    if isinstance(k, Tracer):
+        return True
+    if isinstance(k, (list, _np.ndarray)):
+        return not (isinstance(k, _np.ndarray) and k.ndim == 0)
+    return False
+
+
+def _expand(key, ndim):
+    """Replace ``...`` by full slices and pad with full slices to ``ndim`` real entries."""
+    n_real = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
+    if n_real > ndim:
+        raise IndexError(f"too many indices for array: array is {ndim}-dimensional, "
+                         f"but {n_real} were indexed")
+    # (identity tests: == on a traced index would build an array)
+    i = next((i for i, k in enumerate(key) if k is Ellipsis), None)
+    if i is not None:
+        return key[:i] + (slice(None),) * (ndim - n_real) + key[i + 1:]
+    return key + (slice(None),) * (ndim - n_real)
+
+
+def _basic(x, key):
+    """Integers, slices (any step), None/newaxis and Ellipsis."""
+    shape = _shape(x)
+    key = _expand(key, len(shape))
+    start, stop, step, out_shape = [], [], [], []
+    dim = 0
+    for k in key:
+        if k is None:
+            out_shape.append(1)
+            continue
+        n = shape[dim]
+        if isinstance(k, slice):
+            a, b, c = k.indices(n)
+            start.append(a), stop.append(b), step.append(c)
+            out_shape.append(len(range(a, b, c)))
+        else:
+            i = int(k)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for axis {dim} with size {n}")
+            i %= n
+            start.append(i), stop.append(i + 1), step.append(1)
+        dim += 1
+    full = builtins.all(a == 0 and b == n and c == 1 for a, b, c, n in zip(start, stop, step, shape))
+    y = x if full else P.slice_(x, start, stop, step)
+    return reshape(y, out_shape)
+
+
+_UNSUPPORTED = ("jitgrad supports array (and integer) indices on consecutive axes: x[idx], "
+                "x[rows, cols], x[:, idx], x[idx, 1:3], x[mask]. Index the axes one at a time, "
+                "or move them together first (np.moveaxis).")
+
+
+def _advanced(x, key):
+    shape = _shape(x)
+    if builtins.any(k is None for k in key):
+        raise NotImplementedError("jitgrad does not support None/newaxis combined with array "
+                                  "indices; add the axis afterwards (np.expand_dims).")
+    # a boolean mask stands for the integer indices of its True entries
+    # (one per axis it covers); it must be concrete, since it decides the shape
+    expanded = []
+    for k in key:
+        if _is_bool(k):
+            if isinstance(k, Tracer):
+                raise NotImplementedError(
+                    "jitgrad does not support indexing with a traced boolean mask: the result's "
+                    "shape would depend on the data. Use np.where(mask, x, 0) instead.")
+            expanded.extend(_np.nonzero(_np.asarray(k)))
+        else:
+            expanded.append(k)
+    key = _expand(tuple(expanded), len(shape))
+    # integers count as array indices here (NumPy broadcasts them with the arrays)
+    adv = [i for i, k in enumerate(key) if not isinstance(k, slice)]
+    p, q = adv[0], adv[-1] + 1
+    if adv != list(range(p, q)):
+        raise NotImplementedError(_UNSUPPORTED)
+    # basic slicing of the other axes commutes with indexing the block
+    basic = tuple(slice(None) if p <= i < q else k for i, k in enumerate(key))
+    if builtins.any(k != slice(None) for k in basic):
+        x = _basic(x, basic)
+        shape = _shape(x)
+    lead = shape[p:q]
+    if p:
+        x = moveaxis(x, tuple(range(p, q)), tuple(range(q - p)))
+    idx = _flat_position([_index_array(k, n, p + d) for d, (k, n) in enumerate(zip(key[p:q], lead))],
+                         lead)
+    rows = reshape(x, (math.prod(lead),) + tuple(_shape(x)[q - p:]))
+    y = P.gather(rows, idx)
+    if p:     # NumPy puts the index's axes where the indexed block was
+        k = len(_shape(idx))
+        y = moveaxis(y, tuple(range(k)), tuple(range(p, p + k))) if k else y
+    return y
+
+
+def _is_bool(k):
+    if isinstance(k, Tracer):
+        return k.aval.dtype == _np.bool_
+    return isinstance(k, (list, _np.ndarray)) and _np.asarray(k).dtype == _np.bool_
+
+
+def _index_array(k, n, axis):
+    """An integer index for an axis of size n, wrapped into [0, n) (negative
+    indices count from the end); concrete ones are bounds-checked here."""
+    if isinstance(k, Tracer):
+        if not _np.issubdtype(k.aval.dtype, _np.integer):
+            raise IndexError(f"arrays used as indices must be of integer (or boolean) type, "
+                             f"got {k.aval.dtype}")
+        k = P.convert(k, _np.int64) if k.aval.dtype != _np.int64 else k
+        return where(k < 0, k + n, k)
+    a = _np.asarray(k)
+    if a.size and not _np.issubdtype(a.dtype, _np.integer):
+        raise IndexError(f"arrays used as indices must be of integer (or boolean) type, got {a.dtype}")
+    a = a.astype(_np.int64)
+    bad = (a < -n) | (a >= n)
+    if bad.any():
+        raise IndexError(f"index {int(a[bad].flat[0])} is out of bounds for axis {axis} with size {n}")
+    return a % n if n else a
+
+
+def _flat_position(indices, lead):
+    """The position in the flattened leading axes: sum of index * stride, after
+    broadcasting the index arrays together (as NumPy does)."""
+    try:
+        shape = _np.broadcast_shapes(*[_shape(i) for i in indices])
+    except ValueError:
+        raise IndexError("shape mismatch: indexing arrays could not be broadcast together with "
+                         "shapes " + " ".join(str(_shape(i)) for i in indices)) from None
+    if not builtins.any(isinstance(i, Tracer) for i in indices):
+        strides = [math.prod(lead[d + 1:]) for d in range(len(lead))]
+        return builtins.sum(_np.broadcast_to(i, shape) * s for i, s in zip(indices, strides))
+    pos = None
+    for d, i in enumerate(indices):
+        stride = math.prod(lead[d + 1:])
+        if not isinstance(i, Tracer):
+            i = _np.asarray(i, _np.int64)
+        term = i if stride == 1 else P.mul(i, _np.int64(stride)) if isinstance(i, Tracer) else i * stride
+        term = P.broadcast_in_dim(term, shape, tuple(range(len(shape) - _np.ndim(term), len(shape)))) \
+            if _shape(term) != shape else term
+        pos = term if pos is None else P.add(pos, term)
+    return pos
+
+
+def take(a, indices, axis=None, out=None, mode="raise"):
+    """``np.take``: ``a`` (flattened when ``axis`` is None) indexed along ``axis``."""
+    if out is not None or mode != "raise":
+        raise NotImplementedError("jitgrad supports np.take without out= and with mode='raise'")
+    a = _operand(a)
+    if axis is None:
+        return getitem(ravel(a), (indices,))
+    nd = len(_shape(a))
+    axis = axis % nd if nd else axis
+    if axis == 0:
+        return getitem(a, (indices,))
+    y = getitem(moveaxis(a, axis, 0), (indices,))
+    k = _np.ndim(indices) if not isinstance(indices, Tracer) else indices.aval.ndim
+    # NumPy puts the index's axes where the taken axis was
+    return moveaxis(y, tuple(range(k)), tuple(range(axis, axis + k))) if k else y
+
