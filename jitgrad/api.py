@@ -426,11 +426,12 @@ def jvp(f, primals, tangents):
             j = jvp_ir(ir, which)
             m = len(ir.outvars)
 
+            if out_tree.kind is None:
+                return _select_inputs(j, k, which), _pair
+
             def finish(outs):
                 return (tree_util.unflatten(out_tree, outs[:m]),
                         tree_util.unflatten(out_tree, outs[m:]))
-            if out_tree.kind is None:
-                finish = _pair
             return _select_inputs(j, k, which), finish
         return Staged(build, label=f"jvp_{_name(f)}")
 
