@@ -287,9 +287,19 @@ def _binop(ufunc, fn):
     return op, rop
 
 
-def _basic_index(key):
+def _masks_to_indices(key):
+    """Boolean masks in an index become the integer indices of their True
+    entries, taken from their values now: a mask decides the result's shape
+    and carries no gradient, so it is not recorded."""
     key = key if isinstance(key, tuple) else (key,)
-    return all(k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) for k in key)
+    out = []
+    for k in key:
+        v = _strip(k) if isinstance(k, _Base) else k
+        if isinstance(v, (list, np.ndarray)) and np.asarray(v).dtype == np.bool_:
+            out.extend(np.nonzero(np.asarray(v)))
+        else:
+            out.append(k)
+    return tuple(out)
 
 
 def _getitem(x, key):
@@ -404,9 +414,7 @@ class _Base:
         return _apply(np.logical_not, jnp.logical_not, (self,), {})
 
     def __getitem__(self, key):
-        if not _basic_index(key):
-            return _untracked(_getitem, (self, key), {}, "indexing with arrays")
-        return _apply(_getitem, jnp.getitem, (self, key), {})
+        return _apply(_getitem, jnp.getitem, (self, _masks_to_indices(key)), {})
 
     # -- array methods (recorded like the NumPy functions they stand for)
     def sum(self, axis=None, keepdims=False):

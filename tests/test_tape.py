@@ -475,3 +475,15 @@ def test_assigning_a_tracer_to_an_outside_variable_raises():
 
     with pytest.raises(TypeError, match="escape"):
         bad(np.float32(2.0))
+
+
+def test_tape_advanced_indexing():
+    x = jitgrad.Variable(np.arange(5.0))
+    for idx, want in ((np.array([0, 0, 3]), [0.0, 0.0, 0.0, 6.0, 0.0]),
+                      (np.array([4, 1, 1]), [0.0, 4.0, 0.0, 0.0, 8.0])):   # new indices, same recording
+        with jitgrad.GradientTape() as tape:
+            y = np.sum(x[idx] ** 2)
+        np.testing.assert_array_equal(tape.gradient(y, x), want)
+    with jitgrad.GradientTape() as tape:
+        y = np.sum(x[x > 2] ** 2)          # a mask from a recorded comparison
+    np.testing.assert_array_equal(tape.gradient(y, x), [0.0, 0.0, 0.0, 6.0, 8.0])
