@@ -46,6 +46,7 @@ FUNCTIONS = {
     _np.where: jnp.where, _np.clip: jnp.clip, _np.round: jnp.round, _np.around: jnp.round,
     _np.copy: jnp.copy, _np.shape: jnp.shape, _np.ndim: jnp.ndim, _np.size: jnp.size,
     _np.linalg.norm: jnp.linalg.norm, _np.fix: jnp.fix, _np.trace: jnp.trace, _np.take: jnp.take,
+    _np.cumsum: jnp.cumsum,
 }
 
 
@@ -115,6 +116,7 @@ def _install_tracer_methods():
     T.__getitem__ = jnp.getitem
     T.sum = jnp.sum
     T.prod = jnp.prod
+    T.cumsum = jnp.cumsum
     T.mean = jnp.mean
     T.var = jnp.var
     T.std = jnp.std

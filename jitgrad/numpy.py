@@ -316,6 +316,22 @@ max = amax = _reduction(P.reduce_max)
 min = amin = _reduction(P.reduce_min)
 
 
+def cumsum(a, axis=None, dtype=None, out=None):
+    """Running totals along ``axis`` (of the flattened array when None)."""
+    if out is not None:
+        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+    a = _operand(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    nd = len(_shape(a))
+    if nd == 0:
+        a, axis, nd = reshape(a, (1,)), 0, 1
+    if not -nd <= axis < nd:
+        raise ValueError(f"axis {axis} is out of bounds for array of dimension {nd}")
+    dt = _np.dtype(dtype) if dtype is not None else _sum_dtype(aval_of(a).dtype)
+    return P.cumsum(P.convert(a, dt) if aval_of(a).dtype != dt else a, axis % nd)
+
+
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     a = _operand(a)
     axes = _axes(a, axis)

@@ -1,4 +1,4 @@
-"""Reductions (reduce_sum, reduce_max, reduce_min, reduce_prod) and dot_general.
+"""Reductions (reduce_sum, reduce_max, reduce_min, reduce_prod), dot_general and cumsum.
 Part of the primitive set assembled in :mod:`jitgrad.primitives`; import it
 from there.
 """
@@ -236,3 +236,50 @@ def dot_general(x, y, contract, batch=((), ())):
     contract = tuple(tuple(int(i) for i in c) for c in contract)
     batch = tuple(tuple(int(i) for i in b) for b in batch)
     return bind(dot_general_p, x, y, contract=contract, batch=batch)
+
+
+# ---------------------------------------------------------------------------
+# cumsum: running totals along one axis (from the end when ``reverse``).  It is
+# linear; its transpose is the running total in the other direction (each
+# input contributes to every later output).
+
+cumsum_p = _new("cumsum", "opaque")
+
+
+def _cumsum_impl(x, axis, reverse):
+    x = np.asarray(x)
+    if not reverse:
+        return np.cumsum(x, axis=axis, dtype=x.dtype)
+    return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
+
+
+def _cumsum_code(out, ins, in_avals, out_aval, lit, axis, reverse):
+    (x,), shape = ins, out_aval.shape
+    dt = np.dtype(out_aval.dtype).name
+    others = [d for d in range(len(shape)) if d != axis]
+    idx = [f"i{d}" if d != axis else "k_" for d in range(len(shape))]
+    at = ", ".join(idx)
+    lines = [f"{out} = np.empty({shape}, np.{dt})"]
+    indent = ""
+    for d in others:
+        lines.append(f"{indent}for i{d} in range({shape[d]}):")
+        indent += "    "
+    n = shape[axis]
+    steps = f"range({n} - 1, -1, -1)" if reverse else f"range({n})"
+    lines += [f"{indent}acc_ = {lit(0)}",
+              f"{indent}for k_ in {steps}:",
+              f"{indent}    acc_ += {x}[{at}]",
+              f"{indent}    {out}[{at}] = acc_"]
+    return lines
+
+
+cumsum_p.impl = _cumsum_impl
+cumsum_p.shape = lambda x, axis, reverse: Aval(tuple(x.shape), x.dtype)
+cumsum_p.jvp = lambda p, t, out, axis, reverse: None if t[0] is None else cumsum(t[0], axis, reverse)
+cumsum_p.transpose = lambda ct, x, axis, reverse: [cumsum(ct, axis, not reverse)]
+cumsum_p.code = _cumsum_code
+cumsum_p.batch = lambda args, batched, size, axis, reverse: cumsum(args[0], axis + 1, reverse)
+
+
+def cumsum(x, axis, reverse=False):
+    return bind(cumsum_p, x, axis=int(axis), reverse=bool(reverse))

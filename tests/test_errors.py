@@ -199,13 +199,13 @@ def test_index_out_of_bounds_in_compiled_gather():
 
 
 @pytest.mark.parametrize("fn, name", [
-    (lambda x: np.sort(x), "sort"), (lambda x: np.cumsum(x), "cumsum"),
+    (lambda x: np.sort(x), "sort"), (lambda x: np.diff(x), "diff"),
     (lambda x: np.argmax(x), "argmax"), (lambda x: np.cumprod(x), "cumprod"),
     (lambda x: np.linalg.inv(x.reshape(1, 3) * x.reshape(3, 1) + np.eye(3)), "inv"),
     (lambda x: np.linalg.det(np.outer(x, x)), "det"),
     (lambda x: np.add.accumulate(x), "accumulate"), (lambda x: np.exp(x, out=x), "out="),
     (lambda x: np.trace(np.outer(x, x)), "trace"),
-], ids=["sort", "cumsum", "argmax", "cumprod", "inv", "det", "accumulate", "out", "trace"])
+], ids=["sort", "diff", "argmax", "cumprod", "inv", "det", "accumulate", "out", "trace"])
 def test_unsupported_numpy_function(fn, name):
     with pytest.raises((NotImplementedError, TypeError)) as ei:
         jitgrad.jit(fn)(X)

@@ -286,6 +286,14 @@ for id, fn, shape in [
         ("idx_iter", lambda x: sum(r * (i + 1.0) for i, r in enumerate(x)), I)]:
     row(id, fn, [shape])
 
+# running totals (the transpose runs from the other end)
+for id, fn, shape in [
+        ("cumsum_flat", lambda x: np.cumsum(x), I), ("cumsum_0", lambda x: np.cumsum(x, axis=0), I),
+        ("cumsum_neg_axis", lambda x: np.cumsum(x * x, axis=-1), (2, 3, 4)),
+        ("method_cumsum", lambda x: x.cumsum(1) * x, I),
+        ("cumsum_twice", lambda x: np.cumsum(np.cumsum(x, 0)[::-1], 0), (6,))]:
+    row(id, fn, [shape])
+
 # advanced indexing with concrete indices (gather; its transpose scatter_add
 # accumulates repeated indices)
 for id, fn, shape in [

@@ -756,3 +756,19 @@ def test_where_nan_safe_compiled_matches_interpreter():
     np.testing.assert_array_equal(got, ref)
     assert got[0] == np.inf and not np.any(np.isnan(got))
     close(got[1:], [0.5 + 1 - 1 + 1, 0.25 + 0.25 - 1 / 16 + 0.5, -1], rtol=1e-12, atol=0)
+
+
+def test_jacobians_of_cumsum_batch_it():
+    # jacfwd/jacrev/hessian batch cumsum (its batching rule shifts the axis)
+    f = lambda x: np.cumsum(np.sin(x), axis=1)
+    x = np.random.default_rng(3).standard_normal((2, 3))
+    J = np.zeros((2, 3, 2, 3))
+    for i in range(2):
+        for j in range(3):
+            for k in range(j + 1):
+                J[i, j, i, k] = np.cos(x[i, k])
+    for jac in (jitgrad.jacfwd, jitgrad.jacrev):
+        np.testing.assert_allclose(jac(f)(x), J, rtol=1e-14, atol=1e-15)
+    H = jitgrad.hessian(lambda x: np.sum(np.cumsum(x ** 3)))(np.array([1.0, 2.0, 3.0]))
+    # sum of running totals weights x_k by (n - k): d2/dx_k2 = 6 x_k (n - k)
+    np.testing.assert_allclose(H, np.diag([18.0, 24.0, 18.0]), rtol=1e-14)
