@@ -167,9 +167,10 @@ def _emit_group(g: Group, plan: Plan, names, checks):
         # follow views down to an array, mapping the index at each step; a view
         # may add a condition under which the value is read (else it is zero)
         cur, cur_idx, conds = a, idx if at is None else at, []
-        # (a view copied into an array in this very loop is read through its chain too)
+        # (a view copied into an array in this very loop, or in a later one, is
+        # read through its chain too: the copy does not exist yet)
         while isinstance(cur, Var) and cur in plan.views and (
-                cur not in plan.home or plan.home[cur] is g or copying):
+                cur not in plan.home or plan.home[cur].pos >= g.pos or copying):
             copying = False
             e = plan.views[cur]
             src = e.inputs[0]

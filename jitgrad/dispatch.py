@@ -47,6 +47,7 @@ FUNCTIONS = {
     _np.copy: jnp.copy, _np.shape: jnp.shape, _np.ndim: jnp.ndim, _np.size: jnp.size,
     _np.linalg.norm: jnp.linalg.norm, _np.fix: jnp.fix, _np.trace: jnp.trace, _np.take: jnp.take,
     _np.cumsum: jnp.cumsum,
+    _np.linalg.inv: jnp.linalg.inv, _np.linalg.solve: jnp.linalg.solve, _np.linalg.det: jnp.linalg.det,
 }
 
 

@@ -610,6 +610,34 @@ class linalg:
             raise NotImplementedError("jitgrad supports np.linalg.norm with the default (2/Frobenius) norm")
         return sqrt(sum(multiply(x, x), axis=axis, keepdims=keepdims))
 
+    @staticmethod
+    def inv(a):
+        a = _operand(a)
+        return P.inv(_to(a, _float_dtype(result_dtype(a)), _shape(a)))
+
+    @staticmethod
+    def det(a):
+        a = _operand(a)
+        return P.det(_to(a, _float_dtype(result_dtype(a)), _shape(a)))
+
+    @staticmethod
+    def solve(a, b):
+        """NumPy 2's rule: ``b`` is a vector when 1-D, else a stack of matrices;
+        leading (batch) axes broadcast."""
+        a, b = _operand(a), _operand(b)
+        dt = _float_dtype(result_dtype(a, b))
+        sa, sb = _shape(a), _shape(b)
+        if len(sa) < 2:
+            raise ValueError(f"solve: a must be at least 2-dimensional, got shape {sa}")
+        vector = len(sb) == 1
+        if vector:
+            b, sb = reshape(b, sb + (1,)), sb + (1,)
+        lead = _np.broadcast_shapes(sa[:-2], sb[:-2])
+        a = _to(a, dt, lead + sa[-2:])
+        b = _to(b, dt, lead + sb[-2:])
+        x = P.solve(a, b)
+        return reshape(x, _shape(x)[:-1]) if vector else x
+
 
 from .indexing import getitem, take  # noqa: E402,F401  (indexing composes the functions above)
 from . import dispatch as _dispatch  # noqa: E402,F401  (makes tracers behave like arrays)

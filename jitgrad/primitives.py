@@ -7,7 +7,8 @@ needs).  The set is small and closed; NumPy's wider surface is built from it in
 :mod:`jitgrad.numpy`.  This module holds the shared helpers and the elementwise
 primitives, and re-exports the structural ones (:mod:`jitgrad.structural`) and
 the reductions and ``dot_general`` (:mod:`jitgrad.reductions`) and ``gather``
-and ``scatter_add`` (:mod:`jitgrad.gather`): import them all from here.
+and ``scatter_add`` (:mod:`jitgrad.gather`) and ``inv``, ``solve`` and ``det``
+(:mod:`jitgrad.linalg`): import them all from here.
 
 The ops in this module are the low-level interface the rules use.  Their
 operands already agree in shape (broadcasting is explicit: the NumPy layer
@@ -381,3 +382,4 @@ def stop_gradient(x):
 from .structural import *  # noqa: E402,F401,F403
 from .reductions import *  # noqa: E402,F401,F403
 from .gather import *  # noqa: E402,F401,F403
+from .linalg import *  # noqa: E402,F401,F403

@@ -201,11 +201,11 @@ def test_index_out_of_bounds_in_compiled_gather():
 @pytest.mark.parametrize("fn, name", [
     (lambda x: np.sort(x), "sort"), (lambda x: np.diff(x), "diff"),
     (lambda x: np.argmax(x), "argmax"), (lambda x: np.cumprod(x), "cumprod"),
-    (lambda x: np.linalg.inv(x.reshape(1, 3) * x.reshape(3, 1) + np.eye(3)), "inv"),
-    (lambda x: np.linalg.det(np.outer(x, x)), "det"),
+    (lambda x: np.linalg.eigh(x.reshape(1, 3) * x.reshape(3, 1) + np.eye(3)), "eigh"),
+    (lambda x: np.linalg.cholesky(np.outer(x, x) + np.eye(3)), "cholesky"),
     (lambda x: np.add.accumulate(x), "accumulate"), (lambda x: np.exp(x, out=x), "out="),
     (lambda x: np.trace(np.outer(x, x)), "trace"),
-], ids=["sort", "diff", "argmax", "cumprod", "inv", "det", "accumulate", "out", "trace"])
+], ids=["sort", "diff", "argmax", "cumprod", "eigh", "cholesky", "accumulate", "out", "trace"])
 def test_unsupported_numpy_function(fn, name):
     with pytest.raises((NotImplementedError, TypeError)) as ei:
         jitgrad.jit(fn)(X)
@@ -217,8 +217,8 @@ def test_unsupported_numpy_function(fn, name):
 def test_unsupported_function_message_names_numpy():
     with pytest.raises(NotImplementedError, match=r"numpy\.sort"):
         jitgrad.grad(lambda x: np.sum(np.sort(x)))(X)
-    with pytest.raises(NotImplementedError, match=r"linalg.*inv|inv.*linalg"):
-        jitgrad.jit(lambda x: np.linalg.inv(x))(np.eye(2))
+    with pytest.raises(NotImplementedError, match=r"linalg.*eigvals|eigvals.*linalg"):
+        jitgrad.jit(lambda x: np.linalg.eigvals(x))(np.eye(2))
 
 
 def test_inplace_assignment():

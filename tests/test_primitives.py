@@ -294,6 +294,33 @@ for id, fn, shape in [
         ("cumsum_twice", lambda x: np.cumsum(np.cumsum(x, 0)[::-1], 0), (6,))]:
     row(id, fn, [shape])
 
+# linear algebra on well-conditioned matrices (last two axes; leading axes batch)
+
+
+def matrices_gen(rng, shapes):
+    out = []
+    for sh in shapes:
+        x = rng.uniform(-0.5, 0.5, sh)
+        if len(sh) >= 2 and sh[-1] == sh[-2]:
+            x = x + 2.0 * np.eye(sh[-1])
+        out.append(x)
+    return out
+
+
+for id, fn, shapes in [
+        ("inv", lambda a: np.linalg.inv(a), [(3, 3)]),
+        ("inv_batched", lambda a: np.linalg.inv(a), [(2, 3, 3)]),
+        ("solve_vector", lambda a, b: np.linalg.solve(a, b), [(3, 3), (3,)]),
+        ("solve_matrix", lambda a, b: np.linalg.solve(a, b), [(3, 3), (3, 2)]),
+        ("solve_batched", lambda a, b: np.linalg.solve(a, b), [(2, 3, 3), (2, 3, 2)]),
+        ("solve_broadcast", lambda a, b: np.linalg.solve(a, b), [(3, 3), (2, 3, 1)]),
+        ("det", lambda a: np.linalg.det(a), [(3, 3)]),
+        ("det_batched", lambda a: np.linalg.det(a), [(2, 3, 3)]),
+        # A.T is read elementwise and also materialised for solve
+        ("linalg_mix", lambda a: np.sum(np.linalg.inv(a) * a.T) + np.linalg.solve(a.T, a[:, 0]),
+         [(3, 3)])]:
+    row(id, fn, shapes, gen=matrices_gen, f32_rtol=1e-4)
+
 # advanced indexing with concrete indices (gather; its transpose scatter_add
 # accumulates repeated indices)
 for id, fn, shape in [

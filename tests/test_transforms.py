@@ -772,3 +772,26 @@ def test_jacobians_of_cumsum_batch_it():
     H = jitgrad.hessian(lambda x: np.sum(np.cumsum(x ** 3)))(np.array([1.0, 2.0, 3.0]))
     # sum of running totals weights x_k by (n - k): d2/dx_k2 = 6 x_k (n - k)
     np.testing.assert_allclose(H, np.diag([18.0, 24.0, 18.0]), rtol=1e-14)
+
+
+def test_jacobians_and_vmap_of_linear_algebra():
+    rng = np.random.default_rng(5)
+    A = rng.uniform(-0.5, 0.5, (3, 3)) + 2 * np.eye(3)
+    b = rng.standard_normal((4, 3))
+    f = lambda a: np.linalg.inv(a) @ np.ones(3) + np.linalg.det(a)
+    h = 1e-6
+    fd = np.stack([(f(A + h * E) - f(A - h * E)) / (2 * h)
+                   for E in np.eye(9).reshape(9, 3, 3)], axis=-1).reshape(3, 3, 3)
+    for jac in (jitgrad.jacfwd, jitgrad.jacrev):
+        np.testing.assert_allclose(jac(f)(A), fd, rtol=1e-6, atol=1e-8)
+    # solve batched over right-hand sides only, and over both operands
+    np.testing.assert_allclose(jitgrad.vmap(np.linalg.solve, in_axes=(None, 0))(A, b),
+                               np.linalg.solve(A, b.T).T, rtol=1e-13)
+    As = np.stack([A, A.T, A + np.eye(3), 2 * A])
+    np.testing.assert_allclose(jitgrad.vmap(np.linalg.solve)(As, b),
+                               np.stack([np.linalg.solve(a, v) for a, v in zip(As, b)]), rtol=1e-13)
+    H = jitgrad.hessian(lambda a: np.linalg.det(a))(A)
+    gd = jitgrad.grad(lambda a: np.linalg.det(a))
+    fdH = np.stack([(gd(A + h * E) - gd(A - h * E)) / (2 * h)
+                    for E in np.eye(9).reshape(9, 3, 3)], axis=-1).reshape(3, 3, 3, 3)
+    np.testing.assert_allclose(H, fdH, rtol=1e-6, atol=1e-7)
