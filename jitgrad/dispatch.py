@@ -46,8 +46,9 @@ FUNCTIONS = {
     _np.where: jnp.where, _np.clip: jnp.clip, _np.round: jnp.round, _np.around: jnp.round,
     _np.copy: jnp.copy, _np.shape: jnp.shape, _np.ndim: jnp.ndim, _np.size: jnp.size,
     _np.linalg.norm: jnp.linalg.norm, _np.fix: jnp.fix, _np.trace: jnp.trace, _np.take: jnp.take,
-    _np.cumsum: jnp.cumsum,
-    _np.linalg.inv: jnp.linalg.inv, _np.linalg.solve: jnp.linalg.solve, _np.linalg.det: jnp.linalg.det,
+    _np.cumsum: jnp.cumsum, _np.diagonal: jnp.diagonal, _np.diag: jnp.diag, _np.diff: jnp.diff,
+    _np.linalg.inv: jnp.linalg.inv, _np.linalg.solve: jnp.linalg.solve,
+    _np.linalg.det: jnp.linalg.det,
 }
 
 
@@ -118,6 +119,8 @@ def _install_tracer_methods():
     T.sum = jnp.sum
     T.prod = jnp.prod
     T.cumsum = jnp.cumsum
+    T.diagonal = jnp.diagonal
+    T.trace = jnp.trace
     T.mean = jnp.mean
     T.var = jnp.var
     T.std = jnp.std

@@ -1,4 +1,6 @@
-"""NumPy indexing on traced arrays: ``x[key]`` and ``np.take``.
+"""NumPy indexing on traced arrays: ``x[key]``, ``np.take``, and the functions
+that pick or place elements by position (``diagonal``, ``trace``, ``diag``,
+``diff``).
 
 Basic indexing (integers, slices with any step, ``None``, ``...``) becomes
 ``slice`` and ``reshape``.  Advanced indexing with integer arrays (concrete
@@ -23,7 +25,7 @@ import numpy as _np
 
 from . import primitives as P
 from .core import Tracer
-from .numpy import _operand, _shape, moveaxis, ravel, reshape, where
+from .numpy import _operand, _shape, moveaxis, ravel, reshape, subtract, sum, where
 
 
 def getitem(x, key):
@@ -119,8 +121,8 @@ def _advanced(x, key):
     lead = shape[p:q]
     if p:
         x = moveaxis(x, tuple(range(p, q)), tuple(range(q - p)))
-    idx = _flat_position([_index_array(k, n, p + d) for d, (k, n) in enumerate(zip(key[p:q], lead))],
-                         lead)
+    idx = _flat_position([_index_array(k, n, p + d)
+                          for d, (k, n) in enumerate(zip(key[p:q], lead))], lead)
     rows = reshape(x, (math.prod(lead),) + tuple(_shape(x)[q - p:]))
     y = P.gather(rows, idx)
     if p:     # NumPy puts the index's axes where the indexed block was
@@ -146,11 +148,13 @@ def _index_array(k, n, axis):
         return where(k < 0, k + n, k)
     a = _np.asarray(k)
     if a.size and not _np.issubdtype(a.dtype, _np.integer):
-        raise IndexError(f"arrays used as indices must be of integer (or boolean) type, got {a.dtype}")
+        raise IndexError(f"arrays used as indices must be of integer (or boolean) type, "
+                         f"got {a.dtype}")
     a = a.astype(_np.int64)
     bad = (a < -n) | (a >= n)
     if bad.any():
-        raise IndexError(f"index {int(a[bad].flat[0])} is out of bounds for axis {axis} with size {n}")
+        raise IndexError(f"index {int(a[bad].flat[0])} is out of bounds for axis {axis} "
+                         f"with size {n}")
     return a % n if n else a
 
 
@@ -170,9 +174,13 @@ def _flat_position(indices, lead):
         stride = math.prod(lead[d + 1:])
         if not isinstance(i, Tracer):
             i = _np.asarray(i, _np.int64)
-        term = i if stride == 1 else P.mul(i, _np.int64(stride)) if isinstance(i, Tracer) else i * stride
-        term = P.broadcast_in_dim(term, shape, tuple(range(len(shape) - _np.ndim(term), len(shape)))) \
-            if _shape(term) != shape else term
+        if stride != 1:
+            term = P.mul(i, _np.int64(stride)) if isinstance(i, Tracer) else i * stride
+        else:
+            term = i
+        if _shape(term) != shape:
+            nd = _np.ndim(term) if not isinstance(term, Tracer) else term.aval.ndim
+            term = P.broadcast_in_dim(term, shape, tuple(range(len(shape) - nd, len(shape))))
         pos = term if pos is None else P.add(pos, term)
     return pos
 
@@ -193,3 +201,60 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     # NumPy puts the index's axes where the taken axis was
     return moveaxis(y, tuple(range(k)), tuple(range(axis, axis + k))) if k else y
 
+
+# ---------------------------------------------------------------------------
+# Diagonals and differences, composed from slices and pads of flattened axes.
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """The diagonal of the (axis1, axis2) planes, as a last axis (as NumPy)."""
+    a = _operand(a)
+    nd = len(_shape(a))
+    if nd < 2:
+        raise ValueError("diag requires an array of at least two dimensions")
+    a = moveaxis(a, (axis1, axis2), (nd - 2, nd - 1))
+    *lead, n, m = _shape(a)
+    length = builtins.min(n, m - offset) if offset >= 0 else builtins.min(n + offset, m)
+    length = builtins.max(0, length)
+    flat = reshape(a, tuple(lead) + (n * m,))
+    if length == 0:
+        return reshape(P.slice_(flat, (0,) * len(lead) + (0,), tuple(lead) + (0,),
+                                (1,) * (len(lead) + 1)), tuple(lead) + (0,))
+    # element (i, i + offset) sits at i*(m + 1) + offset of the flattened plane
+    start = offset if offset >= 0 else -offset * m
+    stop = start + (length - 1) * (m + 1) + 1
+    return P.slice_(flat, (0,) * len(lead) + (start,), tuple(lead) + (stop,),
+                    (1,) * len(lead) + (m + 1,))
+
+
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    if out is not None:
+        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
+
+
+def diag(v, k=0):
+    """The k-th diagonal of a matrix, or a matrix with ``v`` on its k-th diagonal."""
+    v = _operand(v)
+    shape = _shape(v)
+    if len(shape) == 2:
+        return diagonal(v, k)
+    if len(shape) != 1:
+        raise ValueError("Input must be 1- or 2-d.")
+    n = shape[0] + builtins.abs(k)
+    start = k if k >= 0 else -k * n
+    return reshape(P.pad(v, (n * n,), (start,), (n + 1,)), (n, n))
+
+
+def diff(a, n=1, axis=-1, prepend=None, append=None):
+    """n-th differences along ``axis``."""
+    if prepend is not None or append is not None:
+        raise NotImplementedError("jitgrad supports np.diff without prepend= and append=")
+    a = _operand(a)
+    nd = len(_shape(a))
+    axis = axis % nd
+    for _ in range(n):
+        hi = tuple(slice(1, None) if d == axis else slice(None) for d in range(nd))
+        lo = tuple(slice(None, -1) if d == axis else slice(None) for d in range(nd))
+        a = subtract(_basic(a, hi), _basic(a, lo))
+    return a

@@ -595,10 +595,6 @@ def tensordot(a, b, axes=2):
     return P.dot_general(_to(a, dt, _shape(a)), _to(b, dt, _shape(b)), (ca, cb))
 
 
-def trace(a, offset=0, axis1=0, axis2=1):
-    raise NotImplementedError("jitgrad does not support numpy.trace yet")
-
-
 # ---------------------------------------------------------------------------
 # Linear algebra (the differentiable part that composes from primitives)
 
@@ -639,5 +635,5 @@ class linalg:
         return reshape(x, _shape(x)[:-1]) if vector else x
 
 
-from .indexing import getitem, take  # noqa: E402,F401  (indexing composes the functions above)
+from .indexing import diag, diagonal, diff, getitem, take, trace  # noqa: E402,F401  (composed from the above)
 from . import dispatch as _dispatch  # noqa: E402,F401  (makes tracers behave like arrays)

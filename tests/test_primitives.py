@@ -294,6 +294,17 @@ for id, fn, shape in [
         ("cumsum_twice", lambda x: np.cumsum(np.cumsum(x, 0)[::-1], 0), (6,))]:
     row(id, fn, [shape])
 
+# diagonals and differences (slices and pads of flattened axes)
+for id, fn, shape in [
+        ("diagonal", lambda x: np.diagonal(x), I), ("diagonal_offset", lambda x: np.diagonal(x, 2), I),
+        ("diagonal_neg_offset", lambda x: np.diagonal(x, -1), I),
+        ("diagonal_3d", lambda x: np.diagonal(x, 0, 2, 0), (3, 2, 4)),
+        ("trace", lambda x: np.trace(x), I), ("method_trace", lambda x: x.trace(1) * x, I),
+        ("diag_extract", lambda x: np.diag(x, -2), I),
+        ("diag_build", lambda x: np.diag(x) @ np.diag(x ** 2, 1)[1:, :-1], (4,)),
+        ("diff", lambda x: np.diff(x), I), ("diff_2_axis0", lambda x: np.diff(x, 2, axis=0), I)]:
+    row(id, fn, [shape])
+
 # linear algebra on well-conditioned matrices (last two axes; leading axes batch)
 
 
