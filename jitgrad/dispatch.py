@@ -47,6 +47,7 @@ FUNCTIONS = {
     _np.copy: jnp.copy, _np.shape: jnp.shape, _np.ndim: jnp.ndim, _np.size: jnp.size,
     _np.linalg.norm: jnp.linalg.norm, _np.fix: jnp.fix, _np.trace: jnp.trace, _np.take: jnp.take,
     _np.cumsum: jnp.cumsum, _np.diagonal: jnp.diagonal, _np.diag: jnp.diag, _np.diff: jnp.diff,
+    _np.sort: jnp.sort, _np.argsort: jnp.argsort, _np.argmax: jnp.argmax, _np.argmin: jnp.argmin,
     _np.linalg.inv: jnp.linalg.inv, _np.linalg.solve: jnp.linalg.solve,
     _np.linalg.det: jnp.linalg.det,
 }
@@ -121,6 +122,9 @@ def _install_tracer_methods():
     T.cumsum = jnp.cumsum
     T.diagonal = jnp.diagonal
     T.trace = jnp.trace
+    T.argsort = jnp.argsort
+    T.argmax = jnp.argmax
+    T.argmin = jnp.argmin
     T.mean = jnp.mean
     T.var = jnp.var
     T.std = jnp.std

@@ -1,4 +1,5 @@
-"""gather and scatter_add: reading and accumulating rows at integer positions.
+"""gather and scatter_add: reading and accumulating rows at integer positions;
+argsort, the positions that sort.
 
 ``gather(x, idx)`` with ``x`` of shape ``(n, *r)`` and an integer array
 ``idx`` of shape ``s`` is ``x[idx]``: shape ``s + r``.  Its transpose (in
@@ -23,7 +24,7 @@ from .ir import Aval
 from .primitives import _new, add, broadcast_in_dim
 from .structural import reshape, transpose
 
-__all__ = ["gather_p", "scatter_add_p", "gather", "scatter_add"]
+__all__ = ["gather_p", "scatter_add_p", "argsort_p", "gather", "scatter_add", "argsort"]
 
 gather_p = _new("gather", "opaque")
 scatter_add_p = _new("scatter_add", "opaque")
@@ -173,3 +174,37 @@ def _scatter_batch(args, batched, size, n):
 
 gather_p.batch = _gather_batch
 scatter_add_p.batch = _scatter_batch
+
+
+# ---------------------------------------------------------------------------
+# argsort along the last axis (stable: equal values keep their order).  Its
+# output is integer, so it has no derivative; sort is a gather by it.
+
+argsort_p = _new("argsort", "opaque")
+
+
+def _argsort_shape(x):
+    if x.ndim == 0:
+        raise ValueError("argsort: cannot sort a 0-d array")
+    return Aval(tuple(x.shape), np.dtype(np.int64))
+
+
+def _argsort_code(out, ins, in_avals, out_aval, lit):
+    (x,), (xa,) = ins, in_avals
+    n, rows = xa.shape[-1], _rows(xa.shape[:-1])
+    return [f"{out}_x = np.ascontiguousarray({x}).reshape(({rows}, {n}))",
+            f"{out}_r = np.empty(({rows}, {n}), np.int64)",
+            f"for r_ in range({rows}):",
+            f"    {out}_r[r_] = np.argsort({out}_x[r_], kind='mergesort')",
+            f"{out} = {out}_r.reshape({tuple(xa.shape)})"]
+
+
+argsort_p.impl = lambda x: np.argsort(np.asarray(x), axis=-1, kind="stable").astype(np.int64)
+argsort_p.shape = _argsort_shape
+argsort_p.jvp = lambda p, t, out: None
+argsort_p.code = _argsort_code
+argsort_p.batch = lambda args, batched, size: argsort(args[0])
+
+
+def argsort(x):
+    return bind(argsort_p, x)

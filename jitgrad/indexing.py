@@ -1,6 +1,6 @@
 """NumPy indexing on traced arrays: ``x[key]``, ``np.take``, and the functions
 that pick or place elements by position (``diagonal``, ``trace``, ``diag``,
-``diff``).
+``diff``, ``sort``, ``argsort``, ``argmax``, ``argmin``).
 
 Basic indexing (integers, slices with any step, ``None``, ``...``) becomes
 ``slice`` and ``reshape``.  Advanced indexing with integer arrays (concrete
@@ -25,7 +25,8 @@ import numpy as _np
 
 from . import primitives as P
 from .core import Tracer
-from .numpy import _operand, _shape, moveaxis, ravel, reshape, subtract, sum, where
+from .numpy import (_operand, _shape, moveaxis, negative, ravel, reshape, squeeze, subtract,
+                    sum, where)
 
 
 def getitem(x, key):
@@ -258,3 +259,71 @@ def diff(a, n=1, axis=-1, prepend=None, append=None):
         lo = tuple(slice(None, -1) if d == axis else slice(None) for d in range(nd))
         a = subtract(_basic(a, hi), _basic(a, lo))
     return a
+
+
+# ---------------------------------------------------------------------------
+# Sorting.  The order comes from a stable argsort (no derivative); sort
+# gathers by it, so its gradient goes back to the positions the values came from.
+
+
+def _last_axis(a, axis):
+    """``a`` with ``axis`` moved last (flattened when None), and how to undo it."""
+    a = _operand(a)
+    if axis is None:
+        return ravel(a), (lambda y: y)
+    nd = len(_shape(a))
+    if nd == 0:
+        raise ValueError("axis is out of bounds for a 0-d array")
+    axis %= nd
+    if axis == nd - 1:
+        return a, (lambda y: y)
+    return moveaxis(a, axis, -1), (lambda y: moveaxis(y, -1, axis))
+
+
+def argsort(a, axis=-1, kind=None, order=None, stable=None):
+    """Indices that sort ``a`` along ``axis`` (stable for every ``kind``)."""
+    if order is not None:
+        raise NotImplementedError("jitgrad does not support np.argsort with order=")
+    y, back = _last_axis(a, axis)
+    return back(P.argsort(y))
+
+
+def sort(a, axis=-1, kind=None, order=None, stable=None):
+    if order is not None:
+        raise NotImplementedError("jitgrad does not support np.sort with order=")
+    y, back = _last_axis(a, axis)
+    shape = _shape(y)
+    n, rows = shape[-1], math.prod(shape[:-1])
+    idx = reshape(P.argsort(y), (rows, n))
+    # position in the flattened array: row * n + the sorted column
+    pos = P.add(idx, P.broadcast_in_dim(_np.arange(rows, dtype=_np.int64) * n, (rows, n), (0,)))
+    return back(reshape(P.gather(reshape(y, (rows * n,)), pos), shape))
+
+
+def _arg_first(a, axis, keepdims, flip):
+    a = _operand(a)
+    nd = len(_shape(a))
+    y, back = _last_axis(a, axis)
+    if _np.dtype(P.aval_of(y).dtype) == _np.bool_:
+        y = P.convert(y, _np.int8)
+    shape = _shape(y)
+    first = P.slice_(P.argsort(negative(y) if flip else y),
+                     (0,) * len(shape), shape[:-1] + (1,), (1,) * len(shape))
+    if axis is None:
+        return reshape(first, (1,) * nd if keepdims else ())
+    out = back(first)                 # the sorted axis, now of length 1, in its place
+    return out if keepdims else squeeze(out, axis)
+
+
+def argmax(a, axis=None, out=None, keepdims=False):
+    """Index of the first maximum (a stable sort of -a puts it first)."""
+    if out is not None:
+        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+    return _arg_first(a, axis, keepdims, flip=True)
+
+
+def argmin(a, axis=None, out=None, keepdims=False):
+    """Index of the first minimum."""
+    if out is not None:
+        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+    return _arg_first(a, axis, keepdims, flip=False)

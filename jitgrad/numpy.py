@@ -635,5 +635,6 @@ class linalg:
         return reshape(x, _shape(x)[:-1]) if vector else x
 
 
-from .indexing import diag, diagonal, diff, getitem, take, trace  # noqa: E402,F401  (composed from the above)
+from .indexing import (argmax, argmin, argsort, diag, diagonal, diff, getitem,  # noqa: E402,F401
+                       sort, take, trace)
 from . import dispatch as _dispatch  # noqa: E402,F401  (makes tracers behave like arrays)

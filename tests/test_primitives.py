@@ -305,6 +305,26 @@ for id, fn, shape in [
         ("diff", lambda x: np.diff(x), I), ("diff_2_axis0", lambda x: np.diff(x, 2, axis=0), I)]:
     row(id, fn, [shape])
 
+# sorting: values move with their positions (values at least 0.17 apart: no ties)
+
+
+def distinct_gen(rng, shapes):
+    n = int(np.prod(shapes[0]))
+    return [((rng.permutation(n) - n / 2) * 0.37).reshape(shapes[0])
+            + rng.uniform(-0.1, 0.1, shapes[0])]
+
+
+for id, fn, shape in [
+        ("sort", lambda x: np.sort(x), I), ("sort_axis0", lambda x: np.sort(x, axis=0) * x, I),
+        ("sort_flat", lambda x: np.sort(x, axis=None)[::-1], I),
+        ("sort_3d", lambda x: np.sort(x ** 2, axis=1), (2, 3, 4))]:
+    row(id, fn, [shape], gen=distinct_gen)
+for id, fn in [("argsort", lambda x: np.argsort(x)), ("argsort_axis0", lambda x: np.argsort(x, 0)),
+               ("argmax", lambda x: np.argmax(x)), ("argmax_axis1", lambda x: np.argmax(x, axis=1)),
+               ("argmin_keepdims", lambda x: np.argmin(x, axis=0, keepdims=True)),
+               ("method_argmax", lambda x: x.argmax(-1))]:
+    row(id, fn, [I], gen=distinct_gen, kind="nondiff")
+
 # linear algebra on well-conditioned matrices (last two axes; leading axes batch)
 
 
