@@ -25,8 +25,8 @@ import numpy as _np
 
 from . import primitives as P
 from .core import Tracer
-from .numpy import (_operand, _shape, moveaxis, negative, ravel, reshape, squeeze, subtract,
-                    sum, where)
+from .numpy import (_operand, _shape, isnan, moveaxis, negative, ravel, reshape, squeeze,
+                    subtract, sum, where)
 
 
 def getitem(x, key):
@@ -304,11 +304,15 @@ def _arg_first(a, axis, keepdims, flip):
     a = _operand(a)
     nd = len(_shape(a))
     y, back = _last_axis(a, axis)
-    if _np.dtype(P.aval_of(y).dtype) == _np.bool_:
+    dt = _np.dtype(P.aval_of(y).dtype)
+    if dt == _np.bool_:
         y = P.convert(y, _np.int8)
+    key = negative(y) if flip else y
+    if dt.kind == "f":
+        # NumPy returns the first nan: sort nan first (a sort puts it last)
+        key = where(isnan(y), -_np.inf, key)
     shape = _shape(y)
-    first = P.slice_(P.argsort(negative(y) if flip else y),
-                     (0,) * len(shape), shape[:-1] + (1,), (1,) * len(shape))
+    first = P.slice_(P.argsort(key), (0,) * len(shape), shape[:-1] + (1,), (1,) * len(shape))
     if axis is None:
         return reshape(first, (1,) * nd if keepdims else ())
     out = back(first)                 # the sorted axis, now of length 1, in its place

@@ -126,3 +126,14 @@ def test_jvp_fast_path_still_checks_new_tangents():
         jitgrad.jvp(f, (x,), (np.ones(4, np.float32),))
     with pytest.raises(ValueError, match="shape"):
         jitgrad.jvp(f, (x,), (np.ones(3),))
+
+
+@pytest.mark.parametrize("mode", ["never", "always"])
+def test_argmax_argmin_sort_with_nan_follow_numpy(mode):
+    # NumPy: argmax/argmin return the first nan; sort puts nans last
+    a = np.array([[1.0, np.nan, 3.0, np.nan], [5.0, 2.0, -1.0, 0.0]])
+    fns = [lambda x: np.argmax(x, axis=1), lambda x: np.argmin(x, axis=1),
+           lambda x: np.argmax(x), lambda x: np.sort(x, axis=1), lambda x: np.argsort(x, axis=1)]
+    with jitgrad.config(compile=mode):
+        for f in fns:
+            np.testing.assert_array_equal(jitgrad.jit(f)(a), f(a))
