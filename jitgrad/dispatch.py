@@ -46,7 +46,7 @@ FUNCTIONS = {
     _np.where: jnp.where, _np.clip: jnp.clip, _np.round: jnp.round, _np.around: jnp.round,
     _np.copy: jnp.copy, _np.shape: jnp.shape, _np.ndim: jnp.ndim, _np.size: jnp.size,
     _np.linalg.norm: jnp.linalg.norm, _np.fix: jnp.fix, _np.trace: jnp.trace, _np.take: jnp.take,
-    _np.cumsum: jnp.cumsum, _np.diagonal: jnp.diagonal, _np.diag: jnp.diag, _np.diff: jnp.diff,
+    _np.cumsum: jnp.cumsum, _np.diagonal: jnp.diagonal, _np.diag: jnp.diag, _np.diff: jnp.diff, _np.einsum: jnp.einsum,
     _np.sort: jnp.sort, _np.argsort: jnp.argsort, _np.argmax: jnp.argmax, _np.argmin: jnp.argmin,
     _np.linalg.inv: jnp.linalg.inv, _np.linalg.solve: jnp.linalg.solve,
     _np.linalg.det: jnp.linalg.det,

@@ -637,4 +637,5 @@ class linalg:
 
 from .indexing import (argmax, argmin, argsort, diag, diagonal, diff, getitem,  # noqa: E402,F401
                        sort, take, trace)
+from .einsum import einsum  # noqa: E402,F401
 from . import dispatch as _dispatch  # noqa: E402,F401  (makes tracers behave like arrays)

@@ -305,6 +305,20 @@ for id, fn, shape in [
         ("diff", lambda x: np.diff(x), I), ("diff_2_axis0", lambda x: np.diff(x, 2, axis=0), I)]:
     row(id, fn, [shape])
 
+# einsum (lowered to dot_general, sums, diagonals and transposes)
+for id, sub, shapes in [
+        ("einsum_matmul", "ij,jk->ik", [(3, 4), (4, 2)]),
+        ("einsum_implicit", "ij,jk", [(3, 4), (4, 2)]),
+        ("einsum_transpose_sum", "ij->j", [(3, 4)]),
+        ("einsum_trace", "ii", [(3, 3)]),
+        ("einsum_diag_mul", "ii,i->i", [(3, 3), (3,)]),
+        ("einsum_batch", "bij,bjk->bki", [(2, 3, 4), (2, 4, 2)]),
+        ("einsum_three", "ij,jk,ki->", [(2, 3), (3, 4), (4, 2)]),
+        ("einsum_outer", "i,j->ji", [(3,), (4,)]),
+        ("einsum_ellipsis", "...j,jk->...k", [(2, 3, 4), (4, 2)]),
+        ("einsum_bilinear", "i,ij,j", [(3,), (3, 4), (4,)])]:
+    row(id, (lambda sub: lambda *xs: np.einsum(sub, *xs))(sub), shapes)
+
 # sorting: values move with their positions (values at least 0.17 apart: no ties)
 
 
