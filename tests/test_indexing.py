@@ -85,3 +85,44 @@ def test_vmap_over_indices_and_over_both():
 def test_traced_index_must_be_integer():
     with pytest.raises(IndexError, match="integer"):
         jitgrad.jit(lambda x, i: x[i])(LOGITS, np.array([0.0, 1.0]))
+
+
+# -- property test: random advanced-indexing forms against NumPy and finite differences
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def index_programs(draw):
+    shape = draw(st.lists(st.integers(1, 4), min_size=2, max_size=3).map(tuple))
+    form = draw(st.sampled_from(["rows", "rows_cols", "cols", "rows_slice", "mask"]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    m = draw(st.integers(0, 5))
+    pick = lambda n, size: rng.integers(-n, n, size)          # negatives and repeats
+    if form == "rows":
+        key = (pick(shape[0], (m,)),)
+    elif form == "rows_cols":
+        key = (pick(shape[0], (m, 1)), pick(shape[1], (1, 2)))
+    elif form == "cols":
+        key = (slice(None), pick(shape[1], (m,)))
+    elif form == "rows_slice":
+        key = (pick(shape[0], (m,)), slice(None, None, -1))
+    else:
+        key = (rng.random(shape[:2]) > 0.5,)
+    return shape, key, seed
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(index_programs())
+def test_random_advanced_indexing(prog):
+    shape, key, seed = prog
+    x = np.random.default_rng(seed).uniform(-1, 1, shape)
+    w = np.random.default_rng(seed + 1).uniform(-1, 1, x[key].shape)
+    f = lambda x: np.sum(np.sin(x[key]) * w)
+    with jitgrad.config(compile="never"):
+        np.testing.assert_allclose(jitgrad.jit(lambda x: x[key])(x), x[key], rtol=0, atol=0)
+        got = jitgrad.grad(f)(x)
+    want = np.zeros_like(x)
+    np.add.at(want, key, np.cos(x[key]) * w)                # d/dx of sum(sin(x[key]) * w)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
