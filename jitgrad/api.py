@@ -151,6 +151,11 @@ class Staged:
             e = self.fast.get(fkey)
             if e is not None:
                 return e.finish(e.exe.call(args))
+        return self.miss(args, fkey)
+
+    def miss(self, args, fkey=None):
+        """Call through the full signature; with ``fkey`` (the caller's fast-path
+        key, which missed), remember the entry under it."""
         leaves, e, inline_ir = self.entry(args)
         if inline_ir is not None:
             return e.finish(eval_ir(inline_ir, leaves))
@@ -186,6 +191,7 @@ def wrap(f, staged, remake=None):
     def transformed(*args, **kwargs):
         if not kwargs:
             # the hot path of Staged.__call__, inlined: one call level less
+            key = None
             if not _stack and not static:
                 if len(args) == 1 and type(args[0]) is np.ndarray:   # the commonest case
                     key = ((args[0].shape, args[0].dtype),)
@@ -194,7 +200,7 @@ def wrap(f, staged, remake=None):
                 e = fast.get(key) if key is not None else None
                 if e is not None:
                     return e.finish(e.exe.call(args))
-            return staged(*args)
+            return staged.miss(args, key)
         if remake is None:
             raise TypeError(f"{_name(f)}: this transform takes positional arguments only")
         names = tuple(sorted(kwargs))
@@ -436,11 +442,8 @@ def jvp(f, primals, tangents):
         return Staged(build, label=f"jvp_{_name(f)}")
 
     staged = _staged_for("jvp", f, make)
-    if fast is not None and None not in fast:
-        leaves, e, _ = staged.entry((tuple(primals), tuple(tangents)))
-        staged.fast[fast] = e
-        return e.finish(e.exe.call(leaves))
-    return staged(tuple(primals), tuple(tangents))
+    return staged.miss((tuple(primals), tuple(tangents)),
+                       fast if fast is not None and None not in fast else None)
 
 
 def _pair(outs):

@@ -101,19 +101,20 @@ def generate(ir: IR, label="f") -> Generated:
     names = _Names(ir)
     fn = "jg_" + "".join(c if c.isalnum() else "_" for c in label)[:40]
     args = [names[v] for v in ir.invars] + [names[v] for v in ir.constvars]
-    body, checks = [], []
+    body = []
     for item in plan.schedule:
         if isinstance(item, Group):
             if item.shape and not item.materialized and not item.reductions:
                 continue          # every value of this loop is recomputed where it is read
-            body += _emit_group(item, plan, names, checks)
+            body += _emit_group(item, plan, names)
         else:
             body += _emit_opaque(item.eqn, plan, names)
     outs = []
     for v in ir.outvars:
         outs.append(literal(v.value, v.dtype) if isinstance(v, Lit) else names[v])
     parallel = any(" in prange(" in line for line in body)
-    if checks:
+    range_checked = any(line.lstrip().startswith("_far +=") for line in body)
+    if range_checked:
         body.insert(0, "_far = 0   # arguments of sin/cos beyond vecmath.TRIG_LIMIT")
         outs.append("_far")
     body.append(f"return ({', '.join(outs)},)")
@@ -131,7 +132,7 @@ def generate(ir: IR, label="f") -> Generated:
     src += f"def {fn}({', '.join(args)}):\n"
     src += "\n".join("    " + line if line else "" for line in body) + "\n"
     key = hashlib.sha256(src.encode()).hexdigest()[:20]
-    return Generated(src, fn, key, len(ir.constvars), bool(checks))
+    return Generated(src, fn, key, len(ir.constvars), range_checked)
 
 
 def _comment(e, names):
@@ -151,7 +152,7 @@ def _emit_opaque(e, plan, names):
     return lines
 
 
-def _emit_group(g: Group, plan: Plan, names, checks):
+def _emit_group(g: Group, plan: Plan, names):
     shape = g.shape
     idx = [f"i{d}" for d in range(len(shape))]
     scalar = shape == ()
@@ -246,7 +247,6 @@ def _emit_group(g: Group, plan: Plan, names, checks):
             if e.prim.name in RANGE_CHECKED and ins[0] not in checked:
                 loop.append(f"_far += abs({ins[0]}) > {TRIG_LIMIT!r}")
                 checked.add(ins[0])
-                checks.append(e)
         for v in g.materialized:
             loop.append(f"{names[v]}[{', '.join(idx)}] = {local[v]}")
         for e in g.reductions:

@@ -82,19 +82,25 @@ def _flat_idx(idx, idx_aval):
     return f"np.ascontiguousarray({idx}).reshape({_rows(idx_aval.shape)})"
 
 
+def _row_loop(out, n, m, body):
+    """Lines looping over the m flattened indices in ``{out}_i`` with a bounds
+    check; ``body`` runs with the row index in ``j_``."""
+    return [f"for m_ in range({m}):",
+            f"    j_ = {out}_i[m_]",
+            f"    if j_ < 0 or j_ >= {n}:",
+            f"        raise IndexError('jitgrad: an array index is out of bounds for an axis of size {n}')",
+            *("    " + line for line in body)]
+
+
 def _gather_code(out, ins, in_avals, out_aval, lit):
     (x, idx), (xa, ia) = ins, in_avals
     n, row, m = xa.shape[0], _rows(xa.shape[1:]), _rows(ia.shape)
     dt = np.dtype(out_aval.dtype).name
     lines = [f"{out}_x = np.ascontiguousarray({x}).reshape(({n}, {row}))",
              f"{out}_i = {_flat_idx(idx, ia)}",
-             f"{out}_r = np.empty(({m}, {row}), np.{dt})",
-             f"for m_ in range({m}):",
-             f"    j_ = {out}_i[m_]",
-             f"    if j_ < 0 or j_ >= {n}:",
-             f"        raise IndexError('jitgrad: an array index is out of bounds for an axis of size {n}')",
-             f"    for r_ in range({row}):",
-             f"        {out}_r[m_, r_] = {out}_x[j_, r_]"]
+             f"{out}_r = np.empty(({m}, {row}), np.{dt})"]
+    lines += _row_loop(out, n, m, [f"for r_ in range({row}):",
+                                   f"    {out}_r[m_, r_] = {out}_x[j_, r_]"])
     if out_aval.shape == ():
         lines.append(f"{out} = {out}_r[0, 0]")
     else:
@@ -107,16 +113,12 @@ def _scatter_code(out, ins, in_avals, out_aval, lit, n):
     row, m = _rows(va.shape[ia.ndim:]), _rows(ia.shape)
     dt = np.dtype(out_aval.dtype).name
     vals = f"np.array([{v}])" if va.shape == () else f"np.ascontiguousarray({v})"
-    return [f"{out}_v = {vals}.reshape(({m}, {row}))",
-            f"{out}_i = {_flat_idx(idx, ia)}",
-            f"{out}_r = np.zeros(({n}, {row}), np.{dt})",
-            f"for m_ in range({m}):",
-            f"    j_ = {out}_i[m_]",
-            f"    if j_ < 0 or j_ >= {n}:",
-            f"        raise IndexError('jitgrad: an array index is out of bounds for an axis of size {n}')",
-            f"    for r_ in range({row}):",
-            f"        {out}_r[j_, r_] += {out}_v[m_, r_]",
-            f"{out} = {out}_r.reshape({tuple(out_aval.shape)})"]
+    lines = [f"{out}_v = {vals}.reshape(({m}, {row}))",
+             f"{out}_i = {_flat_idx(idx, ia)}",
+             f"{out}_r = np.zeros(({n}, {row}), np.{dt})"]
+    lines += _row_loop(out, n, m, [f"for r_ in range({row}):",
+                                   f"    {out}_r[j_, r_] += {out}_v[m_, r_]"])
+    return lines + [f"{out} = {out}_r.reshape({tuple(out_aval.shape)})"]
 
 
 gather_p.code = _gather_code
@@ -166,7 +168,8 @@ def _scatter_batch(args, batched, size, n):
         vt = transpose(v, tuple(range(1, s_nd + 1)) + (0,) + tuple(range(s_nd + 1, va.ndim)))
         return _move_axis_first(scatter_add(vt, idx, n), 1)
     if bi and not bv:
-        v = broadcast_in_dim(v, (size,) + va.shape, tuple(range(1, va.ndim + 1)))
+        from .batching import _with_batch    # (batching imports this module's package)
+        v = _with_batch(v, size)
         va = aval_of(v)
     out = scatter_add(v, _row_offsets(idx, size, n), size * n)
     return reshape(out, (size, n) + tuple(va.shape[ia.ndim:]))

@@ -25,8 +25,8 @@ import numpy as _np
 
 from . import primitives as P
 from .core import Tracer
-from .numpy import (_operand, _shape, isnan, moveaxis, negative, ravel, reshape, squeeze,
-                    subtract, sum, where)
+from .numpy import (_operand, _shape, add, broadcast_to, isnan, moveaxis, multiply, negative,
+                    ravel, reshape, squeeze, subtract, sum, where)
 
 
 def getitem(x, key):
@@ -167,23 +167,13 @@ def _flat_position(indices, lead):
     except ValueError:
         raise IndexError("shape mismatch: indexing arrays could not be broadcast together with "
                          "shapes " + " ".join(str(_shape(i)) for i in indices)) from None
-    if not builtins.any(isinstance(i, Tracer) for i in indices):
-        strides = [math.prod(lead[d + 1:]) for d in range(len(lead))]
+    strides = [math.prod(lead[d + 1:]) for d in range(len(lead))]
+    if not builtins.any(isinstance(i, Tracer) for i in indices):      # a constant
         return builtins.sum(_np.broadcast_to(i, shape) * s for i, s in zip(indices, strides))
-    pos = None
-    for d, i in enumerate(indices):
-        stride = math.prod(lead[d + 1:])
-        if not isinstance(i, Tracer):
-            i = _np.asarray(i, _np.int64)
-        if stride != 1:
-            term = P.mul(i, _np.int64(stride)) if isinstance(i, Tracer) else i * stride
-        else:
-            term = i
-        if _shape(term) != shape:
-            nd = _np.ndim(term) if not isinstance(term, Tracer) else term.aval.ndim
-            term = P.broadcast_in_dim(term, shape, tuple(range(len(shape) - nd, len(shape))))
-        pos = term if pos is None else P.add(pos, term)
-    return pos
+    pos = 0
+    for i, s in zip(indices, strides):
+        pos = add(pos, i if s == 1 else multiply(i, s))
+    return broadcast_to(pos, shape)
 
 
 def take(a, indices, axis=None, out=None, mode="raise"):

@@ -21,7 +21,7 @@ import numpy as np
 
 from .core import Undefined, aval_of, bind
 from .ir import Aval
-from .primitives import _add_tangents, _new, broadcast_in_dim, mul, neg
+from .primitives import _add_tangents, _new, mul, neg
 from .reductions import dot_general, reduce_sum
 from .structural import transpose
 
@@ -148,15 +148,14 @@ det_p.code = lambda out, ins, in_avals, out_aval, lit: _stacked(
 
 # -- batching: the primitives already take stacks
 
-def _with_batch(x, size):
-    av = aval_of(x)
-    return broadcast_in_dim(x, (size,) + av.shape, tuple(range(1, av.ndim + 1)))
+def _solve_batch(args, batched, size):
+    from .batching import _with_batch    # (batching imports this module's package)
+    return solve(*[x if b else _with_batch(x, size) for x, b in zip(args, batched)])
 
 
 inv_p.batch = lambda args, batched, size: inv(args[0])
 det_p.batch = lambda args, batched, size: det(args[0])
-solve_p.batch = lambda args, batched, size: solve(
-    *[x if b else _with_batch(x, size) for x, b in zip(args, batched)])
+solve_p.batch = _solve_batch
 
 
 def inv(a):
