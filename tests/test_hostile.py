@@ -36,6 +36,15 @@ W = rs.standard_normal(3)          # a captured constant
 
 AGREE = [
     ("sum_float", lambda x: np.sum(x * 2.0), (np.arange(4.0),)),
+    # -- core
+
+    # -- numerics
+
+    # -- api
+
+    # -- runtime
+
+    # -- tape
 ]
 
 
@@ -49,6 +58,15 @@ def _grad_mul(y):
 
 FRESH = [
     ("grad_of_product_is_not_other_input", lambda: _grad_mul(np.arange(3.0))),
+    # -- core
+
+    # -- numerics
+
+    # -- api
+
+    # -- runtime
+
+    # -- tape
 ]
 
 
@@ -58,6 +76,15 @@ FRESH = [
 RAISES = [
     ("argnums_out_of_range", lambda: jitgrad.grad(lambda x: x * 2.0, argnums=3)(1.0),
      ValueError, "out of range"),
+    # -- core
+
+    # -- numerics
+
+    # -- api
+
+    # -- runtime
+
+    # -- tape
 ]
 
 
@@ -66,6 +93,15 @@ RAISES = [
 
 EQUALS = [
     ("grad_square", lambda: jitgrad.grad(lambda x: x * x)(3.0), 6.0),
+    # -- core
+
+    # -- numerics
+
+    # -- api
+
+    # -- runtime
+
+    # -- tape
 ]
 
 
