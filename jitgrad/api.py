@@ -15,9 +15,9 @@ import weakref
 import numpy as np
 
 from . import tree as tree_util
-from .core import Tracer, _stack, eval_ir, is_tracing, new_trace
+from .core import Tracer, eval_ir, is_tracing, new_trace, state
 from .ir import IR, Aval, Var
-from .passes import optimize
+from .passes import lower, optimize
 from .runtime import Executable
 from .transforms import jvp_ir, vjp_ir
 
@@ -140,13 +140,13 @@ class Staged:
         e = self.cache.get(key)
         if e is None:
             ir, finish = self.build(leaves, in_tree, static)
-            e = _Entry(Executable(optimize(ir), self.label), finish)
+            e = _Entry(Executable(lower(ir), self.label), finish)
             self.cache[key] = e
         return leaves, e, None
 
     def __call__(self, *args):
         # Hot path: positional arrays or floats, nothing traced: two dict look-ups.
-        fkey = None if (_stack or self.static_argnums) else _fast_key(args)
+        fkey = None if (state.stack or self.static_argnums) else _fast_key(args)
         if fkey is not None:
             e = self.fast.get(fkey)
             if e is not None:
@@ -192,7 +192,7 @@ def wrap(f, staged, remake=None):
         if not kwargs:
             # the hot path of Staged.__call__, inlined: one call level less
             key = None
-            if not _stack and not static:
+            if not state.stack and not static:
                 if len(args) == 1 and type(args[0]) is np.ndarray:   # the commonest case
                     key = ((args[0].shape, args[0].dtype),)
                 else:
@@ -410,7 +410,7 @@ def jvp(f, primals, tangents):
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (or lists) of arguments")
-    fast = None if _stack else (_fast_key(primals), _fast_key(tangents))
+    fast = None if state.stack else (_fast_key(primals), _fast_key(tangents))
     if fast is not None and None not in fast:
         # Hot path (flat arrays or floats): one look-up.  An entry exists only
         # for shapes and dtypes that passed the checks below.
@@ -559,6 +559,6 @@ def source(f, static_argnums=()):
     def run(*args):
         from .codegen import generate
         staged = getattr(f, "_staged", None)
-        ir = make_ir(f, static_argnums)(*args)
+        ir = lower(make_ir(f, static_argnums)(*args))
         return generate(ir, _name(f) if staged is None else staged.label).source
     return run

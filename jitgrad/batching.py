@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import primitives as P
-from .core import MissingRuleError, Tracer, aval_of, bind, new_trace, source_line
+from .core import MissingRuleError, Tracer, aval_of, at_line, bind, new_trace
 from .ir import IR, Lit
 
 
@@ -143,14 +143,13 @@ def vmap_eval(ir, args, batched, size):
         return False if isinstance(a, Lit) else is_b.get(a, False)
 
     for e in ir.eqns:
-        source_line[0] = e.where
         ins = [read(a) for a in e.inputs]
         flags = [flag(a) for a in e.inputs]
-        if any(flags):
-            out = batch_rule(e.prim)(ins, flags, size, **e.params)
-        else:
-            out = bind(e.prim, *ins, **e.params)
+        with at_line(e.where):
+            if any(flags):
+                out = batch_rule(e.prim)(ins, flags, size, **e.params)
+            else:
+                out = bind(e.prim, *ins, **e.params)
         env[e.outputs[0]] = out
         is_b[e.outputs[0]] = any(flags)
-    source_line[0] = None
     return [read(v) for v in ir.outvars], [flag(v) for v in ir.outvars]

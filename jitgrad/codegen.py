@@ -94,9 +94,10 @@ def _lit_of(value, dtype):
 
 
 def generate(ir: IR, label="f") -> Generated:
-    from .custom import inline_calls
-    from .passes import optimize
-    ir = optimize(inline_calls(ir))
+    """Python loop source for ``ir``, which must be lowered (``passes.lower``):
+    code generation never transforms an IR (it may run on a compile thread)."""
+    if any(e.prim.kind == "call" for e in ir.eqns):
+        raise ValueError("generate() needs a lowered IR (jitgrad.passes.lower): it has call equations")
     plan = Plan(ir)
     names = _Names(ir)
     fn = "jg_" + "".join(c if c.isalnum() else "_" for c in label)[:40]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -77,9 +78,10 @@ class MissingRuleError(NotImplementedError):
 
 
 class Trace:
-    """Records equations for one level of tracing."""
+    """Records equations for one level of tracing (on the thread that opened it)."""
 
     def __init__(self):
+        self.thread = threading.get_ident()
         self.eqns = []
         self.invars = []
         self.constvars = []
@@ -102,6 +104,11 @@ class Trace:
                     "a traced value escaped from the function that produced it (for example "
                     "stored in a global or a list) and was used after that function returned; "
                     "return it instead")
+            if x._trace.thread != self.thread:
+                raise JitgradError(
+                    "a traced value of a function being traced on another thread was used here; "
+                    "traced values belong to the thread that traces them: pass arrays between "
+                    "threads, not traced values")
             return self._const(x, x.aval)
         if isinstance(x, (bool, int, float, np.generic)) or (isinstance(x, np.ndarray) and x.ndim == 0):
             arr = np.asarray(x)
@@ -126,24 +133,57 @@ class Trace:
         return IR(self.invars, self.constvars, self.consts, self.eqns, outvars)
 
 
-_stack: list[Trace] = []
+class _TraceState(threading.local):
+    """What tracing knows on one thread.  Every thread has its own: a trace
+    opened on one thread never records another thread's operations.
+
+    ``stack``  the active traces, innermost last (empty: operations execute);
+    ``line``   while a transform rewrites an equation, the user's source line
+               of the original, given to every equation it emits.
+    """
+
+    def __init__(self):
+        self.stack: list[Trace] = []
+        self.line = None
+
+
+state = _TraceState()
 
 
 class new_trace:
-    """Context manager: push a fresh trace and mark it dead when done."""
+    """Context manager: push a fresh trace on this thread's stack, and mark it
+    dead when done."""
 
     def __enter__(self):
         self.trace = Trace()
-        _stack.append(self.trace)
+        self.stack = state.stack
+        self.stack.append(self.trace)
         return self.trace
 
     def __exit__(self, *exc):
-        _stack.pop()
+        self.stack.pop()
         self.trace.alive = False
 
 
 def is_tracing():
-    return bool(_stack)
+    """Whether a function is being traced on this thread."""
+    return bool(state.stack)
+
+
+class at_line:
+    """Context manager: equations bound inside are attributed to ``where``
+    (a transform rewriting one equation keeps its user's source line)."""
+
+    __slots__ = ("where", "old")
+
+    def __init__(self, where):
+        self.where = where
+
+    def __enter__(self):
+        self.old, state.line = state.line, self.where
+
+    def __exit__(self, *exc):
+        state.line = self.old
 
 
 def _user_line():
@@ -156,21 +196,17 @@ def _user_line():
     return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
 
 
-# While a transform rewrites an equation, the equations it emits are
-# attributed to the user's line that produced the original one.
-source_line = [None]
-
-
 def bind(prim, *args, **params):
     """Apply a primitive: record it in the innermost trace, or run its impl when
     nothing is being traced."""
-    if not _stack:
+    stack = state.stack
+    if not stack:
         return prim.impl(*args, **params)
-    trace = _stack[-1]
+    trace = stack[-1]
     atoms = [trace.atom(a) for a in args]
     avals = prim.shape_rule(*[a.aval for a in atoms], **params)
     outs = [Var(av) for av in avals]
-    trace.eqns.append(Eqn(prim, atoms, outs, params, source_line[0] or _user_line()))
+    trace.eqns.append(Eqn(prim, atoms, outs, params, state.line or _user_line()))
     tracers = [Tracer(trace, v) for v in outs]
     return tracers[0] if len(tracers) == 1 else tracers
 
@@ -213,11 +249,8 @@ def eval_ir(ir: IR, args, consts=None):
         dead[i].append(v)
 
     for i, e in enumerate(ir.eqns):
-        source_line[0] = e.where
-        try:
+        with at_line(e.where):
             out = bind(e.prim, *[read(a) for a in e.inputs], **e.params)
-        finally:
-            source_line[0] = None
         if len(e.outputs) == 1:
             env[e.outputs[0]] = out
         else:

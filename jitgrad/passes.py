@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from .custom import inline_calls
 from .ir import IR, Eqn, Lit, Var
 
 
 def optimize(ir: IR) -> IR:
     return dce(cse(simplify(ir)))
+
+
+def lower(ir: IR) -> IR:
+    """The IR an executable receives: custom-rule calls inlined, then cleaned.
+
+    Every transformation of an IR happens here, on the caller's thread, before
+    the IR reaches the backend: a background compile only generates code from
+    it and never traces (tracing state is per thread, and a compile thread
+    that traced would need a trace of its own for no reason)."""
+    return optimize(inline_calls(ir))
 
 
 def simplify(ir: IR) -> IR:

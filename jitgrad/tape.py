@@ -32,7 +32,7 @@ from . import core
 from . import tree as tree_util
 from .core import Tracer, eval_ir, new_trace
 from .ir import Aval, Var
-from .passes import optimize
+from .passes import lower
 from .runtime import Executable
 from .transforms import jvp_ir, vjp_ir
 from .variables import Session, Tensor, Variable, _active, _Const, _Ref
@@ -165,13 +165,13 @@ def _entry(mode, s, target_nodes, src_nodes, free_avals, n_free):
         else:
             d = jvp_ir(ir, which)
             d.outvars = d.outvars[n_out:]
-            e = _Entry(key, optimize(d), connected, out_conn)
+            e = _Entry(key, lower(d), connected, out_conn)
     elif not which:
         e = _Entry(key, None, connected)
     else:
         d = vjp_ir(ir, which, seed_ones=(mode == "grad"))
         d.outvars = d.outvars[n_out:]
-        e = _Entry(key, optimize(d), connected)
+        e = _Entry(key, lower(d), connected)
     _CACHE[key] = e
     return e
 
@@ -179,7 +179,7 @@ def _entry(mode, s, target_nodes, src_nodes, free_avals, n_free):
 def _run(entry, values, owners, exclude):
     """Run a derivative entry on ``values``; record it on every other active session
     that tracks one of ``owners`` (the objects the values came from)."""
-    if core._stack or any(isinstance(v, Tracer) for v in values):
+    if core.is_tracing() or any(isinstance(v, Tracer) for v in values):
         outs = list(eval_ir(entry.ir, values))       # inside a jitgrad trace: inline
     else:
         outs = entry.exe(values)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import primitives as P
-from .core import MissingRuleError, Undefined, bind, new_trace, source_line
+from .core import MissingRuleError, Undefined, at_line, bind, new_trace
 from .ir import IR, Lit, Var
 
 
@@ -53,19 +53,18 @@ def _jvp_eval(ir, primals, tangent_of):
         return None if isinstance(a, Lit) else tangent.get(a)
 
     for e in ir.eqns:
-        source_line[0] = e.where
-        ins = [p(a) for a in e.inputs]
-        out = bind(e.prim, *ins, **e.params)
-        ts = [t(a) for a in e.inputs]
-        if all(x is None for x in ts):
-            tout = None
-        else:
-            if e.prim.jvp is None:
-                raise MissingRuleError(f"primitive '{e.prim.name}' has no jvp rule")
-            tout = e.prim.jvp(ins, ts, out, **e.params)
+        with at_line(e.where):
+            ins = [p(a) for a in e.inputs]
+            out = bind(e.prim, *ins, **e.params)
+            ts = [t(a) for a in e.inputs]
+            if all(x is None for x in ts):
+                tout = None
+            else:
+                if e.prim.jvp is None:
+                    raise MissingRuleError(f"primitive '{e.prim.name}' has no jvp rule")
+                tout = e.prim.jvp(ins, ts, out, **e.params)
         primal[e.outputs[0]] = out
         tangent[e.outputs[0]] = tout
-    source_line[0] = None
     return [p(v) for v in ir.outvars], [t(v) for v in ir.outvars]
 
 
@@ -105,8 +104,8 @@ def vjp_ir(ir: IR, which, seed_ones=False, n_cts=None) -> IR:
             return _lit_value(a) if isinstance(a, Lit) else env[a]
 
         for e in primal_eqns:
-            source_line[0] = e.where
-            env[e.outputs[0]] = bind(e.prim, *[read(a) for a in e.inputs], **e.params)
+            with at_line(e.where):
+                env[e.outputs[0]] = bind(e.prim, *[read(a) for a in e.inputs], **e.params)
 
         ct = {}
         masked = {}   # id(cotangent) -> (pred, on_true, cotangent before masking); see below
@@ -123,18 +122,17 @@ def vjp_ir(ir: IR, which, seed_ones=False, n_cts=None) -> IR:
             c = ct.pop(e.outputs[0], None)
             if c is None:
                 continue
-            source_line[0] = e.where
             if e.prim.transpose is None:
                 raise MissingRuleError(
                     f"primitive '{e.prim.name}' has no transpose rule but was applied to a "
                     "tangent; its jvp rule must be linear in the tangents")
             args = [Undefined(a.aval) if isinstance(a, Var) and a in linear else read(a)
                     for a in e.inputs]
-            cts_in = _transpose_masked(e, c, args, masked)
+            with at_line(e.where):
+                cts_in = _transpose_masked(e, c, args, masked)
             for a, c_in in zip(e.inputs, cts_in):
                 if isinstance(a, Var) and a in linear:
                     add_ct(a, c_in)
-        source_line[0] = None
         grads = [P.instantiate(ct.get(v), v.aval) for v in tangent_in]
         outs = [read(v) for v in lin.outvars[:n_out]]
         return tr.to_ir(outs + grads)

@@ -12,7 +12,7 @@ values, constant slots for untracked arrays, literals for Python scalars and
 0-d NumPy values).  The list of events is, at the same time,
 
 - a program: replaying it on tracers of a fresh :class:`~jitgrad.core.Trace`
-  (the function applied to tracers with that trace pushed on ``core._stack``)
+  (the function applied to tracers with that trace pushed on this thread's trace stack)
   gives the typed IR of the recorded computation, with watched values and
   constants as its inputs; and
 - a hashable key: two recordings with equal keys trace to the same IR.

@@ -167,3 +167,179 @@ def test_equals(call, expected):
             assert g is None
         else:
             np.testing.assert_allclose(np.asarray(g, float), np.asarray(w, float), rtol=1e-12, equal_nan=True)
+
+
+# === core ===
+# Tracing state is per thread.  The races are made likely, not left to luck:
+# the interpreter switches threads every 10 µs, and every thread starts at a
+# barrier.  Each case is (id, make(k) -> (function of thread k, its argument,
+# its exact answer)); every thread checks its own answer, on a cold and a warm
+# cache.
+
+import sys
+import threading
+
+from jitgrad.errors import JitgradError
+
+
+def _run_threads(n, work):
+    """Run ``work(k)`` on ``n`` threads at once; re-raise the first failure."""
+    errors, barrier = [], threading.Barrier(n)
+
+    def body(k):
+        try:
+            barrier.wait()
+            work(k)
+        except BaseException as exc:   # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        threads = [threading.Thread(target=body, args=(k,)) for k in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    if errors:
+        raise errors[0]
+
+
+_shared_grad = jitgrad.grad(lambda x: np.sum(np.sin(x) * x))
+
+
+def _own_grad(k):
+    c = float(k + 1)
+    return jitgrad.grad(lambda x: np.sum(c * x * x)), np.arange(3.0) + k, 2 * c * (np.arange(3.0) + k)
+
+
+def _shared_cold(k):
+    x = np.linspace(0, 1, 2 + k)      # a new shape per thread: each traces
+    return _shared_grad, x, np.cos(x) * x + np.sin(x)
+
+
+def _nested(k):
+    c = float(k + 1)
+    f = jitgrad.grad(jitgrad.grad(lambda x: c * x ** 3))
+    return f, 2.0, 6 * c * 2.0
+
+
+def _jvp_thread(k):
+    c = float(k + 1)
+    f = lambda x: jitgrad.jvp(lambda y: c * np.sum(y * y), (x,), (np.ones_like(x),))[1]
+    x = np.arange(4.0)
+    return f, x, c * 2 * np.sum(x)
+
+
+def _vmap_thread(k):
+    c = float(k + 1)
+    f = jitgrad.vmap(jitgrad.grad(lambda x: c * np.sum(x * x)))
+    x = np.arange(6.0).reshape(2, 3) + k
+    return f, x, 2 * c * x
+
+
+def _custom(k):
+    @jitgrad.custom_jvp
+    def f(x):
+        return np.sin(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return np.sin(x), np.cos(x) * t
+
+    c = float(k + 1)
+    return jitgrad.grad(lambda x: c * np.sum(f(x))), np.arange(3.0), c * np.cos(np.arange(3.0))
+
+
+THREADS = [
+    ("own_function_each", _own_grad),
+    ("one_function_new_shapes", _shared_cold),
+    ("grad_of_grad", _nested),
+    ("jvp", _jvp_thread),
+    ("vmap_of_grad", _vmap_thread),
+    ("custom_jvp", _custom),
+]
+
+
+@pytest.mark.parametrize("make", [r[1] for r in THREADS], ids=[r[0] for r in THREADS])
+def test_threads_trace_independently(make):
+    def work(k):
+        f, x, want = make(k)
+        for _ in range(3):            # cold, then cached
+            got = f(x)
+            assert type(got) in (np.ndarray, np.float64), f"thread {k} got {type(got).__name__}"
+            np.testing.assert_allclose(got, want, rtol=1e-13)
+    _run_threads(6, work)
+
+
+def test_warm_calls_while_another_thread_traces():
+    warm = jitgrad.grad(lambda x: np.sum(x * x))
+    x = np.arange(3.0)
+    warm(x)
+    stop = threading.Event()
+
+    def work(k):
+        if k == 0:                    # keeps tracing new functions
+            for i in range(30):
+                c = float(i)
+                assert jitgrad.grad(lambda y: c * y * y)(1.0) == 2 * c
+            stop.set()
+        else:                         # calls the warm one meanwhile
+            while not stop.is_set():
+                np.testing.assert_array_equal(warm(x), 2 * x)
+    _run_threads(3, work)
+
+
+def test_background_compile_never_traces(monkeypatch):
+    # In "auto" mode the compile runs on a thread of its own; a function with a
+    # custom rule used to be inlined there, opening a trace the calling thread saw.
+    opened_on = set()
+    init = jitgrad.core.Trace.__init__
+
+    def recording_init(self):
+        opened_on.add(threading.current_thread().name)
+        init(self)
+    monkeypatch.setattr(jitgrad.core.Trace, "__init__", recording_init)
+
+    @jitgrad.custom_jvp
+    def g(x):
+        return np.exp(x)
+
+    @g.defjvp
+    def g_jvp(primals, tangents):
+        return np.exp(primals[0]), np.exp(primals[0]) * tangents[0]
+
+    f = jitgrad.grad(lambda x: np.sum(g(x) * x))
+    x = np.linspace(0, 1, 5)
+    want = np.exp(x) * x + np.exp(x)
+    with jitgrad.config(compile="auto"):
+        for _ in range(20):
+            others = jitgrad.grad(lambda y: np.sum(y ** 3))(x)   # traces while the compile runs
+            np.testing.assert_allclose(others, 3 * x ** 2, rtol=1e-13)
+            np.testing.assert_allclose(f(x), want, rtol=1e-13)
+        jitgrad.wait_for_compiles()
+        np.testing.assert_allclose(f(x), want, rtol=1e-13)
+    assert opened_on == {threading.current_thread().name}
+
+
+def test_traced_value_from_another_thread_is_refused():
+    box, ready, done = [], threading.Event(), threading.Event()
+
+    def other(x):
+        box.append(x)
+        ready.set()
+        done.wait(5)
+        return x * 2.0
+
+    t = threading.Thread(target=lambda: jitgrad.jit(other)(np.ones(2)))
+    t.start()
+    try:
+        ready.wait(5)
+        with pytest.raises(JitgradError, match="another thread"):
+            jitgrad.jit(lambda y: y + box[0])(np.ones(2))
+    finally:
+        done.set()
+        t.join()
