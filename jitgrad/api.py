@@ -14,6 +14,7 @@ import weakref
 
 import numpy as np
 
+from . import core
 from . import tree as tree_util
 from .core import Tracer, eval_ir, is_tracing, new_trace, state
 from .ir import IR, Aval, Var
@@ -146,7 +147,7 @@ class Staged:
 
     def __call__(self, *args):
         # Hot path: positional arrays or floats, nothing traced: two dict look-ups.
-        fkey = None if (state.stack or self.static_argnums) else _fast_key(args)
+        fkey = None if (is_tracing() or self.static_argnums) else _fast_key(args)
         if fkey is not None:
             e = self.fast.get(fkey)
             if e is not None:
@@ -192,7 +193,7 @@ def wrap(f, staged, remake=None):
         if not kwargs:
             # the hot path of Staged.__call__, inlined: one call level less
             key = None
-            if not state.stack and not static:
+            if not static and not (core.traces_open and state.stack):
                 if len(args) == 1 and type(args[0]) is np.ndarray:   # the commonest case
                     key = ((args[0].shape, args[0].dtype),)
                 else:
@@ -410,7 +411,7 @@ def jvp(f, primals, tangents):
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (or lists) of arguments")
-    fast = None if state.stack else (_fast_key(primals), _fast_key(tangents))
+    fast = None if is_tracing() else (_fast_key(primals), _fast_key(tangents))
     if fast is not None and None not in fast:
         # Hot path (flat arrays or floats): one look-up.  An entry exists only
         # for shapes and dtypes that passed the checks below.

@@ -149,25 +149,37 @@ class _TraceState(threading.local):
 
 state = _TraceState()
 
+# How many traces are open on all threads together: a cheap first test for the
+# hot path of every transformed function (``if not core.traces_open``: no
+# thread traces, so this one does not), before the per-thread look-up.
+traces_open = 0
+_open_lock = threading.Lock()
+
 
 class new_trace:
     """Context manager: push a fresh trace on this thread's stack, and mark it
     dead when done."""
 
     def __enter__(self):
+        global traces_open
         self.trace = Trace()
+        with _open_lock:
+            traces_open += 1
         self.stack = state.stack
         self.stack.append(self.trace)
         return self.trace
 
     def __exit__(self, *exc):
+        global traces_open
         self.stack.pop()
         self.trace.alive = False
+        with _open_lock:
+            traces_open -= 1
 
 
 def is_tracing():
     """Whether a function is being traced on this thread."""
-    return bool(state.stack)
+    return traces_open > 0 and bool(state.stack)
 
 
 class at_line:
@@ -199,7 +211,7 @@ def _user_line():
 def bind(prim, *args, **params):
     """Apply a primitive: record it in the innermost trace, or run its impl when
     nothing is being traced."""
-    stack = state.stack
+    stack = state.stack if traces_open else None
     if not stack:
         return prim.impl(*args, **params)
     trace = stack[-1]
