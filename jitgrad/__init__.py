@@ -5,15 +5,15 @@ jacfwd, jacrev, hessian, hvp, linearize, vmap, custom_jvp, custom_vjp) and a
 TensorFlow-style GradientTape, on plain NumPy functions compiled by Numba.
 """
 from . import numpy  # noqa: F401  (installs the Tracer's NumPy interface)
-from . import optimizers, testing, tree
-from .api import grad, jit, jvp, make_ir, source, value_and_grad, vjp
-from .custom import custom_jvp, custom_vjp
-from .errors import JitgradError, TracerBoolError
-from .jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
-from .primitives import stop_gradient
-from .runtime import config, wait_for_compiles
-from .tape import ForwardAccumulator, GradientTape, UnconnectedGradients
-from .variables import Tensor, Variable, constant
+from . import optimizers, testing, tree  # noqa: F401  (public module paths)
+from .api.functions import grad, jit, jvp, make_ir, source, value_and_grad, vjp
+from .transforms.custom import custom_jvp, custom_vjp
+from .core.errors import JitgradError, TracerBoolError
+from .api.jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
+from .lax.elementwise import stop_gradient
+from .backend.executable import config, wait_for_compiles
+from .tape.tape import ForwardAccumulator, GradientTape, UnconnectedGradients
+from .tape.variables import Tensor, Variable, constant
 
 __version__ = "0.1.0"
 __all__ = [

@@ -179,7 +179,7 @@ def test_equals(call, expected):
 import sys
 import threading
 
-from jitgrad.errors import JitgradError
+from jitgrad.core.errors import JitgradError
 
 
 def _run_threads(n, work):
@@ -297,12 +297,12 @@ def test_background_compile_never_traces(monkeypatch):
     # In "auto" mode the compile runs on a thread of its own; a function with a
     # custom rule used to be inlined there, opening a trace the calling thread saw.
     opened_on = set()
-    init = jitgrad.core.Trace.__init__
+    init = jitgrad.core.trace.Trace.__init__
 
     def recording_init(self):
         opened_on.add(threading.current_thread().name)
         init(self)
-    monkeypatch.setattr(jitgrad.core.Trace, "__init__", recording_init)
+    monkeypatch.setattr(jitgrad.core.trace.Trace, "__init__", recording_init)
 
     @jitgrad.custom_jvp
     def g(x):

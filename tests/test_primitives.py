@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import jitgrad
-from jitgrad.ir import typecheck
+from jitgrad.core.ir import typecheck
 from helpers import apart, assert_close, dot_product_check, fd_jvp, sample, sample_args, vdot
 
 F32, F64 = np.float32, np.float64
@@ -468,7 +468,7 @@ def test_shape_rules(r, rng):
     (out,) = ir.out_avals
     assert out.shape == ref.shape and np.dtype(out.dtype) == ref.dtype, (str(out), ref.shape, ref.dtype)
     # the IR evaluates to the same value in the reference interpreter
-    (val,) = jitgrad.core.eval_ir(ir, args)
+    (val,) = jitgrad.core.trace.eval_ir(ir, args)
     check_value(np.asarray(val)[()] if np.ndim(val) == 0 else np.asarray(val), ref, rtol=1e-12,
                 atol=1e-13)
     if r.kind != "nondiff":

@@ -10,8 +10,8 @@ import numba
 import numpy as np
 import pytest
 
-from jitgrad import vecmath
-from jitgrad.vecmath import TRIG_LIMIT, vcos, vexp, vexpm1, vlog, vlog1p, vsin, vtanh
+from jitgrad.backend import vecmath
+from jitgrad.backend.vecmath import TRIG_LIMIT, vcos, vexp, vexpm1, vlog, vlog1p, vsin, vtanh
 
 FUNCS = {"exp": vexp, "log": vlog, "sin": vsin, "cos": vcos,
          "tanh": vtanh, "expm1": vexpm1, "log1p": vlog1p}

@@ -15,8 +15,8 @@ import math
 
 import numpy as _np
 
-from . import primitives as P
-from .core import Tracer, aval_of
+from ..lax import elementwise as P
+from ..core.trace import Tracer, aval_of
 
 _PY_SCALARS = (bool, int, float)
 pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, None

@@ -2,7 +2,7 @@
 concatenate.  They move data without arithmetic; the fuser reads through the
 'view' ones (and through reshapes that only insert or remove size-1 axes) as
 index expressions.  Part of the primitive set assembled in
-:mod:`jitgrad.primitives`; import it from there.
+:mod:`jitgrad.lax`; import it from there.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 
-from .core import Undefined, aval_of, bind
-from .ir import Aval
-from .primitives import _new, instantiate
+from ..core.trace import Undefined, aval_of, bind
+from ..core.ir import Aval
+from .elementwise import _new, instantiate
 
 # ---------------------------------------------------------------------------
 # Structural primitives.  These move data without arithmetic; the fuser folds

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .fuse import Group, Plan, index_map
-from .ir import IR, Lit, Var, pretty
+from ..core.ir import IR, Lit, Var, pretty
 from .vecmath import TRIG_LIMIT
 
 HEADER = '''\
@@ -23,7 +23,7 @@ HEADER = '''\
 import math
 import numpy as np
 from numba import njit, prange
-from jitgrad.vecmath import vcos, vexp, vexpm1, vlog, vlog1p, vsin, vtanh
+from jitgrad.backend.vecmath import vcos, vexp, vexpm1, vlog, vlog1p, vsin, vtanh
 
 
 @njit(inline="always")
@@ -47,7 +47,7 @@ class Generated:
     range_checked: bool = False   # the function returns one more value: see RANGE_CHECKED
 
 
-# The vectorised sin/cos (jitgrad.vecmath) are exact only for |x| <= TRIG_LIMIT.
+# The vectorised sin/cos (jitgrad.backend.vecmath) are exact only for |x| <= TRIG_LIMIT.
 # A loop calling them also counts the arguments beyond that limit (a cheap
 # vectorised sum) and the function returns the count as a last output; when it
 # is not zero, the caller answers from NumPy instead (see runtime.Executable).
@@ -97,7 +97,7 @@ def generate(ir: IR, label="f") -> Generated:
     """Python loop source for ``ir``, which must be lowered (``passes.lower``):
     code generation never transforms an IR (it may run on a compile thread)."""
     if any(e.prim.kind == "call" for e in ir.eqns):
-        raise ValueError("generate() needs a lowered IR (jitgrad.passes.lower): it has call equations")
+        raise ValueError("generate() needs a lowered IR (jitgrad.transforms.passes.lower): it has call equations")
     plan = Plan(ir)
     names = _Names(ir)
     fn = "jg_" + "".join(c if c.isalnum() else "_" for c in label)[:40]

@@ -2,7 +2,7 @@
 
 Every transform traces the user's function to an IR once per signature
 (pytree structure, shapes and dtypes of the arguments, static arguments),
-transforms and cleans that IR, and hands it to an :class:`~jitgrad.runtime.Executable`
+transforms and cleans that IR, and hands it to an :class:`~jitgrad.backend.executable.Executable`
 which runs it (compiled by Numba, or by the NumPy interpreter while compiling).
 Called on tracers, a transform does not execute: it inlines its IR into the
 enclosing trace, which is how transforms compose.
@@ -14,13 +14,13 @@ import weakref
 
 import numpy as np
 
-from . import core
-from . import tree as tree_util
-from .core import Tracer, eval_ir, is_tracing, new_trace, state
-from .ir import IR, Aval, Var
-from .passes import lower, optimize
-from .runtime import Executable
-from .transforms import jvp_ir, vjp_ir
+from ..core import trace as core
+from ..core import tree as tree_util
+from ..core.trace import Tracer, eval_ir, is_tracing, new_trace, state
+from ..core.ir import IR, Aval, Var
+from ..transforms.passes import lower, optimize
+from ..backend.executable import Executable
+from ..transforms.autodiff import jvp_ir, vjp_ir
 
 trace_count = 0   # how many times any user function has been traced (for tests)
 
@@ -558,7 +558,7 @@ def source(f, static_argnums=()):
     """``source(f)(*args)`` returns the generated Python loop source that
     Numba compiles for ``f`` (or a transformed ``f``) at ``args``."""
     def run(*args):
-        from .codegen import generate
+        from ..backend.emit import generate
         staged = getattr(f, "_staged", None)
         ir = lower(make_ir(f, static_argnums)(*args))
         return generate(ir, _name(f) if staged is None else staged.label).source

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import core
-from . import tree as tree_util
-from .core import Tracer, eval_ir, new_trace
-from .ir import Aval, Var
-from .passes import lower
-from .runtime import Executable
-from .transforms import jvp_ir, vjp_ir
+from ..core import trace as core
+from ..core import tree as tree_util
+from ..core.trace import Tracer, eval_ir, new_trace
+from ..core.ir import Aval, Var
+from ..transforms.passes import lower
+from ..backend.executable import Executable
+from ..transforms.autodiff import jvp_ir, vjp_ir
 from .variables import Session, Tensor, Variable, _active, _Const, _Ref
 
 _CACHE: dict = {}          # key -> _Entry

@@ -2,7 +2,7 @@
 
 A Jacobian evaluates all its directions in one compiled call: the tangents
 (``jacfwd``) or cotangents (``jacrev``) are the rows of an identity matrix,
-carried along a batch axis by :func:`~jitgrad.batching.vmap_ir`.
+carried along a batch axis by :func:`~jitgrad.transforms.vmap.vmap_ir`.
 Layout follows JAX: for an output of shape ``o`` and an argument of shape
 ``s`` the block has shape ``o + s``.
 """
@@ -12,12 +12,12 @@ import math
 
 import numpy as np
 
-from . import primitives as P
-from . import tree as tree_util
-from .api import Staged, diff_leaves, wrap, _staged_for, _aval, _name, jvp, grad, trace
-from .batching import vmap_ir
-from .core import eval_ir, new_trace
-from .transforms import jvp_ir, vjp_ir
+from ..lax import elementwise as P
+from ..core import tree as tree_util
+from .functions import Staged, diff_leaves, wrap, _staged_for, _aval, _name, jvp, grad, trace
+from ..transforms.vmap import vmap_ir
+from ..core.trace import eval_ir, new_trace
+from ..transforms.autodiff import jvp_ir, vjp_ir
 
 
 def _basis(n, shapes, dtype):

@@ -1,5 +1,5 @@
 """Reductions (reduce_sum, reduce_max, reduce_min, reduce_prod), dot_general and cumsum.
-Part of the primitive set assembled in :mod:`jitgrad.primitives`; import it
+Part of the primitive set assembled in :mod:`jitgrad.lax`; import it
 from there.
 """
 from __future__ import annotations
@@ -8,9 +8,9 @@ import math
 
 import numpy as np
 
-from .core import Undefined, aval_of, bind
-from .ir import Aval
-from .primitives import (_add_tangents, _new, convert, div, eq, full_like, logical_and, mul, select, zeros)
+from ..core.trace import Undefined, aval_of, bind
+from ..core.ir import Aval
+from .elementwise import (_add_tangents, _new, convert, div, eq, full_like, logical_and, mul, select, zeros)
 from .structural import broadcast_in_dim, transpose
 
 # ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .custom import inline_calls
-from .ir import IR, Eqn, Lit, Var
+from ..core.ir import IR, Eqn, Lit, Var
 
 
 def optimize(ir: IR) -> IR:
@@ -124,5 +124,5 @@ def dce(ir: IR) -> IR:
 
 
 def _broadcast_prim():
-    from .primitives import broadcast_in_dim_p
+    from ..lax.elementwise import broadcast_in_dim_p
     return broadcast_in_dim_p

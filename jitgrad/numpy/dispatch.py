@@ -1,14 +1,14 @@
 """Traced arrays behave like ndarrays: NumPy's protocols (``__array_ufunc__``,
 ``__array_function__``), operators, methods and attributes on
-:class:`~jitgrad.core.Tracer`, all answered by :mod:`jitgrad.numpy`.  The
+:class:`~jitgrad.core.trace.Tracer`, all answered by :mod:`jitgrad.numpy`.  The
 tables are also what the tape's Tensor dispatches through.
 """
 from __future__ import annotations
 
 import numpy as _np
 
-from . import numpy as jnp
-from .core import Tracer
+from .. import numpy as jnp
+from ..core.trace import Tracer
 
 # NumPy's ufuncs and functions on traced arrays.
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Primitive, Tracer, Undefined, aval_of, bind
-from .ir import Aval
+from ..core.trace import Primitive, Tracer, Undefined, aval_of, bind
+from ..core.ir import Aval
 
 PRIMITIVES: dict[str, Primitive] = {}
 
@@ -87,7 +87,7 @@ def _add_tangents(a, b):
 # ---------------------------------------------------------------------------
 # Elementwise primitives.  code: a format string over the operands' scalar
 # expressions (math.* is used where Numba keeps float32 as float32; v* are the
-# vectorisable kernels of jitgrad.vecmath).
+# vectorisable kernels of jitgrad.backend.vecmath).
 
 
 def _unary(name, impl, code, jvp):

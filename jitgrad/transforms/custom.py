@@ -21,10 +21,10 @@ import functools
 
 import numpy as np
 
-from . import primitives as P
-from . import tree as tree_util
-from .core import MissingRuleError, Primitive, Tracer, aval_of, bind, eval_ir, is_tracing, new_trace
-from .ir import IR
+from ..lax import elementwise as P
+from ..core import tree as tree_util
+from ..core.trace import MissingRuleError, Primitive, Tracer, aval_of, bind, eval_ir, is_tracing, new_trace
+from ..core.ir import IR
 
 
 def _trace_fun(fun, args):
@@ -104,7 +104,7 @@ custom_lin_p.batch = lambda *a, **k: _lin_impl()
 
 
 def _inline_batched(ir, args, batched, size):
-    from .batching import vmap_eval
+    from .vmap import vmap_eval
     outs, flags = vmap_eval(ir, args, batched, size)
     return outs[0]
 

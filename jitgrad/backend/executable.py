@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-from .core import eval_ir
+from ..core.trace import eval_ir
 
 
 class _Config:
@@ -199,13 +199,13 @@ def _vecmath_hash():
 def compile_ir(ir, label="f"):
     """Generate, write and import the Numba function for ``ir``; returns it and
     whether it returns the sin/cos range count as a last output (see codegen)."""
-    from . import __version__
-    from .codegen import generate
+    from .. import __version__
+    from .emit import generate
     gen = generate(ir, label)
     if _debug_level() >= 4:
         print(gen.source, file=sys.stderr)
     import numba
-    # the generated module calls jitgrad.vecmath, whose machine code Numba's
+    # the generated module calls jitgrad.backend.vecmath, whose machine code Numba's
     # cache stores with the module's: a change there must change the file name
     key = hashlib.sha256(f"{gen.key}/{__version__}/{numba.__version__}/{_vecmath_hash()}".encode()
                          ).hexdigest()[:24]

@@ -11,7 +11,7 @@ advanced indexing is lowered to these two (see :mod:`jitgrad.indexing`).
 Indices are already in ``[0, n)`` when they reach these primitives (the
 indexing layer wraps negative ones); the generated loops still check, and
 raise ``IndexError`` rather than read outside the array.  Part of the
-primitive set assembled in :mod:`jitgrad.primitives`; import it from there.
+primitive set assembled in :mod:`jitgrad.lax`; import it from there.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import math
 
 import numpy as np
 
-from .core import Undefined, aval_of, bind
-from .ir import Aval
-from .primitives import _new, add, broadcast_in_dim
+from ..core.trace import Undefined, aval_of, bind
+from ..core.ir import Aval
+from .elementwise import _new, add, broadcast_in_dim
 from .structural import reshape, transpose
 
 __all__ = ["gather_p", "scatter_add_p", "argsort_p", "gather", "scatter_add", "argsort"]
@@ -168,7 +168,7 @@ def _scatter_batch(args, batched, size, n):
         vt = transpose(v, tuple(range(1, s_nd + 1)) + (0,) + tuple(range(s_nd + 1, va.ndim)))
         return _move_axis_first(scatter_add(vt, idx, n), 1)
     if bi and not bv:
-        from .batching import _with_batch    # (batching imports this module's package)
+        from ..transforms.vmap import _with_batch    # (batching imports this module's package)
         v = _with_batch(v, size)
         va = aval_of(v)
     out = scatter_add(v, _row_offsets(idx, size, n), size * n)

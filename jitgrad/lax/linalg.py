@@ -11,7 +11,7 @@ the only transpose rule needed):
 
 The compiled code calls Numba's LAPACK-backed ``np.linalg`` functions, one
 matrix at a time.  Part of the primitive set assembled in
-:mod:`jitgrad.primitives`; import it from there.
+:mod:`jitgrad.lax`; import it from there.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import math
 
 import numpy as np
 
-from .core import Undefined, aval_of, bind
-from .ir import Aval
-from .primitives import _add_tangents, _new, mul, neg
+from ..core.trace import Undefined, aval_of, bind
+from ..core.ir import Aval
+from .elementwise import _add_tangents, _new, mul, neg
 from .reductions import dot_general, reduce_sum
 from .structural import transpose
 
@@ -149,7 +149,7 @@ det_p.code = lambda out, ins, in_avals, out_aval, lit: _stacked(
 # -- batching: the primitives already take stacks
 
 def _solve_batch(args, batched, size):
-    from .batching import _with_batch    # (batching imports this module's package)
+    from ..transforms.vmap import _with_batch    # (batching imports this module's package)
     return solve(*[x if b else _with_batch(x, size) for x, b in zip(args, batched)])
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .ir import IR, Eqn, Lit, Var
+from ..core.ir import IR, Eqn, Lit, Var
 
 
 def is_view(e):

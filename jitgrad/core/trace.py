@@ -1,7 +1,7 @@
 """Tracing: primitives, the trace stack, and the Tracer that stands in for arrays.
 
 There is one kind of trace: a *staging* trace that records every primitive
-applied to its tracers as an equation of an :class:`~jitgrad.ir.IR`.  All
+applied to its tracers as an equation of an :class:`~jitgrad.core.ir.IR`.  All
 transforms are IR -> IR functions.  When a transform is applied to tracers of an
 enclosing trace (``grad(grad(f))``), it builds its IR on fresh variables and then
 *inlines* the result into the enclosing trace by evaluating it on those tracers;
@@ -22,7 +22,7 @@ import numpy as np
 from .errors import TracerBoolError, JitgradError
 from .ir import IR, Aval, Eqn, Lit, Var
 
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the jitgrad package
 
 
 class Primitive:

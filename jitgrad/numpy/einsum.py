@@ -15,8 +15,8 @@ import string
 
 import numpy as _np
 
-from . import primitives as P
-from .numpy import _operand, _shape, _to, diagonal, result_dtype, sum
+from ..lax import elementwise as P
+from . import _operand, _shape, _to, diagonal, result_dtype, sum
 
 _LETTERS = string.ascii_letters
 

@@ -11,7 +11,7 @@ operation is also *recorded*: the tape appends one event naming the
 values, constant slots for untracked arrays, literals for Python scalars and
 0-d NumPy values).  The list of events is, at the same time,
 
-- a program: replaying it on tracers of a fresh :class:`~jitgrad.core.Trace`
+- a program: replaying it on tracers of a fresh :class:`~jitgrad.core.trace.Trace`
   (the function applied to tracers with that trace pushed on this thread's trace stack)
   gives the typed IR of the recorded computation, with watched values and
   constants as its inputs; and
@@ -29,9 +29,9 @@ import itertools
 
 import numpy as np
 
-from . import numpy as jnp
-from .core import Tracer
-from .dispatch import FUNCTIONS, UFUNC_REDUCE, UFUNCS
+from .. import numpy as jnp
+from ..core.trace import Tracer
+from ..numpy.dispatch import FUNCTIONS, UFUNC_REDUCE, UFUNCS
 
 # Sessions currently recording (entered tapes / accumulators, not paused), outermost first.
 _active: list = []

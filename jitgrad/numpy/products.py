@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as _np
 
-from . import primitives as P
-from .numpy import (_float_dtype, _no_out, _operand, _shape, _to, multiply, ravel, reshape,
+from ..lax import elementwise as P
+from . import (_float_dtype, _no_out, _operand, _shape, _to, multiply, ravel, reshape,
                     result_dtype, sqrt, squeeze, sum)
 
 # ---------------------------------------------------------------------------

@@ -23,9 +23,9 @@ import math
 
 import numpy as _np
 
-from . import primitives as P
-from .core import Tracer
-from .numpy import (_operand, _shape, add, broadcast_to, isnan, moveaxis, multiply, negative,
+from ..lax import elementwise as P
+from ..core.trace import Tracer
+from . import (_operand, _shape, add, broadcast_to, isnan, moveaxis, multiply, negative,
                     ravel, reshape, squeeze, subtract, sum, where)
 
 

@@ -1,0 +1,1 @@
+"""The IR, primitives, per-thread trace state, tracers and pytrees: what every stage builds on."""

@@ -1,0 +1,78 @@
+"""Pytrees: nested tuples, lists, dicts and None holding arrays at the leaves.
+
+``flatten(x) -> (leaves, treedef)`` and ``unflatten(treedef, leaves)``.
+Custom containers join with :func:`register`.  A ``treedef`` is hashable, so it
+is part of the cache key of a compiled function.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_REGISTRY = {}
+
+
+def register(cls, flatten_fn, unflatten_fn):
+    """Register a container type.
+
+    ``flatten_fn(obj) -> (children, aux)`` with ``aux`` hashable, and
+    ``unflatten_fn(aux, children) -> obj``.
+    """
+    _REGISTRY[cls] = (flatten_fn, unflatten_fn)
+
+
+register(tuple, lambda t: (list(t), None), lambda aux, c: tuple(c))
+register(list, lambda t: (list(t), None), lambda aux, c: list(c))
+register(dict, lambda d: ([d[k] for k in sorted(d)], tuple(sorted(d))),
+         lambda keys, c: dict(zip(keys, c)))
+register(type(None), lambda n: ([], None), lambda aux, c: None)
+
+
+@dataclass(frozen=True)
+class TreeDef:
+    kind: object            # a registered type, or None for a leaf
+    aux: object
+    children: tuple
+
+    @property
+    def num_leaves(self):
+        return 1 if self.kind is None else sum(c.num_leaves for c in self.children)
+
+    def __str__(self):
+        if self.kind is None:
+            return "*"
+        return f"{self.kind.__name__}({', '.join(map(str, self.children))})"
+
+
+LEAF = TreeDef(None, None, ())
+
+
+def flatten(x):
+    leaves = []
+    return leaves, _flatten(x, leaves)
+
+
+def _flatten(x, leaves):
+    entry = _REGISTRY.get(type(x))
+    if entry is None:
+        leaves.append(x)
+        return LEAF
+    children, aux = entry[0](x)
+    return TreeDef(type(x), aux, tuple(_flatten(c, leaves) for c in children))
+
+
+def unflatten(treedef, leaves):
+    it = iter(leaves)
+    out = _unflatten(treedef, it)
+    return out
+
+
+def _unflatten(td, it):
+    if td.kind is None:
+        return next(it)
+    return _REGISTRY[td.kind][1](td.aux, [_unflatten(c, it) for c in td.children])
+
+
+def tree_map(f, x, *rest):
+    leaves, td = flatten(x)
+    others = [flatten(r)[0] for r in rest]
+    return unflatten(td, [f(*xs) for xs in zip(leaves, *others)])

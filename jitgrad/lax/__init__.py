@@ -1,0 +1,1 @@
+"""The primitive set: one block per primitive, holding every rule it has."""

@@ -1,0 +1,1 @@
+"""The TensorFlow-style tape: Tensors, Variables, GradientTape and optimizers."""

@@ -1,0 +1,1 @@
+"""IR -> IR transforms: forward and reverse mode, batching, custom rules, clean-up passes."""
