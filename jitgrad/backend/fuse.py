@@ -28,16 +28,15 @@ def is_view(e):
     primitive is; an opaque one may be for some parameters (see reshape)."""
     if e.prim.kind == "view":
         return True
-    im = getattr(e.prim, "index_map", None)
-    return im is not None and im(None, e.inputs[0].aval.shape, **e.params) is not None
+    if e.prim.index_map is None:
+        return False
+    placeholder = [f"i{d}" for d in range(len(e.outputs[0].aval.shape))]
+    return index_map(e, placeholder) is not None
 
 
 def index_map(e, idx):
     """The input index (list of index expressions) a view ``e`` reads for output index ``idx``."""
-    im = getattr(e.prim, "index_map", None)
-    if im is not None:
-        return im(idx, e.inputs[0].aval.shape, **e.params)
-    return e.prim.code(idx, e.inputs[0].aval.shape, **e.params)
+    return e.prim.index_map(idx, e.inputs[0].aval.shape, **e.params)
 
 
 @dataclass(eq=False)

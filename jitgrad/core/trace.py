@@ -20,57 +20,10 @@ import threading
 import numpy as np
 
 from .errors import TracerBoolError, JitgradError
+from .primitive import Undefined
 from .ir import IR, Aval, Eqn, Lit, Var
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the jitgrad package
-
-
-class Primitive:
-    """Everything about one primitive operation, in one place.
-
-    impl(*arrays, **params) -> array        the NumPy reference
-    shape(*avals, **params) -> Aval          the abstract-value rule
-    jvp(primals, tangents, out, **params)    tangent rule; tangents may be None
-                                             (symbolic zero); returns the output
-                                             tangent or None; written with ops
-    transpose(ct, *args, **params)           linear primitives only: ``args`` hold
-                                             values for constant operands and
-                                             :class:`Undefined` for linear ones;
-                                             returns one cotangent (or None) per arg
-    code                                     codegen information (see codegen.py)
-    kind                                     'elementwise', 'reduce', 'view' or 'opaque'
-    """
-
-    def __init__(self, name, kind):
-        self.name = name
-        self.kind = kind
-        self.impl = None
-        self.shape = None
-        self.jvp = None
-        self.transpose = None
-        self.code = None
-
-    def __repr__(self):
-        return self.name
-
-    def shape_rule(self, *avals, **params):
-        return [self.shape(*avals, **params)]
-
-    def bind(self, *args, **params):
-        return bind(self, *args, **params)
-
-
-class Undefined:
-    """Marks a linear (unknown) operand in a transpose rule."""
-
-    __slots__ = ("aval",)
-
-    def __init__(self, aval):
-        self.aval = aval
-
-
-class MissingRuleError(NotImplementedError):
-    pass
 
 
 # ---------------------------------------------------------------------------

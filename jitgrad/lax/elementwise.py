@@ -18,16 +18,37 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.trace import Primitive, Tracer, Undefined, aval_of, bind
+from ..core.primitive import Primitive, Undefined
+from ..core.trace import Tracer, aval_of, bind
 from ..core.ir import Aval
 
-PRIMITIVES: dict[str, Primitive] = {}
 
 
 def _new(name, kind):
+    """A new primitive; an elementwise one gets the elementwise batching rule."""
     p = Primitive(name, kind)
-    PRIMITIVES[name] = p
+    if kind == "elementwise":
+        p.batch = _elementwise_batch(p)
     return p
+
+
+def _elementwise_batch(prim):
+    """Batching an elementwise primitive: give every operand the batched shape
+    (unbatched operands and batched 0-d ones are broadcast), then apply it."""
+    def rule(args, batched, size, **params):
+        inner = max((aval_of(a).shape[1:] if b else aval_of(a).shape for a, b in zip(args, batched)),
+                    key=len)
+        shape = (size,) + inner
+        out = []
+        for a, b in zip(args, batched):
+            av = aval_of(a)
+            if b and av.shape != shape:              # a batched 0-d value
+                a = broadcast_in_dim(a, shape, (0,))
+            elif not b and (av.shape != () or isinstance(a, Tracer)):
+                a = broadcast_in_dim(a, shape, tuple(range(1 + len(inner) - av.ndim, len(shape))))
+            out.append(a)
+        return bind(prim, *out, **params)
+    return rule
 
 
 # ---------------------------------------------------------------------------

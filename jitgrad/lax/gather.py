@@ -19,10 +19,11 @@ import math
 
 import numpy as np
 
-from ..core.trace import Undefined, aval_of, bind
+from ..core.primitive import Undefined
+from ..core.trace import aval_of, bind
 from ..core.ir import Aval
 from .elementwise import _new, add, broadcast_in_dim
-from .structural import reshape, transpose
+from .structural import reshape, transpose, with_batch_axis
 
 __all__ = ["gather_p", "scatter_add_p", "argsort_p", "gather", "scatter_add", "argsort"]
 
@@ -168,8 +169,7 @@ def _scatter_batch(args, batched, size, n):
         vt = transpose(v, tuple(range(1, s_nd + 1)) + (0,) + tuple(range(s_nd + 1, va.ndim)))
         return _move_axis_first(scatter_add(vt, idx, n), 1)
     if bi and not bv:
-        from ..transforms.vmap import _with_batch    # (batching imports this module's package)
-        v = _with_batch(v, size)
+        v = with_batch_axis(v, size)
         va = aval_of(v)
     out = scatter_add(v, _row_offsets(idx, size, n), size * n)
     return reshape(out, (size, n) + tuple(va.shape[ia.ndim:]))

@@ -19,11 +19,12 @@ import math
 
 import numpy as np
 
-from ..core.trace import Undefined, aval_of, bind
+from ..core.primitive import Undefined
+from ..core.trace import aval_of, bind
 from ..core.ir import Aval
 from .elementwise import _add_tangents, _new, mul, neg
 from .reductions import dot_general, reduce_sum
-from .structural import transpose
+from .structural import transpose, with_batch_axis
 
 __all__ = ["inv_p", "solve_p", "det_p", "inv", "solve", "det", "matmul_last2"]
 
@@ -149,8 +150,7 @@ det_p.code = lambda out, ins, in_avals, out_aval, lit: _stacked(
 # -- batching: the primitives already take stacks
 
 def _solve_batch(args, batched, size):
-    from ..transforms.vmap import _with_batch    # (batching imports this module's package)
-    return solve(*[x if b else _with_batch(x, size) for x, b in zip(args, batched)])
+    return solve(*[x if b else with_batch_axis(x, size) for x, b in zip(args, batched)])
 
 
 inv_p.batch = lambda args, batched, size: inv(args[0])

@@ -8,10 +8,11 @@ import math
 
 import numpy as np
 
-from ..core.trace import Undefined, aval_of, bind
+from ..core.primitive import Undefined
+from ..core.trace import aval_of, bind
 from ..core.ir import Aval
 from .elementwise import (_add_tangents, _new, convert, div, eq, full_like, logical_and, mul, select, zeros)
-from .structural import broadcast_in_dim, transpose
+from .structural import _shift, broadcast_in_dim, transpose
 
 # ---------------------------------------------------------------------------
 # Reductions over a set of axes.  code: (initial value, combine template).
@@ -25,6 +26,11 @@ def _kept_dims(ndim, axes):
     return tuple(i for i in range(ndim) if i not in axes)
 
 
+def _reduce_batch(prim):
+    """Batching a reduction: the same reduction, over the shifted axes."""
+    return lambda args, batched, size, axes: bind(prim, args[0], axes=_shift(axes))
+
+
 def _expand_back(y, in_aval, axes):
     """Broadcast a reduced value back to the input's shape."""
     return broadcast_in_dim(y, in_aval.shape, _kept_dims(len(in_aval.shape), axes))
@@ -36,6 +42,7 @@ reduce_sum_p.shape = _reduce_shape
 reduce_sum_p.jvp = lambda p, t, out, axes: None if t[0] is None else reduce_sum(t[0], axes)
 reduce_sum_p.transpose = lambda ct, x, axes: [_expand_back(ct, x.aval, axes)]
 reduce_sum_p.code = ("0", "{acc} + {x}")
+reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
 
 
 def _reduce_max_jvp(p, t, out, axes):
@@ -52,12 +59,14 @@ reduce_max_p.impl = lambda x, axes: np.asarray(np.max(x, axis=axes))
 reduce_max_p.shape = _reduce_shape
 reduce_max_p.jvp = _reduce_max_jvp
 reduce_max_p.code = ("-np.inf", "_nanmax({acc}, {x})")
+reduce_max_p.batch = _reduce_batch(reduce_max_p)
 
 reduce_min_p = _new("reduce_min", "reduce")
 reduce_min_p.impl = lambda x, axes: np.asarray(np.min(x, axis=axes))
 reduce_min_p.shape = _reduce_shape
 reduce_min_p.jvp = _reduce_max_jvp
 reduce_min_p.code = ("np.inf", "_nanmin({acc}, {x})")
+reduce_min_p.batch = _reduce_batch(reduce_min_p)
 
 
 def _reduce_prod_jvp(p, t, out, axes):
@@ -82,6 +91,7 @@ reduce_prod_p.impl = lambda x, axes: np.asarray(np.prod(x, axis=axes))
 reduce_prod_p.shape = _reduce_shape
 reduce_prod_p.jvp = _reduce_prod_jvp
 reduce_prod_p.code = ("1", "{acc} * {x}")
+reduce_prod_p.batch = _reduce_batch(reduce_prod_p)
 
 
 def _reducer(p):
@@ -230,6 +240,27 @@ dot_general_p.impl = _dot_impl
 dot_general_p.shape = _dot_shape
 dot_general_p.jvp = _dot_jvp
 dot_general_p.transpose = _dot_transpose
+
+
+def _dot_batch(args, batched, size, contract, batch):
+    x, y = args
+    bx, by = batched
+    (xc, yc), (xb, yb) = contract, batch
+    if bx and by:
+        return dot_general(x, y, (_shift(xc), _shift(yc)), ((0,) + _shift(xb), (0,) + _shift(yb)))
+    if bx:
+        # the new axis is x's first free axis: it lands right after the batch axes
+        out = dot_general(x, y, (_shift(xc), yc), (_shift(xb), yb))
+        pos = len(xb)
+    else:
+        out = dot_general(x, y, (xc, _shift(yc)), (xb, _shift(yb)))
+        x_free = aval_of(x).ndim - len(xc) - len(xb)
+        pos = len(xb) + x_free
+    nd = aval_of(out).ndim
+    return transpose(out, (pos,) + tuple(i for i in range(nd) if i != pos))
+
+
+dot_general_p.batch = _dot_batch
 
 
 def dot_general(x, y, contract, batch=((), ())):

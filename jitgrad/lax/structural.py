@@ -10,9 +10,21 @@ import math
 
 import numpy as np
 
-from ..core.trace import Undefined, aval_of, bind
+from ..core.primitive import Undefined
+from ..core.trace import aval_of, bind
 from ..core.ir import Aval
 from .elementwise import _new, instantiate
+
+def _shift(axes):
+    """Axis numbers after a leading batch axis is inserted."""
+    return tuple(a + 1 for a in axes)
+
+
+def with_batch_axis(x, size):
+    """Give an unbatched operand of a batching rule the leading batch axis."""
+    av = aval_of(x)
+    return broadcast_in_dim(x, (size,) + av.shape, tuple(range(1, len(av.shape) + 1)))
+
 
 # ---------------------------------------------------------------------------
 # Structural primitives.  These move data without arithmetic; the fuser folds
@@ -50,7 +62,9 @@ broadcast_in_dim_p.jvp = lambda p, t, out, shape, dims: (
     None if t[0] is None else broadcast_in_dim(t[0], shape, dims))
 broadcast_in_dim_p.transpose = _broadcast_transpose
 # index map: output index -> input index (size-1 input axes read index 0)
-broadcast_in_dim_p.code = lambda idx, in_shape, shape, dims: [
+broadcast_in_dim_p.batch = lambda args, batched, size, shape, dims: broadcast_in_dim(
+    args[0], (size,) + tuple(shape), (0,) + _shift(dims))
+broadcast_in_dim_p.index_map = lambda idx, in_shape, shape, dims: [
     "0" if in_shape[i] == 1 and shape[d] != 1 else idx[d] for i, d in enumerate(dims)]
 
 
@@ -66,7 +80,8 @@ transpose_p.impl = lambda x, perm: np.ascontiguousarray(np.transpose(x, perm))
 transpose_p.shape = lambda x, perm: Aval(tuple(x.shape[p] for p in perm), x.dtype)
 transpose_p.jvp = lambda p, t, out, perm: None if t[0] is None else transpose(t[0], perm)
 transpose_p.transpose = lambda ct, x, perm: [transpose(ct, tuple(np.argsort(perm)))]
-transpose_p.code = lambda idx, in_shape, perm: [idx[int(np.argsort(perm)[i])] for i in range(len(perm))]
+transpose_p.batch = lambda args, batched, size, perm: transpose(args[0], (0,) + _shift(perm))
+transpose_p.index_map = lambda idx, in_shape, perm: [idx[int(np.argsort(perm)[i])] for i in range(len(perm))]
 
 
 def transpose(x, perm):
@@ -92,7 +107,9 @@ slice_p.jvp = lambda p, t, out, start, stop, step: (
     None if t[0] is None else slice_(t[0], start, stop, step))
 slice_p.transpose = lambda ct, x, start, stop, step: [
     pad(ct, x.aval.shape, start, step)]
-slice_p.code = lambda idx, in_shape, start, stop, step: [
+slice_p.batch = lambda args, batched, size, start, stop, step: slice_(
+    args[0], (0,) + start, (size,) + stop, (1,) + step)
+slice_p.index_map = lambda idx, in_shape, start, stop, step: [
     (f"{a} + {i}" if c == 1 else f"{a} + ({c}) * {i}") if a else (i if c == 1 else f"({c}) * {i}")
     for i, a, c in zip(idx, start, step)]
 builtin_slice = slice
@@ -128,7 +145,7 @@ pad_p.transpose = lambda ct, x, shape, start, step: [
     slice_(ct, start, tuple(a + c * (n - 1) + (1 if c > 0 else -1) for a, c, n in zip(start, step, x.aval.shape)), step)]
 
 
-def _pad_code(idx, in_shape, shape, start, step):
+def _pad_index_map(idx, in_shape, shape, start, step):
     src, conds = [], []
     for i, a, c, n, m in zip(idx, start, step, in_shape, shape):
         if c == 1:
@@ -142,7 +159,9 @@ def _pad_code(idx, in_shape, shape, start, step):
     return src, conds
 
 
-pad_p.code = _pad_code
+pad_p.index_map = _pad_index_map
+pad_p.batch = lambda args, batched, size, shape, start, step: pad(
+    args[0], (size,) + shape, (0,) + start, (1,) + step)
 
 
 def pad(x, shape, start, step):
@@ -179,13 +198,12 @@ def _reshape_index_map(idx, in_shape, shape):
     kept = [d for d, n in enumerate(shape) if n != 1]
     if [n for n in in_shape if n != 1] != [shape[d] for d in kept]:
         return None
-    if idx is None:
-        return True
     it = iter(kept)
     return ["0" if n == 1 else idx[next(it)] for n in in_shape]
 
 
 reshape_p.index_map = _reshape_index_map
+reshape_p.batch = lambda args, batched, size, shape: reshape(args[0], (size,) + tuple(shape))
 
 
 def reshape(x, shape):
@@ -241,6 +259,8 @@ concatenate_p.impl = lambda *xs, axis: np.concatenate([np.asarray(x) for x in xs
 concatenate_p.shape = _concat_shape
 concatenate_p.jvp = _concat_jvp
 concatenate_p.transpose = _concat_transpose
+concatenate_p.batch = lambda args, batched, size, axis: concatenate(
+    [a if b else with_batch_axis(a, size) for a, b in zip(args, batched)], axis + 1)
 
 
 def concatenate(xs, axis):

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..lax import elementwise as P
-from ..core.trace import MissingRuleError, Undefined, at_line, bind, new_trace
+from ..core.primitive import MissingRuleError, Undefined
+from ..core.trace import at_line, bind, new_trace
 from ..core.ir import IR, Lit, Var
 
 

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..lax import elementwise as P
 from ..core import tree as tree_util
-from ..core.trace import MissingRuleError, Primitive, Tracer, aval_of, bind, eval_ir, is_tracing, new_trace
+from ..core.primitive import MissingRuleError, Primitive
+from ..core.trace import Tracer, aval_of, bind, eval_ir, is_tracing, new_trace
 from ..core.ir import IR
 
 

@@ -1,0 +1,92 @@
+"""Primitive: one operation of the IR, with a declared slot for each of its rules.
+
+A primitive's rules are set in one block where it is defined (``jitgrad.lax``
+and ``jitgrad.transforms.custom``); the slots are fixed (``__slots__``), so a
+misspelt rule name fails at import instead of being ignored.  Every primitive
+is registered by name in :data:`PRIMITIVES`, which the completeness tests walk.
+
+Slots (``None`` when a primitive has no such rule):
+
+``impl(*arrays, **params) -> array``
+    The NumPy reference; the interpreter runs it.
+``shape(*avals, **params) -> Aval``
+    The abstract-value rule: the output's shape and dtype, or an error that
+    names the problem (it runs at trace time, so shapes are checked early).
+``jvp(primals, tangents, out, **params) -> tangent or None``
+    The tangent rule, written with the ops of ``jitgrad.lax`` (so derivatives
+    are ordinary IR).  A tangent of ``None`` is a symbolic zero.
+``transpose(ct, *args, **params) -> [cotangent or None per arg]``
+    Linear primitives only.  ``args`` hold values for constant operands and
+    :class:`Undefined` for the linear ones.
+``batch(args, batched, size, **params) -> value``
+    The batching rule (``vmap``): ``batched[i]`` says whether ``args[i]`` has
+    the batch axis, always leading, of length ``size``; the result has it.
+``code``
+    What the code generator emits, by kind: for ``'elementwise'`` a format
+    string over the operands' scalar expressions (or a function
+    ``(operands, lit, **params) -> expression``); for ``'reduce'`` a pair
+    ``(initial value, combine template over {acc} and {x})``; for ``'opaque'``
+    a function ``(out, ins, in_avals, out_aval, lit, **params) -> lines``.
+``index_map(idx, in_shape, **params) -> list of index expressions or None``
+    For primitives the fuser reads through instead of computing: the input
+    index read for output index ``idx``.  Every ``'view'`` has one; an
+    ``'opaque'`` primitive may have one that returns ``None`` for the
+    parameters where it is not a view (see ``reshape``).
+``kind``
+    ``'elementwise'``, ``'reduce'``, ``'view'``, ``'opaque'``, or ``'call'``
+    (its parameters hold a sub-IR that is inlined before code generation).
+"""
+from __future__ import annotations
+
+KINDS = ("elementwise", "reduce", "view", "opaque", "call")
+
+PRIMITIVES: dict[str, "Primitive"] = {}
+
+
+class Primitive:
+    """One operation of the IR and all of its rules (see the module docs)."""
+
+    __slots__ = ("name", "kind", "impl", "shape", "jvp", "transpose", "batch", "code", "index_map")
+
+    def __init__(self, name, kind):
+        if kind not in KINDS:
+            raise ValueError(f"primitive {name}: kind must be one of {KINDS}, got {kind!r}")
+        if name in PRIMITIVES:
+            raise ValueError(f"a primitive named {name!r} already exists")
+        self.name = name
+        self.kind = kind
+        self.impl = self.shape = self.jvp = self.transpose = None
+        self.batch = self.code = self.index_map = None
+        PRIMITIVES[name] = self
+
+    def __repr__(self):
+        return self.name
+
+    def shape_rule(self, *avals, **params):
+        """The output avals, as a list (every primitive has one output)."""
+        return [self.shape(*avals, **params)]
+
+    def rule(self, slot):
+        """The rule in ``slot``, or a :class:`MissingRuleError` naming the
+        primitive and the kind of rule it lacks."""
+        r = getattr(self, slot)
+        if r is None:
+            raise MissingRuleError(f"primitive '{self.name}' has no {_RULE_NAMES.get(slot, slot)} rule")
+        return r
+
+
+_RULE_NAMES = {"jvp": "jvp (forward-mode)", "transpose": "transpose (reverse-mode)",
+               "batch": "batching (vmap)", "impl": "NumPy reference (impl)", "shape": "shape"}
+
+
+class Undefined:
+    """Marks a linear (unknown) operand in a transpose rule."""
+
+    __slots__ = ("aval",)
+
+    def __init__(self, aval):
+        self.aval = aval
+
+
+class MissingRuleError(NotImplementedError):
+    """A primitive lacks the rule a transform needs (the message names both)."""
