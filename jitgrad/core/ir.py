@@ -69,6 +69,11 @@ class Lit:
     def aval(self):
         return Aval((), np.dtype(self.dtype))
 
+    @property
+    def array(self):
+        """The literal as a NumPy scalar of its dtype (how every interpreter reads it)."""
+        return np.asarray(self.value, self.dtype)[()]
+
     def __str__(self):
         return repr(self.value)
 
@@ -108,25 +113,6 @@ class IR:
         return pretty(self)
 
     __repr__ = __str__
-
-    def structure_key(self):
-        """A hashable key equal for two IRs that compute the same thing."""
-        names = {}
-
-        def name(a):
-            if isinstance(a, Lit):
-                return ("lit", a.value, np.dtype(a.dtype).str)
-            if a not in names:
-                names[a] = (len(names), a.aval.shape, np.dtype(a.aval.dtype).str)
-            return names[a]
-
-        parts = [tuple(name(v) for v in self.invars), tuple(name(v) for v in self.constvars)]
-        for e in self.eqns:
-            ins = tuple(name(a) for a in e.inputs)
-            outs = tuple(name(v) for v in e.outputs)
-            parts.append((e.prim.name, ins, outs, tuple(sorted(e.params.items()))))
-        parts.append(tuple(name(v) if isinstance(v, Var) else name(v) for v in self.outvars))
-        return tuple(parts)
 
 
 def pretty(ir: IR) -> str:

@@ -185,23 +185,41 @@ def aval_of(x):
     return Aval(arr.shape, arr.dtype)
 
 
-def eval_ir(ir: IR, args, consts=None):
-    """Evaluate an IR on NumPy values (the reference interpreter) or on tracers
-    (which inlines it into the current trace)."""
-    env = {}
-    for v, x in zip(ir.constvars, ir.consts if consts is None else consts):
-        env[v] = x
-    for v, x in zip(ir.invars, args):
-        env[v] = x
+def walk(ir: IR, args, rule, consts=None, lift=None, env=None, free=False):
+    """The one forward interpreter of an IR: every other one is a ``rule``.
+
+    Binds the constants (``consts``, default ``ir.consts``) and ``args`` to the
+    IR's variables, then for each equation in order calls ``rule(eqn, inputs)``
+    with the values of its inputs and binds its output, with the equation's
+    source line current (so equations the rule emits keep the user's line).
+    Returns the values of the outputs.
+
+    ``lift(x)`` turns a literal's NumPy scalar (and, for the constants, the
+    caller passes lifted values) into the interpreter's kind of value: the
+    JVP walks (primal, tangent) pairs, batching (value, batched) pairs.
+    ``env``: a dict to fill, for a caller that reads intermediates afterwards.
+    ``free``: drop each intermediate after its last use (see :func:`eval_ir`).
+    """
+    lift = lift or (lambda x: x)
+    env = {} if env is None else env
+    env.update(zip(ir.constvars, ir.consts if consts is None else consts))
+    env.update(zip(ir.invars, args))
 
     def read(a):
-        if isinstance(a, Lit):
-            return np.asarray(a.value, a.dtype)[()]
-        return env[a]
+        return lift(a.array) if isinstance(a, Lit) else env[a]
 
-    # Drop each intermediate after its last use: large arrays are freed as soon
-    # as possible, so the allocator hands their memory to the next ones instead
-    # of mapping (and page-faulting) fresh memory for every equation.
+    dead = _last_uses(ir) if free else None
+    for i, e in enumerate(ir.eqns):
+        with at_line(e.where):
+            env[e.outputs[0]] = rule(e, [read(a) for a in e.inputs])
+        if dead:
+            for v in dead[i]:
+                del env[v]
+    return [read(v) for v in ir.outvars]
+
+
+def _last_uses(ir):
+    """Per equation, the variables read for the last time there (outputs excepted)."""
     last = {}
     for i, e in enumerate(ir.eqns):
         for a in e.inputs:
@@ -212,18 +230,22 @@ def eval_ir(ir: IR, args, consts=None):
     dead = [[] for _ in ir.eqns]
     for v, i in last.items():
         dead[i].append(v)
+    return dead
 
-    for i, e in enumerate(ir.eqns):
-        with at_line(e.where):
-            out = bind(e.prim, *[read(a) for a in e.inputs], **e.params)
-        if len(e.outputs) == 1:
-            env[e.outputs[0]] = out
-        else:
-            for v, o in zip(e.outputs, out):
-                env[v] = o
-        for v in dead[i]:
-            del env[v]
-    return [read(v) for v in ir.outvars]
+
+def apply_eqn(e, ins):
+    """The rule of plain evaluation: bind the equation's primitive to ``ins``."""
+    return bind(e.prim, *ins, **e.params)
+
+
+def eval_ir(ir: IR, args, consts=None):
+    """Evaluate an IR on NumPy values (the reference interpreter) or on tracers
+    (which inlines it into the current trace).
+
+    Each intermediate is dropped after its last use: large arrays are freed as
+    soon as possible, so the allocator hands their memory to the next ones
+    instead of mapping (and page-faulting) fresh memory for every equation."""
+    return walk(ir, args, apply_eqn, consts, free=True)
 
 
 # ---------------------------------------------------------------------------

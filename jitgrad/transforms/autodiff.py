@@ -17,12 +17,8 @@ import numpy as np
 
 from ..lax import elementwise as P
 from ..core.primitive import MissingRuleError, Undefined
-from ..core.trace import at_line, bind, new_trace
+from ..core.trace import apply_eqn, at_line, bind, new_trace, walk
 from ..core.ir import IR, Lit, Var
-
-
-def _lit_value(a):
-    return np.asarray(a.value, a.dtype)[()]
 
 
 def jvp_ir(ir: IR, which=None) -> IR:
@@ -39,34 +35,25 @@ def jvp_ir(ir: IR, which=None) -> IR:
         return tr.to_ir(outs + out_tangents)
 
 
+def _jvp_rule(e, ins):
+    """One equation of forward mode, on (primal, tangent) pairs (tangent None: zero)."""
+    primals = [p for p, _ in ins]
+    tangents = [t for _, t in ins]
+    out = bind(e.prim, *primals, **e.params)
+    if all(t is None for t in tangents):
+        return out, None
+    return out, e.prim.rule("jvp")(primals, tangents, out, **e.params)
+
+
+def _no_tangent(x):
+    return x, None
+
+
 def _jvp_eval(ir, primals, tangent_of):
     """Evaluate ``ir`` on primals, pushing tangents through every equation."""
-    primal = dict(zip(ir.constvars, ir.consts))
-    tangent = {}
-    for i, (v, x) in enumerate(zip(ir.invars, primals)):
-        primal[v] = x
-        tangent[v] = tangent_of.get(i)
-
-    def p(a):
-        return _lit_value(a) if isinstance(a, Lit) else primal[a]
-
-    def t(a):
-        return None if isinstance(a, Lit) else tangent.get(a)
-
-    for e in ir.eqns:
-        with at_line(e.where):
-            ins = [p(a) for a in e.inputs]
-            out = bind(e.prim, *ins, **e.params)
-            ts = [t(a) for a in e.inputs]
-            if all(x is None for x in ts):
-                tout = None
-            else:
-                if e.prim.jvp is None:
-                    raise MissingRuleError(f"primitive '{e.prim.name}' has no jvp rule")
-                tout = e.prim.jvp(ins, ts, out, **e.params)
-        primal[e.outputs[0]] = out
-        tangent[e.outputs[0]] = tout
-    return [p(v) for v in ir.outvars], [t(v) for v in ir.outvars]
+    args = [(x, tangent_of.get(i)) for i, x in enumerate(primals)]
+    outs = walk(ir, args, _jvp_rule, [(c, None) for c in ir.consts], lift=_no_tangent)
+    return [p for p, _ in outs], [t for _, t in outs]
 
 
 def vjp_ir(ir: IR, which, seed_ones=False, n_cts=None) -> IR:
@@ -77,6 +64,11 @@ def vjp_ir(ir: IR, which, seed_ones=False, n_cts=None) -> IR:
     (auxiliary outputs) are passed through.  With ``seed_ones`` the cotangents
     are the literal 1 (the gradient of a scalar function), so the IR takes only
     the primals.
+
+    Reverse mode is forward mode followed by transposition: linearise
+    (:func:`jvp_ir`), split the equations into the primal ones and the linear
+    ones (those reading a tangent), evaluate the primal ones, then run the
+    linear ones backwards through their transpose rules.
     """
     lin = jvp_ir(ir, which)
     n_in, n_out = len(ir.invars), len(ir.outvars)
@@ -98,45 +90,51 @@ def vjp_ir(ir: IR, which, seed_ones=False, n_cts=None) -> IR:
                        P.full(v.aval.shape, 1, v.aval.dtype) for v in ir.outvars[:n_cts]]
         else:
             cts_out = [tr.new_arg(v.aval) for v in ir.outvars[:n_cts]]
-        env = dict(zip(lin.constvars, lin.consts))
-        env.update(zip(lin.invars[:n_in], primals))
+        env = {}
+        primal_part = IR(lin.invars[:n_in], lin.constvars, lin.consts, primal_eqns, [])
+        walk(primal_part, primals, apply_eqn, env=env)
 
         def read(a):
-            return _lit_value(a) if isinstance(a, Lit) else env[a]
+            return a.array if isinstance(a, Lit) else env[a]
 
-        for e in primal_eqns:
-            with at_line(e.where):
-                env[e.outputs[0]] = bind(e.prim, *[read(a) for a in e.inputs], **e.params)
-
-        ct = {}
-        masked = {}   # id(cotangent) -> (pred, on_true, cotangent before masking); see below
-
-        def add_ct(v, c):
-            if c is None:
-                return
-            ct[v] = c if v not in ct else P.add(ct[v], c)
-
-        for v, c in zip(lin.outvars[n_out:n_out + n_cts], cts_out):
-            if isinstance(v, Var) and v in linear:
-                add_ct(v, c)
-        for e in reversed(linear_eqns):
-            c = ct.pop(e.outputs[0], None)
-            if c is None:
-                continue
-            if e.prim.transpose is None:
-                raise MissingRuleError(
-                    f"primitive '{e.prim.name}' has no transpose rule but was applied to a "
-                    "tangent; its jvp rule must be linear in the tangents")
-            args = [Undefined(a.aval) if isinstance(a, Var) and a in linear else read(a)
-                    for a in e.inputs]
-            with at_line(e.where):
-                cts_in = _transpose_masked(e, c, args, masked)
-            for a, c_in in zip(e.inputs, cts_in):
-                if isinstance(a, Var) and a in linear:
-                    add_ct(a, c_in)
+        seeds = [(v, c) for v, c in zip(lin.outvars[n_out:n_out + n_cts], cts_out)
+                 if isinstance(v, Var) and v in linear]
+        ct = _transpose(linear_eqns, linear, seeds, read)
         grads = [P.instantiate(ct.get(v), v.aval) for v in tangent_in]
         outs = [read(v) for v in lin.outvars[:n_out]]
         return tr.to_ir(outs + grads)
+
+
+def _transpose(linear_eqns, linear, seeds, read):
+    """Run the linear equations backwards from the output cotangents ``seeds``
+    ((var, cotangent) pairs); return the accumulated cotangent of every linear
+    variable still reached (the inputs' among them).  ``read`` gives the
+    values of the non-linear operands."""
+    ct = {}
+    masked = {}   # id(cotangent) -> (pred, on_true, cotangent before masking); see below
+
+    def add_ct(v, c):
+        if c is not None:
+            ct[v] = c if v not in ct else P.add(ct[v], c)
+
+    for v, c in seeds:
+        add_ct(v, c)
+    for e in reversed(linear_eqns):
+        c = ct.pop(e.outputs[0], None)
+        if c is None:
+            continue
+        if e.prim.transpose is None:
+            raise MissingRuleError(
+                f"primitive '{e.prim.name}' has no transpose rule but was applied to a "
+                "tangent; its jvp rule must be linear in the tangents")
+        args = [Undefined(a.aval) if isinstance(a, Var) and a in linear else read(a)
+                for a in e.inputs]
+        with at_line(e.where):
+            cts_in = _transpose_masked(e, c, args, masked)
+        for a, c_in in zip(e.inputs, cts_in):
+            if isinstance(a, Var) and a in linear:
+                add_ct(a, c_in)
+    return ct
 
 
 # NaN-safe where.  The transpose of select(p, a, b) gives a the cotangent

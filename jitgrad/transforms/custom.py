@@ -24,7 +24,7 @@ import numpy as np
 from ..lax import elementwise as P
 from ..core import tree as tree_util
 from ..core.primitive import MissingRuleError, Primitive
-from ..core.trace import Tracer, aval_of, bind, eval_ir, is_tracing, new_trace
+from ..core.trace import Tracer, apply_eqn, aval_of, bind, eval_ir, is_tracing, new_trace, walk
 from ..core.ir import IR
 
 
@@ -165,19 +165,12 @@ def inline_calls(ir: IR) -> IR:
         return ir
     with new_trace() as tr:
         args = [tr.new_arg(v.aval) for v in ir.invars]
-        env = dict(zip(ir.constvars, ir.consts))
-        env.update(zip(ir.invars, args))
+        return tr.to_ir(walk(ir, args, _inline_rule))
 
-        def read(a):
-            return np.asarray(a.value, a.dtype)[()] if not hasattr(a, "id") else env[a]
 
-        for e in ir.eqns:
-            ins = [read(a) for a in e.inputs]
-            if e.prim.kind == "call":
-                if "ir" not in e.params:
-                    _lin_impl()
-                out = eval_ir(inline_calls(e.params["ir"]), ins)[0]
-            else:
-                out = bind(e.prim, *ins, **e.params)
-            env[e.outputs[0]] = out
-        return tr.to_ir([read(v) for v in ir.outvars])
+def _inline_rule(e, ins):
+    if e.prim.kind != "call":
+        return apply_eqn(e, ins)
+    if "ir" not in e.params:      # custom_lin: only reverse mode can use it
+        _lin_impl()
+    return eval_ir(inline_calls(e.params["ir"]), ins)[0]

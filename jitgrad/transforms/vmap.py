@@ -8,19 +8,9 @@ what lets a Jacobian evaluate all its directions in one compiled call.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..lax.structural import with_batch_axis
-from ..core.trace import Tracer, aval_of, at_line, bind, new_trace
-from ..core.ir import IR, Lit
-
-
-def _lit_value(a):
-    return np.asarray(a.value, a.dtype)[()]
-
-
-def batch_rule(prim):
-    return prim.rule("batch")
+from ..core.trace import bind, new_trace, walk
+from ..core.ir import IR
 
 
 def vmap_ir(ir: IR, batched, size) -> IR:
@@ -37,26 +27,18 @@ def vmap_ir(ir: IR, batched, size) -> IR:
 
 
 def vmap_eval(ir, args, batched, size):
-    env = dict(zip(ir.constvars, ir.consts))
-    is_b = {}
-    for v, x, b in zip(ir.invars, args, batched):
-        env[v] = x
-        is_b[v] = b
+    """Evaluate ``ir`` on ``args`` (``batched[i]``: whether ``args[i]`` has the
+    leading batch axis); return the outputs and whether each is batched."""
+    def rule(e, ins):
+        values = [x for x, _ in ins]
+        flags = [b for _, b in ins]
+        if any(flags):
+            return e.prim.rule("batch")(values, flags, size, **e.params), True
+        return bind(e.prim, *values, **e.params), False
 
-    def read(a):
-        return _lit_value(a) if isinstance(a, Lit) else env[a]
+    outs = walk(ir, list(zip(args, batched)), rule, [(c, False) for c in ir.consts], lift=_unbatched)
+    return [x for x, _ in outs], [b for _, b in outs]
 
-    def flag(a):
-        return False if isinstance(a, Lit) else is_b.get(a, False)
 
-    for e in ir.eqns:
-        ins = [read(a) for a in e.inputs]
-        flags = [flag(a) for a in e.inputs]
-        with at_line(e.where):
-            if any(flags):
-                out = batch_rule(e.prim)(ins, flags, size, **e.params)
-            else:
-                out = bind(e.prim, *ins, **e.params)
-        env[e.outputs[0]] = out
-        is_b[e.outputs[0]] = any(flags)
-    return [read(v) for v in ir.outvars], [flag(v) for v in ir.outvars]
+def _unbatched(x):
+    return x, False
