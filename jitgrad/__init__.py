@@ -4,6 +4,7 @@ Function transforms with JAX's signatures (grad, value_and_grad, jvp, vjp, jit,
 jacfwd, jacrev, hessian, hvp, linearize, vmap, custom_jvp, custom_vjp) and a
 TensorFlow-style GradientTape, on plain NumPy functions compiled by Numba.
 """
+from .version import __version__
 from . import numpy  # noqa: F401  (installs the Tracer's NumPy interface)
 from . import optimizers, testing, tree  # noqa: F401  (public module paths)
 from .api.functions import grad, jit, jvp, make_ir, source, value_and_grad, vjp
@@ -15,7 +16,6 @@ from .backend.executable import config, wait_for_compiles
 from .tape.tape import ForwardAccumulator, GradientTape, UnconnectedGradients
 from .tape.variables import Tensor, Variable, constant
 
-__version__ = "0.1.0"
 __all__ = [
     "grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source",
     "jacfwd", "jacrev", "hessian", "hvp", "linearize", "vmap",

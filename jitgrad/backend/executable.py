@@ -199,7 +199,7 @@ def _vecmath_hash():
 def compile_ir(ir, label="f"):
     """Generate, write and import the Numba function for ``ir``; returns it and
     whether it returns the sin/cos range count as a last output (see codegen)."""
-    from .. import __version__
+    from ..version import __version__
     from .emit import generate
     gen = generate(ir, label)
     if _debug_level() >= 4:

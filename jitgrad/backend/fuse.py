@@ -195,6 +195,3 @@ class Plan:
         self.home[v] = g
         if shape != ():
             g.materialized.append(v)
-
-    def groups(self):
-        return [s for s in self.schedule if isinstance(s, Group)]

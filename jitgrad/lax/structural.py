@@ -171,9 +171,15 @@ def pad(x, shape, start, step):
 
 reshape_p = _new("reshape", "opaque")
 reshape_p.impl = lambda x, shape: np.reshape(np.asarray(x), shape)
-reshape_p.shape = lambda x, shape: (
-    Aval(tuple(shape), x.dtype) if math.prod(shape) == x.size else
-    (_ for _ in ()).throw(ValueError(f"cannot reshape {x.shape} into {shape}")))
+
+
+def _reshape_shape(x, shape):
+    if math.prod(shape) != x.size:
+        raise ValueError(f"cannot reshape an array of shape {x.shape} ({x.size} elements) into {shape}")
+    return Aval(tuple(shape), x.dtype)
+
+
+reshape_p.shape = _reshape_shape
 reshape_p.jvp = lambda p, t, out, shape: None if t[0] is None else reshape(t[0], shape)
 reshape_p.transpose = lambda ct, x, shape: [reshape(ct, x.aval.shape)]
 

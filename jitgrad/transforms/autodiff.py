@@ -26,7 +26,7 @@ def jvp_ir(ir: IR, which=None) -> IR:
     (outputs..., output tangents...)``.  ``which`` lists the inputs that get a
     tangent (default: all floating ones)."""
     if which is None:
-        which = [i for i, v in enumerate(ir.invars) if P._is_float(v.aval.dtype)]
+        which = [i for i, v in enumerate(ir.invars) if np.issubdtype(v.aval.dtype, np.floating)]
     with new_trace() as tr:
         primals = [tr.new_arg(v.aval) for v in ir.invars]
         tangents = [tr.new_arg(ir.invars[i].aval) for i in which]
