@@ -63,6 +63,49 @@ FRESH = [
     # -- numerics
 
     # -- api
+    # an output that is an input, a captured constant or a view of one (both tiers)
+    ("jit_times_one_is_not_input", lambda: (jitgrad.jit(lambda v: v * 1.0)(Y), [Y])),
+    ("jit_identity", lambda: (jitgrad.jit(lambda v: v)(Y), [Y])),
+    ("jit_transpose_view", lambda: (jitgrad.jit(lambda x: x.T)(M), [M])),
+    ("jit_reshape_view", lambda: (jitgrad.jit(lambda x: x.reshape(6))(M), [M])),
+    ("jit_ravel_view", lambda: (jitgrad.jit(lambda x: x.ravel())(M), [M])),
+    ("jit_full_slice_view", lambda: (jitgrad.jit(lambda x: x[:, :])(M), [M])),
+    ("jit_expand_dims_view", lambda: (jitgrad.jit(lambda x: x[None])(Y), [Y])),
+    ("jit_strided_input", lambda: (jitgrad.jit(lambda x: x * 1.0)(M[:, ::2]), [M])),
+    ("jit_returns_constant", lambda: (jitgrad.jit(lambda x: W)(Y), [])),
+    ("jit_returns_constant_view", lambda: (jitgrad.jit(lambda x: W.reshape(3, 1))(Y), [])),
+    ("jit_static_and_dict", lambda: (jitgrad.jit(lambda d, k: d["a"] * k, static_argnums=1)(
+        {"a": Y}, 1), [Y])),
+    ("grad_of_captured_product_is_not_W", lambda: (jitgrad.grad(lambda x: np.sum(x * W))(Y), [Y])),
+    ("grad_argnums_pair", lambda: (jitgrad.grad(lambda a, b: np.sum(a * b), argnums=(0, 1))(Y, Z),
+                                   [Y, Z])),
+    ("grad_pytree_argument", lambda: (jitgrad.grad(lambda p: np.sum(p["a"] * p["b"]))(
+        {"a": Y, "b": Z}), [Y, Z])),
+    ("value_and_grad_of_product", lambda: (jitgrad.value_and_grad(lambda a, b: np.sum(a * b))(Y, Z),
+                                           [Y, Z])),
+    ("grad_aux_is_input", lambda: (jitgrad.grad(lambda x: (np.sum(x * x), x), has_aux=True)(Y), [Y])),
+    ("jvp_identity", lambda: (jitgrad.jvp(lambda x: x * 1.0, (Y,), (Z,)), [Y, Z])),
+    ("jvp_tangent_of_sum_is_not_tangent", lambda: (jitgrad.jvp(lambda a, b: a + b * 0.0, (Y, Y),
+                                                               (Z, Z)), [Y, Z])),
+    ("vjp_output_and_cotangent", lambda: _vjp_both(lambda x: x * 1.0, Y, Z)),
+    ("vjp_cotangent_is_W", lambda: _vjp_both(lambda x: np.sum(x * W), Y, 1.0)),
+    ("linearize_identity", lambda: _linearize_both(lambda x: x * 1.0, Y, Z)),
+    ("hvp_of_half_square", lambda: (jitgrad.hvp(lambda x: np.sum(x * x) / 2, (Y,), (Z,)), [Y, Z])),
+    ("jacfwd_linear", lambda: (jitgrad.jacfwd(lambda x, w: x * w, argnums=1)(Y, Z), [Y, Z])),
+    ("jacrev_of_dot_is_not_W", lambda: (jitgrad.jacrev(lambda x: np.dot(W, x))(Y), [Y])),
+    ("hessian_of_dot", lambda: (jitgrad.hessian(lambda x: np.dot(x, Z) * 1.0)(Y), [Y, Z])),
+    ("vmap_identity", lambda: (jitgrad.vmap(lambda x: x)(M), [M])),
+    ("vmap_unmapped_argument", lambda: (jitgrad.vmap(lambda x, w: w * 1.0, in_axes=(0, None))(M, Z),
+                                        [M, Z])),
+    # results never alias each other ...
+    ("jit_cse_outputs_apart", lambda: _apart(jitgrad.jit(lambda x: (x * 2, x * 2))(Y))),
+    ("jit_same_output_twice", lambda: _apart(jitgrad.jit(lambda x: (x, x))(Y))),
+    ("jit_output_and_its_view", lambda: _apart(jitgrad.jit(lambda x: (x * 2, (x * 2).reshape(3, 1)))(Y))),
+    ("jvp_outputs_apart", lambda: _apart(jitgrad.jvp(lambda x: x, (Y,), (Y,)))),
+    # ... nor the results of an earlier call (a constant of the compiled function)
+    ("jacfwd_identity_basis", lambda: _twice(lambda: _JACFWD_IDENTITY(Y))),
+    ("jacrev_identity_basis", lambda: _twice(lambda: _JACREV_IDENTITY(Y))),
+    ("jit_constant_twice", lambda: _twice(lambda: _JIT_CONSTANT(Y))),
 
     # -- runtime
 
@@ -167,3 +210,38 @@ def test_equals(call, expected):
             assert g is None
         else:
             np.testing.assert_allclose(np.asarray(g, float), np.asarray(w, float), rtol=1e-12, equal_nan=True)
+
+
+# === api ===
+# The user's arrays for the api rows of the tables above.
+Y = np.arange(3.0)
+Z = np.array([0.5, -1.0, 2.0])
+M = np.arange(6.0).reshape(2, 3)
+
+
+def _vjp_both(f, x, ct):
+    out, fn = jitgrad.vjp(f, x)
+    return (out, fn(ct)), [x] + ([ct] if isinstance(ct, np.ndarray) else [])
+
+
+def _linearize_both(f, x, t):
+    out, fn = jitgrad.linearize(f, x)
+    return (out, fn(t)), [x, t]
+
+
+def _apart(results):
+    """Results of one call must not share memory with each other."""
+    first, *rest = tree_util.flatten(results)[0]
+    return rest, [first]
+
+
+# transformed once, so that the second call of a row is a cached one
+_JACFWD_IDENTITY = jitgrad.jacfwd(lambda x: x)
+_JACREV_IDENTITY = jitgrad.jacrev(lambda x: x)
+_JIT_CONSTANT = jitgrad.jit(lambda x: W)
+
+
+def _twice(call):
+    """A cached call must not hand back the memory of an earlier result."""
+    first = call()
+    return call(), _leaves(first)
