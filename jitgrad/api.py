@@ -10,13 +10,14 @@ enclosing trace, which is how transforms compose.
 from __future__ import annotations
 
 import functools
+import inspect
 import weakref
 
 import numpy as np
 
 from . import tree as tree_util
 from .core import Tracer, _stack, eval_ir, is_tracing, new_trace
-from .ir import IR, Aval, Var
+from .ir import IR, Aval, Lit, Var
 from .passes import optimize
 from .runtime import Executable
 from .transforms import jvp_ir, vjp_ir
@@ -28,28 +29,71 @@ trace_count = 0   # how many times any user function has been traced (for tests)
 # Arguments
 
 
+# ndarray subclasses whose meaning is more than their values: computing on
+# the plain array underneath would silently drop it (a mask, matrix products).
+_SEMANTIC_SUBCLASSES = [
+    (np.ma.MaskedArray, "np.ma.MaskedArray", "its mask would be ignored: pass x.filled(fill_value) "
+     "(or np.asarray(x) to use the data under the mask)"),
+    (np.matrix, "np.matrix", "its operators (* is a matrix product) would not be kept: pass "
+     "np.asarray(x)"),
+]
+
+
 def _coerce(x, where):
-    """Turn a leaf into something with a shape and dtype (Python numbers: 0-d float64/int64)."""
-    if isinstance(x, (Tracer, np.ndarray)):
-        return x
-    if isinstance(x, bool):
-        return np.bool_(x)
-    if isinstance(x, int):
-        return np.int64(x)
-    if isinstance(x, float):
-        return np.float64(x)
-    if isinstance(x, np.generic):
-        return x
-    if hasattr(x, "__jitgrad_value__"):
-        return x.__jitgrad_value__()
-    try:
-        arr = np.asarray(x)
-    except Exception:
-        arr = None
-    if arr is None or arr.dtype.kind in "OUSV":
-        raise TypeError(f"{where}: jitgrad cannot use a value of type {type(x).__name__} "
-                        "as an array argument (mark it static with static_argnums, or pass arrays)")
-    return arr
+    """Turn a leaf into something with a shape and dtype (Python numbers: 0-d
+    float64/int64; ndarray subclasses: a plain ndarray view), or raise a
+    TypeError naming ``where`` for values jitgrad cannot compute on."""
+    if isinstance(x, Tracer):
+        value = x
+    elif type(x) is np.ndarray or isinstance(x, np.generic):
+        value = x
+    elif isinstance(x, np.ndarray):
+        for cls, name, why in _SEMANTIC_SUBCLASSES:
+            if isinstance(x, cls):
+                raise TypeError(f"{where} is a {name}, which jitgrad does not support: {why}")
+        value = x.view(np.ndarray)     # a subclass that only adds methods: its values
+    elif isinstance(x, bool):
+        value = np.bool_(x)
+    elif isinstance(x, int):
+        value = np.int64(x)
+    elif isinstance(x, float):
+        value = np.float64(x)
+    elif hasattr(x, "__jitgrad_value__"):
+        value = x.__jitgrad_value__()
+    else:
+        try:
+            value = np.asarray(x)
+        except Exception:
+            value = None
+        if value is None or value.dtype.kind not in "biufc":
+            raise TypeError(f"{where}: jitgrad cannot use a value of type {type(x).__name__} "
+                            "as an array argument (mark it static with static_argnums, or pass arrays)")
+    check_dtype(value.dtype, where)
+    return value
+
+
+def check_dtype(dtype, what):
+    """Raise a TypeError naming ``what`` unless jitgrad computes on ``dtype``
+    (booleans, integers and floats)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise TypeError(f"{what} has dtype {dtype}: complex numbers are not supported yet. "
+                        "Pass the real and imaginary parts as separate real arrays.")
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{what} has dtype {dtype}, which jitgrad cannot compute on: "
+                        "pass arrays of booleans, integers or floats")
+
+
+def _leaf_names(in_tree, positions):
+    """'argument i' for each leaf of the tuple of arguments ``in_tree``
+    (``positions``: the user's index of each), with the leaf's number inside a
+    structured argument."""
+    names = []
+    for child, i in zip(in_tree.children, positions):
+        n = child.num_leaves
+        names += [f"argument {i}"] if child.kind is None else \
+            [f"argument {i} (leaf {k} of {child})" for k in range(n)]
+    return names
 
 
 def _aval(x):
@@ -59,18 +103,56 @@ def _aval(x):
 
 
 def _split_static(args, static_argnums):
+    """(dynamic arguments, ((index, value) of each static argument)).
+
+    A negative index counts from the end of the arguments passed; an index at
+    or past their number names a parameter the caller left to its default,
+    and is ignored (as JAX does)."""
     if not static_argnums:
         return args, ()
     n = len(args)
-    static = tuple(sorted(i % n for i in static_argnums))
+    for i in static_argnums:
+        if i < -n:
+            raise ValueError(f"static_argnums={i} is out of range: the function was called with {n} "
+                             f"positional argument{'s' if n != 1 else ''}")
+    static = tuple(sorted({i % n for i in static_argnums if i < n}))
     dyn = tuple(a for i, a in enumerate(args) if i not in static)
     st = tuple(args[i] for i in static)
     for i, s in zip(static, st):
         try:
             hash(s)
         except TypeError:
-            raise TypeError(f"static argument {i} must be hashable, got {type(s).__name__}") from None
+            raise TypeError(f"static argument {i} must be hashable (it is part of the cache key), "
+                            f"got a {type(s).__name__}; pass a tuple instead of a list, or pass "
+                            "arrays as ordinary (traced) arguments") from None
     return dyn, tuple(zip(static, st))
+
+
+def _positional_parameters(f):
+    """The names of ``f``'s positional parameters, and whether it takes ``*args``
+    (None when its signature cannot be read)."""
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return names, any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def _check_static_argnums(f, static_argnums):
+    """static_argnums as a tuple of ints, checked against ``f``'s signature."""
+    nums = (static_argnums,) if isinstance(static_argnums, int) else static_argnums
+    try:
+        nums = tuple(nums)
+    except TypeError:
+        nums = None
+    if nums is None or not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
+        raise TypeError(f"static_argnums must be an int or a tuple of ints, got {static_argnums!r}")
+    sig = _positional_parameters(f)
+    if sig is not None and not sig[1] and nums and max(nums) >= len(sig[0]):
+        raise ValueError(f"static_argnums={static_argnums} is out of range: {_name(f)} takes "
+                         f"{len(sig[0])} positional argument{'s' if len(sig[0]) != 1 else ''}")
+    return nums
 
 
 def _merge_static(dyn, static):
@@ -93,7 +175,26 @@ def trace(f, leaves, in_tree, static=()):
             if not isinstance(o, (Tracer, np.ndarray, np.generic, int, float, bool)):
                 raise TypeError(f"{_name(f)} returned a {type(o).__name__}; transformed functions "
                                 "must return arrays, scalars, or tuples/lists/dicts of them")
-        return tr.to_ir(out_leaves), out_tree
+        ir = tr.to_ir(out_leaves)
+    _check_values(ir, _name(f))
+    return ir, out_tree
+
+
+def _check_values(ir, fname):
+    """Reject values jitgrad cannot compute on (complex numbers) anywhere in
+    ``ir``: captured constants, literals and intermediates, inner IRs included."""
+    for v, c in zip(ir.constvars, ir.consts):
+        check_dtype(v.aval.dtype, f"a constant of shape {v.aval.shape} captured by {fname}")
+    for e in ir.eqns:
+        where = f" at {e.where}" if e.where else ""
+        for a in e.inputs:
+            if isinstance(a, Lit):
+                check_dtype(a.dtype, f"the literal {a.value!r} used by {fname}{where}")
+        for o in e.outputs:
+            check_dtype(o.aval.dtype, f"a value computed by {fname}{where} ({e.prim.name})")
+        for p in e.params.values():
+            if isinstance(p, IR):
+                _check_values(p, fname)
 
 
 def _name(f):
@@ -128,7 +229,8 @@ class Staged:
     def signature(self, args):
         dyn, static = _split_static(args, self.static_argnums)
         leaves, in_tree = tree_util.flatten(tuple(dyn))
-        leaves = [_coerce(x, f"argument {i}") for i, x in enumerate(leaves)]
+        positions = [i for i in range(len(args)) if i not in dict(static)]
+        leaves = [_coerce(x, name) for x, name in zip(leaves, _leaf_names(in_tree, positions))]
         key = (in_tree, static, tuple((np.shape(x), x.dtype) for x in leaves))
         return leaves, in_tree, static, key
 
@@ -181,8 +283,9 @@ def wrap(f, staged, remake=None):
     """The user-facing function: ``f``'s name and docstring, calling ``staged``.
 
     Keyword arguments are passed to ``f`` as further (traced, not
-    differentiated) arguments: ``remake(g)`` builds the same transform of
-    ``g(*args, *kwarg_values)``, once per set of keyword names.
+    differentiated) arguments: ``remake(g, static_argnums)`` builds the same
+    transform of ``g(*args, *kwarg_values)``, once per set of keyword names;
+    a keyword naming a parameter in ``static_argnums`` stays static.
     """
     by_names = {}
     fast, static = staged.fast, staged.static_argnums
@@ -211,11 +314,24 @@ def wrap(f, staged, remake=None):
             @functools.wraps(f)
             def with_keywords(*a):
                 return f(*a[:n], **dict(zip(names, a[n:])))
-            inner = by_names[(len(args), names)] = remake(with_keywords)
+            inner = by_names[(len(args), names)] = remake(
+                with_keywords, _static_with_keywords(f, static, n, names))
         return inner(*args, *[kwargs[k] for k in names])
 
     transformed._staged = staged
     return transformed
+
+
+def _static_with_keywords(f, static_argnums, n, names):
+    """The static positions of ``f(*args[:n], **dict(zip(names, args[n:])))``:
+    the static positions passed positionally, and the keywords whose parameter
+    is static."""
+    if not static_argnums:
+        return ()
+    params = (_positional_parameters(f) or ([], False))[0]
+    by_name = {params[i % len(params)] for i in static_argnums if -len(params) <= i < len(params)}
+    return tuple(i % n for i in static_argnums if -n <= i < n) + \
+        tuple(n + j for j, k in enumerate(names) if k in by_name)
 
 
 def _unflattener(out_tree):
@@ -237,18 +353,28 @@ def jit(f=None, *, static_argnums=()):
     """
     if f is None:
         return lambda g: jit(g, static_argnums=static_argnums)
-    static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    static_argnums = _check_static_argnums(f, static_argnums)
 
     def build(leaves, in_tree, static):
         ir, out_tree = trace(f, leaves, in_tree, static)
         return ir, _unflattener(out_tree)
 
     staged = Staged(build, static_argnums, _name(f))
-    return wrap(f, staged, lambda g: jit(g, static_argnums=static_argnums))
+    return wrap(f, staged, lambda g, static: jit(g, static_argnums=static))
 
 
 # ---------------------------------------------------------------------------
 # grad and value_and_grad
+
+
+def check_argnums(argnums, transform):
+    """``argnums`` must be an int or a non-empty tuple (or list) of ints."""
+    nums = (argnums,) if isinstance(argnums, int) else argnums
+    if not isinstance(nums, (tuple, list)) or not all(
+            isinstance(a, int) and not isinstance(a, bool) for a in nums):
+        raise TypeError(f"{transform}: argnums must be an int or a tuple of ints, got {argnums!r}")
+    if not nums:
+        raise ValueError(f"{transform}: argnums is empty; name at least one argument to differentiate")
 
 
 def _check_argnums(argnums, nargs, fname):
@@ -256,6 +382,13 @@ def _check_argnums(argnums, nargs, fname):
         if not -nargs <= a < nargs:
             raise ValueError(f"argnums={a} is out of range: {fname} was called with {nargs} "
                              f"positional argument{'s' if nargs != 1 else ''}")
+    resolved = [a % nargs for a in argnums]
+    for a in set(resolved):
+        if resolved.count(a) > 1:
+            # JAX fails here too; a gradient per entry would differentiate
+            # only one of the copies and return zeros for the others
+            raise ValueError(f"argnums={tuple(argnums)} names argument {a} of {fname} more than "
+                             "once; name each argument once")
 
 
 def _check_float(leaf, argnum, fname, transform):
@@ -352,9 +485,10 @@ def value_and_grad(f, argnums=0, has_aux=False):
     gradient has the structure of the arguments named by ``argnums`` (a tuple
     of them when ``argnums`` is a tuple) and their dtypes.
     """
+    check_argnums(argnums, "value_and_grad")
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
                     label=f"value_and_grad_{_name(f)}")
-    return wrap(f, staged, lambda g: value_and_grad(g, argnums, has_aux))
+    return wrap(f, staged, lambda g, _: value_and_grad(g, argnums, has_aux))
 
 
 def grad(f, argnums=0, has_aux=False):
@@ -364,9 +498,10 @@ def grad(f, argnums=0, has_aux=False):
     with ``has_aux=True``, ``f`` returns ``(output, aux)`` and the result is
     ``(gradient, aux)``.
     """
+    check_argnums(argnums, "grad")
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
                     label=f"grad_{_name(f)}")
-    return wrap(f, staged, lambda g: grad(g, argnums, has_aux))
+    return wrap(f, staged, lambda g, _: grad(g, argnums, has_aux))
 
 
 # ---------------------------------------------------------------------------
@@ -394,7 +529,7 @@ def _check_tangents(primals, tangents):
     if pt != tt:
         raise ValueError(f"jvp: primals and tangents must have the same structure, got {pt} and {tt}")
     for i, (p, t) in enumerate(zip(pl, tl)):
-        ap, at = _aval(_coerce(p, "primal")), _aval(_coerce(t, "tangent"))
+        ap, at = _aval(_coerce(p, f"primal {i}")), _aval(_coerce(t, f"tangent {i}"))
         if ap.shape != at.shape:
             raise ValueError(f"jvp: tangent {i} has shape {at.shape} but its primal has shape {ap.shape}")
         if np.issubdtype(ap.dtype, np.floating) and ap.dtype != at.dtype:
@@ -519,7 +654,7 @@ def vjp(f, *primals, has_aux=False):
             raise ValueError(f"vjp_fn: the cotangent must have the output's structure {out_tree}, "
                              f"got {ct_tree}")
         for i, (c, av) in enumerate(zip(ct_leaves, out_avals)):
-            ac = _aval(_coerce(c, "cotangent"))
+            ac = _aval(_coerce(c, f"cotangent {i}"))
             if ac.shape != av.shape:
                 raise ValueError(f"vjp_fn: cotangent {i} has shape {ac.shape}, the output has {av.shape}")
             if np.issubdtype(av.dtype, np.floating) and ac.dtype != av.dtype:

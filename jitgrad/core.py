@@ -98,10 +98,7 @@ class Trace:
             if x._trace is self:
                 return x._var
             if not x._trace.alive:
-                raise JitgradError(
-                    "a traced value escaped from the function that produced it (for example "
-                    "stored in a global or a list) and was used after that function returned; "
-                    "return it instead")
+                raise escaped_tracer_error()
             return self._const(x, x.aval)
         if isinstance(x, (bool, int, float, np.generic)) or (isinstance(x, np.ndarray) and x.ndim == 0):
             arr = np.asarray(x)
@@ -127,6 +124,12 @@ class Trace:
 
 
 _stack: list[Trace] = []
+
+
+def escaped_tracer_error():
+    return JitgradError(
+        "a traced value escaped from the function that produced it (for example stored in a "
+        "global or a list) and was used after that function returned; return it instead")
 
 
 class new_trace:
@@ -165,6 +168,9 @@ def bind(prim, *args, **params):
     """Apply a primitive: record it in the innermost trace, or run its impl when
     nothing is being traced."""
     if not _stack:
+        for a in args:
+            if isinstance(a, Tracer):     # only a tracer of a finished trace gets here
+                raise escaped_tracer_error()
         return prim.impl(*args, **params)
     trace = _stack[-1]
     atoms = [trace.atom(a) for a in args]
@@ -270,6 +276,8 @@ class Tracer:
 
     # Python's control flow cannot branch on a value that is not known yet.
     def _concrete_error(self, what):
+        if not self._trace.alive:
+            raise escaped_tracer_error()
         raise TracerBoolError(
             f"{what} on a traced array ({self.aval}) at {_user_line() or 'unknown line'}: the value is "
             "not known while jitgrad traces the function. Python `if`/`while`/`and`/`or` and "
@@ -299,6 +307,8 @@ class Tracer:
         self._concrete_error(".tolist()")
 
     def __array__(self, dtype=None, copy=None):
+        if not self._trace.alive:
+            raise escaped_tracer_error()
         raise TracerBoolError(
             f"a traced array ({self.aval}) was converted to a NumPy array (np.asarray, np.array or a "
             "function jitgrad does not know). Inside a transformed function, use NumPy functions "
