@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import weakref
 
 import numpy as np
@@ -46,7 +47,7 @@ def _coerce(x, where):
     if isinstance(x, Tracer):
         value = x
     elif type(x) is np.ndarray or isinstance(x, np.generic):
-        value = x
+        value = x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
     elif isinstance(x, np.ndarray):
         for cls, name, why in _SEMANTIC_SUBCLASSES:
             if isinstance(x, cls):
@@ -141,12 +142,10 @@ def _positional_parameters(f):
 
 def _check_static_argnums(f, static_argnums):
     """static_argnums as a tuple of ints, checked against ``f``'s signature."""
-    nums = (static_argnums,) if isinstance(static_argnums, int) else static_argnums
-    try:
-        nums = tuple(nums)
-    except TypeError:
-        nums = None
-    if nums is None or not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
+    single = _index(static_argnums)
+    nums = (single,) if single is not None else tuple(map(_index, static_argnums)) \
+        if isinstance(static_argnums, (tuple, list)) else (None,)
+    if None in nums:
         raise TypeError(f"static_argnums must be an int or a tuple of ints, got {static_argnums!r}")
     sig = _positional_parameters(f)
     if sig is not None and not sig[1] and nums and max(nums) >= len(sig[0]):
@@ -261,7 +260,10 @@ class Staged:
         leaves, e, inline_ir = self.entry(args)
         if inline_ir is not None:
             return e.finish(eval_ir(inline_ir, leaves))
-        if fkey is not None:
+        if fkey is not None and all(a is x for a, x in zip(tree_util.flatten(args)[0], leaves)
+                                    if type(a) is np.ndarray):
+            # (the fast path passes the arrays as they are: not for arrays that
+            # _coerce converts)
             self.fast[fkey] = e
         return e.finish(e.exe.call(leaves))
 
@@ -367,14 +369,27 @@ def jit(f=None, *, static_argnums=()):
 # grad and value_and_grad
 
 
+def _index(i):
+    """``i`` as an int if it is one (NumPy integers too, not bools), else None."""
+    if isinstance(i, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(i)
+    except TypeError:
+        return None
+
+
 def check_argnums(argnums, transform):
-    """``argnums`` must be an int or a non-empty tuple (or list) of ints."""
-    nums = (argnums,) if isinstance(argnums, int) else argnums
-    if not isinstance(nums, (tuple, list)) or not all(
-            isinstance(a, int) and not isinstance(a, bool) for a in nums):
+    """``argnums`` as an int or a tuple of ints: an int, or a non-empty tuple
+    (or list) of them."""
+    if _index(argnums) is not None:
+        return _index(argnums)
+    nums = tuple(map(_index, argnums)) if isinstance(argnums, (tuple, list)) else (None,)
+    if None in nums:
         raise TypeError(f"{transform}: argnums must be an int or a tuple of ints, got {argnums!r}")
     if not nums:
         raise ValueError(f"{transform}: argnums is empty; name at least one argument to differentiate")
+    return nums
 
 
 def _check_argnums(argnums, nargs, fname):
@@ -485,7 +500,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     gradient has the structure of the arguments named by ``argnums`` (a tuple
     of them when ``argnums`` is a tuple) and their dtypes.
     """
-    check_argnums(argnums, "value_and_grad")
+    argnums = check_argnums(argnums, "value_and_grad")
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
                     label=f"value_and_grad_{_name(f)}")
     return wrap(f, staged, lambda g, _: value_and_grad(g, argnums, has_aux))
@@ -498,7 +513,7 @@ def grad(f, argnums=0, has_aux=False):
     with ``has_aux=True``, ``f`` returns ``(output, aux)`` and the result is
     ``(gradient, aux)``.
     """
-    check_argnums(argnums, "grad")
+    argnums = check_argnums(argnums, "grad")
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
                     label=f"grad_{_name(f)}")
     return wrap(f, staged, lambda g, _: grad(g, argnums, has_aux))

@@ -52,7 +52,7 @@ def _assemble(blocks_per_out, out_tree, arg_groups, single):
 
 def jacfwd(f, argnums=0):
     """Jacobian of ``f`` by forward mode: one batched JVP over the input basis."""
-    check_argnums(argnums, "jacfwd")
+    argnums = check_argnums(argnums, "jacfwd")
     fname = _name(f)
 
     def build(leaves, in_tree, static):
@@ -100,13 +100,18 @@ def jacfwd(f, argnums=0):
 
 def jacrev(f, argnums=0):
     """Jacobian of ``f`` by reverse mode: one batched VJP over the output basis."""
-    check_argnums(argnums, "jacrev")
+    argnums = check_argnums(argnums, "jacrev")
     fname = _name(f)
 
     def build(leaves, in_tree, static):
         groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacrev")
         which = [p for ps, _ in groups for p in ps]
         ir, out_tree = trace(f, leaves, in_tree)
+        for k, o in enumerate(ir.outvars):
+            if not np.issubdtype(o.aval.dtype, np.floating):
+                raise TypeError(f"jacrev requires floating-point outputs, but output {k} of {fname} "
+                                f"has dtype {o.aval.dtype}; use jacfwd, or convert the output with "
+                                ".astype(float)")
         out_shapes = [v.aval.shape for v in ir.outvars]
         m = sum(math.prod(s) for s in out_shapes)
         dtype = ir.outvars[0].aval.dtype
@@ -149,6 +154,9 @@ def hessian(f, argnums=0):
 def hvp(f, primals, tangents):
     """Hessian-vector product of scalar ``f``: a JVP of the gradient (forward over
     reverse).  With one primal the result is an array, else a tuple."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("hvp: primals and tangents must be tuples (or lists) of arguments, "
+                        "for example hvp(f, (x,), (v,))")
     primals, tangents = tuple(primals), tuple(tangents)
     argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
     g = _staged_for(("hvp_grad", argnums), f, lambda: grad(f, argnums=argnums))
