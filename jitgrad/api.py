@@ -596,6 +596,13 @@ def jvp(f, primals, tangents):
                        fast if fast is not None and None not in fast else None)
 
 
+def snapshot(values):
+    """``values`` with each array leaf copied: a function returned to the user
+    (vjp's vjp_fn, linearize's f_jvp) keeps the values it was made at, even if
+    the caller then changes its arrays in place."""
+    return tree_util.tree_map(lambda a: a.copy() if isinstance(a, np.ndarray) else a, values)
+
+
 def _pair(outs):
     return outs[0], outs[1]
 
@@ -627,6 +634,7 @@ def vjp(f, *primals, has_aux=False):
         return Staged(build, label=fname)
 
     out = _staged_for("fwd", f, make_fwd)(*primals)
+    primals = snapshot(primals)     # vjp_fn differentiates at these values, whatever the caller mutates
     if has_aux:
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise TypeError(f"with has_aux=True, {fname} must return a pair (output, aux)")

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import primitives as P
 from . import tree as tree_util
-from .api import Staged, check_argnums, diff_leaves, wrap, _staged_for, _aval, _name, jvp, grad, trace
+from .api import Staged, check_argnums, diff_leaves, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
 from .batching import vmap_ir
 from .core import aval_of, eval_ir, new_trace
 from .transforms import jvp_ir, vjp_ir
@@ -169,6 +169,7 @@ def linearize(f, *primals):
     ``f_jvp`` is compiled once; each call re-runs the forward pass fused with
     the tangent computation (cheaper than storing residuals for elementwise code).
     """
+    primals = snapshot(primals)     # f_jvp linearizes at these values, whatever the caller mutates
     out = jvp(f, primals, tuple(np.zeros_like(np.asarray(p, dtype=float)) if not hasattr(p, "dtype")
                                 else np.zeros_like(p) for p in primals))[0]
 

@@ -267,6 +267,8 @@ EQUALS = [
     # -- api
     ("static_keyword_is_static", lambda: jitgrad.jit(lambda x, n=1: x if n else -x, static_argnums=1)(
         2.0, n=False), -2.0),
+    ("vjp_fn_after_primal_mutated", lambda: _mutate_after(jitgrad.vjp), (np.array([2.0, 4.0]),)),
+    ("linearize_after_primal_mutated", lambda: _mutate_after(jitgrad.linearize), np.array([2.0, 4.0])),
     ("static_keyword_beside_traced_keyword", lambda: jitgrad.jit(
         lambda x, n=2, c=0.0: x * n + c, static_argnums=1)(1.0, c=np.ones(2)), np.array([3.0, 3.0])),
     ("static_argnums_default_left", lambda: jitgrad.jit(lambda x, n=3: x * n, static_argnums=1)(2.0), 6.0),
@@ -370,6 +372,14 @@ Z = np.array([0.5, -1.0, 2.0])
 M = np.arange(6.0).reshape(2, 3)
 CV = np.array([1 + 2j, -1j, 0.5])     # complex: rejected until supported
 _JIT_DOUBLE = jitgrad.jit(lambda x: x * 2)
+
+
+def _mutate_after(transform):
+    """vjp's vjp_fn and linearize's f_jvp keep the point they were made at."""
+    x = np.array([1.0, 2.0])
+    _, fn = transform(lambda v: v ** 2, x)
+    x *= 10.0
+    return fn(np.ones(2))
 
 
 def _matrix():
