@@ -230,7 +230,10 @@ class Staged:
         leaves, in_tree = tree_util.flatten(tuple(dyn))
         positions = [i for i in range(len(args)) if i not in dict(static)]
         leaves = [_coerce(x, name) for x, name in zip(leaves, _leaf_names(in_tree, positions))]
-        key = (in_tree, static, tuple((np.shape(x), x.dtype) for x in leaves))
+        # static values of different types may be equal (2 == 2.0 == np.int64(2),
+        # 1 == True) and still trace differently: the key holds their types
+        key = (in_tree, tuple((i, type(v), v) for i, v in static),
+               tuple((np.shape(x), x.dtype) for x in leaves))
         return leaves, in_tree, static, key
 
     def entry(self, args):

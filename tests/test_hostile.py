@@ -269,6 +269,10 @@ EQUALS = [
         2.0, n=False), -2.0),
     ("vjp_fn_after_primal_mutated", lambda: _mutate_after(jitgrad.vjp), (np.array([2.0, 4.0]),)),
     ("linearize_after_primal_mutated", lambda: _mutate_after(jitgrad.linearize), np.array([2.0, 4.0])),
+    # equal static values of different types (2 == 2.0) are different specialisations
+    ("static_int_then_equal_float", lambda: [
+        _JIT_TIMES_STATIC(np.arange(3), n).dtype == np.float64 for n in (2, 2.0, np.float32(2))],
+     [False, True, True]),
     ("static_keyword_beside_traced_keyword", lambda: jitgrad.jit(
         lambda x, n=2, c=0.0: x * n + c, static_argnums=1)(1.0, c=np.ones(2)), np.array([3.0, 3.0])),
     ("static_argnums_default_left", lambda: jitgrad.jit(lambda x, n=3: x * n, static_argnums=1)(2.0), 6.0),
@@ -372,6 +376,7 @@ Z = np.array([0.5, -1.0, 2.0])
 M = np.arange(6.0).reshape(2, 3)
 CV = np.array([1 + 2j, -1j, 0.5])     # complex: rejected until supported
 _JIT_DOUBLE = jitgrad.jit(lambda x: x * 2)
+_JIT_TIMES_STATIC = jitgrad.jit(lambda x, n: x * n, static_argnums=1)
 
 
 def _mutate_after(transform):
