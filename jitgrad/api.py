@@ -354,7 +354,10 @@ def jit(f=None, *, static_argnums=()):
     """Compile ``f`` into one native function per signature.
 
     ``static_argnums`` names arguments that are Python values (hashable) rather
-    than arrays; each distinct value compiles its own specialisation.
+    than arrays; each distinct value (and type: ``2`` is not ``2.0``) compiles
+    its own specialisation.  A static parameter stays static when passed by
+    keyword; an index past the arguments of a call names a parameter left to
+    its default.  Results are fresh arrays, never an argument or a constant.
     """
     if f is None:
         return lambda g: jit(g, static_argnums=static_argnums)
@@ -512,8 +515,8 @@ def value_and_grad(f, argnums=0, has_aux=False):
 def grad(f, argnums=0, has_aux=False):
     """Return a function computing the gradient of scalar-valued ``f``.
 
-    Same conventions as ``jax.grad``: ``argnums`` is an int or a tuple of ints;
-    with ``has_aux=True``, ``f`` returns ``(output, aux)`` and the result is
+    Same conventions as ``jax.grad``: ``argnums`` is an int or a tuple of
+    distinct ints; with ``has_aux=True``, ``f`` returns ``(output, aux)`` and the result is
     ``(gradient, aux)``.
     """
     argnums = check_argnums(argnums, "grad")
