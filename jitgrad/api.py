@@ -361,6 +361,7 @@ def jit(f=None, *, static_argnums=()):
     """
     if f is None:
         return lambda g: jit(g, static_argnums=static_argnums)
+    check_callable(f, "jit")
     static_argnums = _check_static_argnums(f, static_argnums)
 
     def build(leaves, in_tree, static):
@@ -383,6 +384,12 @@ def _index(i):
         return operator.index(i)
     except TypeError:
         return None
+
+
+def check_callable(f, transform):
+    if not callable(f):
+        raise TypeError(f"{transform} expects a function as its first argument, got a "
+                        f"{type(f).__name__}")
 
 
 def check_argnums(argnums, transform):
@@ -506,6 +513,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     gradient has the structure of the arguments named by ``argnums`` (a tuple
     of them when ``argnums`` is a tuple) and their dtypes.
     """
+    check_callable(f, "value_and_grad")
     argnums = check_argnums(argnums, "value_and_grad")
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
                     label=f"value_and_grad_{_name(f)}")
@@ -519,6 +527,7 @@ def grad(f, argnums=0, has_aux=False):
     distinct ints; with ``has_aux=True``, ``f`` returns ``(output, aux)`` and the result is
     ``(gradient, aux)``.
     """
+    check_callable(f, "grad")
     argnums = check_argnums(argnums, "grad")
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
                     label=f"grad_{_name(f)}")
@@ -564,6 +573,7 @@ def jvp(f, primals, tangents):
     ``primals`` and ``tangents`` are tuples (or lists) with the same structure,
     shapes and dtypes.  Integer primals take no tangent (their entries are ignored).
     """
+    check_callable(f, "jvp")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (or lists) of arguments")
     fast = None if _stack else (_fast_key(primals), _fast_key(tangents))
@@ -631,6 +641,7 @@ def vjp(f, *primals, has_aux=False):
     ``vjp_fn(cotangent)`` takes a cotangent with the structure of the output
     and returns a tuple with one cotangent per primal.
     """
+    check_callable(f, "vjp")
     fname = _name(f)
 
     def make_fwd():

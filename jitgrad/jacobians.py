@@ -14,7 +14,7 @@ import numpy as np
 
 from . import primitives as P
 from . import tree as tree_util
-from .api import Staged, check_argnums, diff_leaves, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
+from .api import Staged, check_argnums, check_callable, diff_leaves, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
 from .batching import vmap_ir
 from .core import aval_of, eval_ir, new_trace
 from .transforms import jvp_ir, vjp_ir
@@ -52,6 +52,7 @@ def _assemble(blocks_per_out, out_tree, arg_groups, single):
 
 def jacfwd(f, argnums=0):
     """Jacobian of ``f`` by forward mode: one batched JVP over the input basis."""
+    check_callable(f, "jacfwd")
     argnums = check_argnums(argnums, "jacfwd")
     fname = _name(f)
 
@@ -100,6 +101,7 @@ def jacfwd(f, argnums=0):
 
 def jacrev(f, argnums=0):
     """Jacobian of ``f`` by reverse mode: one batched VJP over the output basis."""
+    check_callable(f, "jacrev")
     argnums = check_argnums(argnums, "jacrev")
     fname = _name(f)
 
@@ -148,12 +150,14 @@ def jacrev(f, argnums=0):
 
 def hessian(f, argnums=0):
     """Hessian of scalar ``f``: forward mode over reverse mode."""
+    check_callable(f, "hessian")
     return jacfwd(jacrev(f, argnums), argnums)
 
 
 def hvp(f, primals, tangents):
     """Hessian-vector product of scalar ``f``: a JVP of the gradient (forward over
     reverse).  With one primal the result is an array, else a tuple."""
+    check_callable(f, "hvp")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("hvp: primals and tangents must be tuples (or lists) of arguments, "
                         "for example hvp(f, (x,), (v,))")
@@ -169,6 +173,7 @@ def linearize(f, *primals):
     ``f_jvp`` is compiled once; each call re-runs the forward pass fused with
     the tangent computation (cheaper than storing residuals for elementwise code).
     """
+    check_callable(f, "linearize")
     primals = snapshot(primals)     # f_jvp linearizes at these values, whatever the caller mutates
     out = jvp(f, primals, tuple(np.zeros_like(np.asarray(p, dtype=float)) if not hasattr(p, "dtype")
                                 else np.zeros_like(p) for p in primals))[0]
@@ -186,6 +191,7 @@ def vmap(f, in_axes=0, out_axes=0):
     ``out_axes`` says where the mapped axis goes in each output: an int, or a
     tuple with one per element of the tuple (or list) that ``f`` returns.
     """
+    check_callable(f, "vmap")
     fname = _name(f)
     _check_axes_spec(in_axes, "in_axes")
     _check_axes_spec(out_axes, "out_axes", allow_none=False)

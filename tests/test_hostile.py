@@ -240,6 +240,11 @@ RAISES = [
      "jacrev requires floating-point outputs"),
     ("hvp_bare_arrays", lambda: jitgrad.hvp(lambda x: np.sum(x * x), Y, Y), TypeError,
      r"hvp\(f, \(x,\), \(v,\)\)"),
+    ("grad_of_non_callable", lambda: jitgrad.grad(3.0), TypeError, "grad expects a function"),
+    ("jit_of_array", lambda: jitgrad.jit(Y), TypeError, "jit expects a function .* ndarray"),
+    ("vmap_of_non_callable", lambda: jitgrad.vmap("f"), TypeError, "vmap expects a function"),
+    ("jvp_of_non_callable", lambda: jitgrad.jvp(None, (Y,), (Y,)), TypeError, "jvp expects a function"),
+    ("hessian_of_non_callable", lambda: jitgrad.hessian([]), TypeError, "hessian expects a function"),
     # a traced value kept past its trace
     ("escaped_tracer_times_number", lambda: _escaped() * 2, jitgrad.JitgradError, "escaped"),
     ("escaped_tracer_plus_array", lambda: _escaped() + Y, jitgrad.JitgradError, "escaped"),
