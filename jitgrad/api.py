@@ -10,15 +10,16 @@ enclosing trace, which is how transforms compose.
 from __future__ import annotations
 
 import functools
-import inspect
-import operator
 import weakref
 
 import numpy as np
 
 from . import tree as tree_util
+from .arguments import (check_argnums, check_argnums_range, check_callable, check_float,
+                        check_static_argnums, check_values, coerce, leaf_names, merge_static,
+                        split_static, static_with_keywords)
 from .core import Tracer, _stack, eval_ir, is_tracing, new_trace
-from .ir import IR, Aval, Lit, Var
+from .ir import IR, Aval, Var
 from .passes import optimize
 from .runtime import Executable
 from .transforms import jvp_ir, vjp_ir
@@ -27,74 +28,7 @@ trace_count = 0   # how many times any user function has been traced (for tests)
 
 
 # ---------------------------------------------------------------------------
-# Arguments
-
-
-# ndarray subclasses whose meaning is more than their values: computing on
-# the plain array underneath would silently drop it (a mask, matrix products).
-_SEMANTIC_SUBCLASSES = [
-    (np.ma.MaskedArray, "np.ma.MaskedArray", "its mask would be ignored: pass x.filled(fill_value) "
-     "(or np.asarray(x) to use the data under the mask)"),
-    (np.matrix, "np.matrix", "its operators (* is a matrix product) would not be kept: pass "
-     "np.asarray(x)"),
-]
-
-
-def _coerce(x, where):
-    """Turn a leaf into something with a shape and dtype (Python numbers: 0-d
-    float64/int64; ndarray subclasses: a plain ndarray view), or raise a
-    TypeError naming ``where`` for values jitgrad cannot compute on."""
-    if isinstance(x, Tracer):
-        value = x
-    elif type(x) is np.ndarray or isinstance(x, np.generic):
-        value = x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
-    elif isinstance(x, np.ndarray):
-        for cls, name, why in _SEMANTIC_SUBCLASSES:
-            if isinstance(x, cls):
-                raise TypeError(f"{where} is a {name}, which jitgrad does not support: {why}")
-        value = x.view(np.ndarray)     # a subclass that only adds methods: its values
-    elif isinstance(x, bool):
-        value = np.bool_(x)
-    elif isinstance(x, int):
-        value = np.int64(x)
-    elif isinstance(x, float):
-        value = np.float64(x)
-    elif hasattr(x, "__jitgrad_value__"):
-        value = x.__jitgrad_value__()
-    else:
-        try:
-            value = np.asarray(x)
-        except Exception:
-            value = None
-        if value is None or value.dtype.kind not in "biufc":
-            raise TypeError(f"{where}: jitgrad cannot use a value of type {type(x).__name__} "
-                            "as an array argument (mark it static with static_argnums, or pass arrays)")
-    check_dtype(value.dtype, where)
-    return value
-
-
-def check_dtype(dtype, what):
-    """Raise a TypeError naming ``what`` unless jitgrad computes on ``dtype``
-    (booleans, integers and floats)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "c":
-        raise TypeError(f"{what} has dtype {dtype}: complex numbers are not supported yet. "
-                        "Pass the real and imaginary parts as separate real arrays.")
-    if dtype.kind not in "biuf":
-        raise TypeError(f"{what} has dtype {dtype}, which jitgrad cannot compute on: "
-                        "pass arrays of booleans, integers or floats")
-
-
-def _leaf_names(in_tree, positions):
-    """'argument i' for each leaf of the tuple of arguments ``in_tree``
-    (``positions``: the user's index of each), with the leaf's number inside a
-    structured argument."""
-    names = []
-    for child, i in zip(in_tree.children, positions):
-        n = child.num_leaves
-        names += [f"argument {i}"] if child.kind is None else \
-            [f"argument {i} (leaf {k} of {child})" for k in range(n)]
-    return names
+# Tracing
 
 
 def _aval(x):
@@ -103,71 +37,13 @@ def _aval(x):
     return Aval(np.shape(x), np.dtype(x.dtype))
 
 
-def _split_static(args, static_argnums):
-    """(dynamic arguments, ((index, value) of each static argument)).
-
-    A negative index counts from the end of the arguments passed; an index at
-    or past their number names a parameter the caller left to its default,
-    and is ignored (as JAX does)."""
-    if not static_argnums:
-        return args, ()
-    n = len(args)
-    for i in static_argnums:
-        if i < -n:
-            raise ValueError(f"static_argnums={i} is out of range: the function was called with {n} "
-                             f"positional argument{'s' if n != 1 else ''}")
-    static = tuple(sorted({i % n for i in static_argnums if i < n}))
-    dyn = tuple(a for i, a in enumerate(args) if i not in static)
-    st = tuple(args[i] for i in static)
-    for i, s in zip(static, st):
-        try:
-            hash(s)
-        except TypeError:
-            raise TypeError(f"static argument {i} must be hashable (it is part of the cache key), "
-                            f"got a {type(s).__name__}; pass a tuple instead of a list, or pass "
-                            "arrays as ordinary (traced) arguments") from None
-    return dyn, tuple(zip(static, st))
-
-
-def _positional_parameters(f):
-    """The names of ``f``'s positional parameters, and whether it takes ``*args``
-    (None when its signature cannot be read)."""
-    try:
-        params = inspect.signature(f).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return names, any(p.kind == p.VAR_POSITIONAL for p in params)
-
-
-def _check_static_argnums(f, static_argnums):
-    """static_argnums as a tuple of ints, checked against ``f``'s signature."""
-    single = _index(static_argnums)
-    nums = (single,) if single is not None else tuple(map(_index, static_argnums)) \
-        if isinstance(static_argnums, (tuple, list)) else (None,)
-    if None in nums:
-        raise TypeError(f"static_argnums must be an int or a tuple of ints, got {static_argnums!r}")
-    sig = _positional_parameters(f)
-    if sig is not None and not sig[1] and nums and max(nums) >= len(sig[0]):
-        raise ValueError(f"static_argnums={static_argnums} is out of range: {_name(f)} takes "
-                         f"{len(sig[0])} positional argument{'s' if len(sig[0]) != 1 else ''}")
-    return nums
-
-
-def _merge_static(dyn, static):
-    args = list(dyn)
-    for i, s in static:
-        args.insert(i, s)
-    return args
-
-
 def trace(f, leaves, in_tree, static=()):
     """Trace ``f`` on abstract versions of ``leaves``; return (IR, output treedef)."""
     global trace_count
     trace_count += 1
     with new_trace() as tr:
         tracers = [tr.new_arg(_aval(x)) for x in leaves]
-        args = _merge_static(tree_util.unflatten(in_tree, tracers), static)
+        args = merge_static(tree_util.unflatten(in_tree, tracers), static)
         out = f(*args)
         out_leaves, out_tree = tree_util.flatten(out)
         for o in out_leaves:
@@ -175,25 +51,8 @@ def trace(f, leaves, in_tree, static=()):
                 raise TypeError(f"{_name(f)} returned a {type(o).__name__}; transformed functions "
                                 "must return arrays, scalars, or tuples/lists/dicts of them")
         ir = tr.to_ir(out_leaves)
-    _check_values(ir, _name(f))
+    check_values(ir, _name(f))
     return ir, out_tree
-
-
-def _check_values(ir, fname):
-    """Reject values jitgrad cannot compute on (complex numbers) anywhere in
-    ``ir``: captured constants, literals and intermediates, inner IRs included."""
-    for v, c in zip(ir.constvars, ir.consts):
-        check_dtype(v.aval.dtype, f"a constant of shape {v.aval.shape} captured by {fname}")
-    for e in ir.eqns:
-        where = f" at {e.where}" if e.where else ""
-        for a in e.inputs:
-            if isinstance(a, Lit):
-                check_dtype(a.dtype, f"the literal {a.value!r} used by {fname}{where}")
-        for o in e.outputs:
-            check_dtype(o.aval.dtype, f"a value computed by {fname}{where} ({e.prim.name})")
-        for p in e.params.values():
-            if isinstance(p, IR):
-                _check_values(p, fname)
 
 
 def _name(f):
@@ -226,10 +85,10 @@ class Staged:
         self.fast = {}      # the same entries, keyed by a cheaper key for flat array/float calls
 
     def signature(self, args):
-        dyn, static = _split_static(args, self.static_argnums)
+        dyn, static = split_static(args, self.static_argnums)
         leaves, in_tree = tree_util.flatten(tuple(dyn))
         positions = [i for i in range(len(args)) if i not in dict(static)]
-        leaves = [_coerce(x, name) for x, name in zip(leaves, _leaf_names(in_tree, positions))]
+        leaves = [coerce(x, name) for x, name in zip(leaves, leaf_names(in_tree, positions))]
         # static values of different types may be equal (2 == 2.0 == np.int64(2),
         # 1 == True) and still trace differently: the key holds their types
         key = (in_tree, tuple((i, type(v), v) for i, v in static),
@@ -266,7 +125,7 @@ class Staged:
         if fkey is not None and all(a is x for a, x in zip(tree_util.flatten(args)[0], leaves)
                                     if type(a) is np.ndarray):
             # (the fast path passes the arrays as they are: not for arrays that
-            # _coerce converts)
+            # coerce converts)
             self.fast[fkey] = e
         return e.finish(e.exe.call(leaves))
 
@@ -320,23 +179,11 @@ def wrap(f, staged, remake=None):
             def with_keywords(*a):
                 return f(*a[:n], **dict(zip(names, a[n:])))
             inner = by_names[(len(args), names)] = remake(
-                with_keywords, _static_with_keywords(f, static, n, names))
+                with_keywords, static_with_keywords(f, static, n, names))
         return inner(*args, *[kwargs[k] for k in names])
 
     transformed._staged = staged
     return transformed
-
-
-def _static_with_keywords(f, static_argnums, n, names):
-    """The static positions of ``f(*args[:n], **dict(zip(names, args[n:])))``:
-    the static positions passed positionally, and the keywords whose parameter
-    is static."""
-    if not static_argnums:
-        return ()
-    params = (_positional_parameters(f) or ([], False))[0]
-    by_name = {params[i % len(params)] for i in static_argnums if -len(params) <= i < len(params)}
-    return tuple(i % n for i in static_argnums if -n <= i < n) + \
-        tuple(n + j for j, k in enumerate(names) if k in by_name)
 
 
 def _unflattener(out_tree):
@@ -362,7 +209,7 @@ def jit(f=None, *, static_argnums=()):
     if f is None:
         return lambda g: jit(g, static_argnums=static_argnums)
     check_callable(f, "jit")
-    static_argnums = _check_static_argnums(f, static_argnums)
+    static_argnums = check_static_argnums(f, static_argnums)
 
     def build(leaves, in_tree, static):
         ir, out_tree = trace(f, leaves, in_tree, static)
@@ -376,58 +223,6 @@ def jit(f=None, *, static_argnums=()):
 # grad and value_and_grad
 
 
-def _index(i):
-    """``i`` as an int if it is one (NumPy integers too, not bools), else None."""
-    if isinstance(i, (bool, np.bool_)):
-        return None
-    try:
-        return operator.index(i)
-    except TypeError:
-        return None
-
-
-def check_callable(f, transform):
-    if not callable(f):
-        raise TypeError(f"{transform} expects a function as its first argument, got a "
-                        f"{type(f).__name__}")
-
-
-def check_argnums(argnums, transform):
-    """``argnums`` as an int or a tuple of ints: an int, or a non-empty tuple
-    (or list) of them."""
-    if _index(argnums) is not None:
-        return _index(argnums)
-    nums = tuple(map(_index, argnums)) if isinstance(argnums, (tuple, list)) else (None,)
-    if None in nums:
-        raise TypeError(f"{transform}: argnums must be an int or a tuple of ints, got {argnums!r}")
-    if not nums:
-        raise ValueError(f"{transform}: argnums is empty; name at least one argument to differentiate")
-    return nums
-
-
-def _check_argnums(argnums, nargs, fname):
-    for a in argnums:
-        if not -nargs <= a < nargs:
-            raise ValueError(f"argnums={a} is out of range: {fname} was called with {nargs} "
-                             f"positional argument{'s' if nargs != 1 else ''}")
-    resolved = [a % nargs for a in argnums]
-    for a in set(resolved):
-        if resolved.count(a) > 1:
-            # JAX fails here too; a gradient per entry would differentiate
-            # only one of the copies and return zeros for the others
-            raise ValueError(f"argnums={tuple(argnums)} names argument {a} of {fname} more than "
-                             "once; name each argument once")
-
-
-def _check_float(leaf, argnum, fname, transform):
-    dt = _aval(leaf).dtype
-    if not np.issubdtype(dt, np.floating):
-        raise TypeError(
-            f"{transform} requires floating-point inputs, but argument {argnum} of {fname} has dtype "
-            f"{dt}. Pass floats (for example 3.0 instead of 3, or x.astype(np.float64)), or leave "
-            f"this argument out of argnums.")
-
-
 def diff_leaves(leaves, in_tree, argnums, fname, transform):
     """The differentiated arguments, in argnums order (as JAX): for each, the
     positions of its leaves among all leaves and its treedef.  Also whether
@@ -435,14 +230,14 @@ def diff_leaves(leaves, in_tree, argnums, fname, transform):
     args = tree_util.unflatten(in_tree, leaves)
     single = isinstance(argnums, int)
     nums = (argnums,) if single else tuple(argnums)
-    _check_argnums(nums, len(args), fname)
+    check_argnums_range(nums, len(args), fname)
     nums = [a % len(args) for a in nums]
     groups, pos = {}, 0
     for i, a in enumerate(args):
         lv, td = tree_util.flatten(a)
         if i in nums:
             for leaf in lv:
-                _check_float(leaf, i, fname, transform)
+                check_float(leaf, i, fname, transform)
             groups[i] = (list(range(pos, pos + len(lv))), td)
         pos += len(lv)
     return [groups[i] for i in nums], single
@@ -559,7 +354,7 @@ def _check_tangents(primals, tangents):
     if pt != tt:
         raise ValueError(f"jvp: primals and tangents must have the same structure, got {pt} and {tt}")
     for i, (p, t) in enumerate(zip(pl, tl)):
-        ap, at = _aval(_coerce(p, f"primal {i}")), _aval(_coerce(t, f"tangent {i}"))
+        ap, at = _aval(coerce(p, f"primal {i}")), _aval(coerce(t, f"tangent {i}"))
         if ap.shape != at.shape:
             raise ValueError(f"jvp: tangent {i} has shape {at.shape} but its primal has shape {ap.shape}")
         if np.issubdtype(ap.dtype, np.floating) and ap.dtype != at.dtype:
@@ -657,7 +452,7 @@ def vjp(f, *primals, has_aux=False):
             raise TypeError(f"with has_aux=True, {fname} must return a pair (output, aux)")
         out, aux = out
     out_leaves, out_tree = tree_util.flatten(out)
-    out_avals = [_aval(_coerce(o, "output")) for o in out_leaves]
+    out_avals = [_aval(coerce(o, "output")) for o in out_leaves]
 
     def make_bwd():
         def build(leaves, in_tree, static):
@@ -694,7 +489,7 @@ def vjp(f, *primals, has_aux=False):
             raise ValueError(f"vjp_fn: the cotangent must have the output's structure {out_tree}, "
                              f"got {ct_tree}")
         for i, (c, av) in enumerate(zip(ct_leaves, out_avals)):
-            ac = _aval(_coerce(c, f"cotangent {i}"))
+            ac = _aval(coerce(c, f"cotangent {i}"))
             if ac.shape != av.shape:
                 raise ValueError(f"vjp_fn: cotangent {i} has shape {ac.shape}, the output has {av.shape}")
             if np.issubdtype(av.dtype, np.floating) and ac.dtype != av.dtype:
@@ -721,9 +516,9 @@ def make_ir(f, static_argnums=()):
             leaves, in_tree, static, key = staged.signature(args)
             ir, _ = staged.build(leaves, in_tree, static)
             return optimize(ir)
-        dyn, static = _split_static(args, static_argnums)
+        dyn, static = split_static(args, static_argnums)
         leaves, in_tree = tree_util.flatten(tuple(dyn))
-        leaves = [_coerce(x, "argument") for x in leaves]
+        leaves = [coerce(x, "argument") for x in leaves]
         return trace(f, leaves, in_tree, static)[0]
     return run
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from . import primitives as P
 from . import tree as tree_util
-from .api import Staged, check_argnums, check_callable, diff_leaves, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
+from .api import Staged, diff_leaves, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
+from .arguments import check_argnums, check_callable
 from .batching import vmap_ir
 from .core import aval_of, eval_ir, new_trace
 from .transforms import jvp_ir, vjp_ir
