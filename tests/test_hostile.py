@@ -251,6 +251,8 @@ RAISES = [
     ("escaped_tracer_in_ufunc", lambda: np.sin(_escaped()), jitgrad.JitgradError, "escaped"),
     ("escaped_tracer_asarray", lambda: np.asarray(_escaped()), jitgrad.JitgradError, "escaped"),
     ("escaped_tracer_bool", lambda: bool(_escaped()), jitgrad.JitgradError, "escaped"),
+    ("escaped_tracer_as_argument", lambda: jitgrad.jit(lambda x: x * 2.0)(_escaped()),
+     jitgrad.JitgradError, "escaped"),
     ("escaped_tracer_in_other_trace", lambda: jitgrad.grad(lambda x: x * _escaped())(1.0),
      jitgrad.JitgradError, "escaped"),
 
