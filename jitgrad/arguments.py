@@ -21,13 +21,31 @@ from .ir import IR, Lit
 
 
 # ndarray subclasses whose meaning is more than their values: computing on
-# the plain array underneath would silently drop it (a mask, matrix products).
-_SEMANTIC_SUBCLASSES = [
+# the plain array underneath would silently drop it (a mask, units, matrix
+# products).  A subclass is one of them when it overrides NumPy's protocols or
+# the arithmetic operators; the advice for the common ones is more specific.
+_SEMANTIC_HOOKS = ("__array_ufunc__", "__array_function__", "__add__", "__radd__", "__sub__",
+                   "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__matmul__",
+                   "__rmatmul__", "__pow__", "__neg__")
+_ADVICE = [
     (np.ma.MaskedArray, "np.ma.MaskedArray", "its mask would be ignored: pass x.filled(fill_value) "
      "(or np.asarray(x) to use the data under the mask)"),
     (np.matrix, "np.matrix", "its operators (* is a matrix product) would not be kept: pass "
      "np.asarray(x)"),
 ]
+
+
+def _reject_semantic_subclass(x, where):
+    cls = type(x)
+    hooks = [h for h in _SEMANTIC_HOOKS if getattr(cls, h, None) is not getattr(np.ndarray, h)]
+    if not hooks:
+        return
+    for base, name, why in _ADVICE:
+        if isinstance(x, base):
+            raise TypeError(f"{where} is a {name}, which jitgrad does not support: {why}")
+    raise TypeError(f"{where} is a {cls.__name__}, an ndarray subclass that changes what NumPy "
+                    f"computes ({', '.join(hooks)}), which jitgrad would not keep: pass "
+                    "np.asarray(x) to compute on its values as a plain array")
 
 
 def coerce(x, where):
@@ -39,10 +57,9 @@ def coerce(x, where):
     elif type(x) is np.ndarray or isinstance(x, np.generic):
         value = x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
     elif isinstance(x, np.ndarray):
-        for cls, name, why in _SEMANTIC_SUBCLASSES:
-            if isinstance(x, cls):
-                raise TypeError(f"{where} is a {name}, which jitgrad does not support: {why}")
-        value = x.view(np.ndarray)     # a subclass that only adds methods: its values
+        _reject_semantic_subclass(x, where)
+        value = x.view(np.ndarray)     # a subclass that only adds methods or metadata: its values
+        value = value if value.dtype.isnative else value.astype(value.dtype.newbyteorder("="))
     elif isinstance(x, bool):
         value = np.bool_(x)
     elif isinstance(x, int):

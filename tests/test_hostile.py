@@ -212,6 +212,8 @@ RAISES = [
      TypeError, "MaskedArray"),
     ("matrix_argument", lambda: jitgrad.jit(lambda m: m * m)(_matrix()), TypeError,
      r"np.matrix.*np.asarray"),
+    ("subclass_with_own_ufuncs", lambda: jitgrad.grad(np.sum)(np.ones(2).view(_Units)), TypeError,
+     r"_Units, an ndarray subclass that changes what NumPy computes \(__array_ufunc__\).*np.asarray"),
     ("object_array_argument", lambda: jitgrad.jit(lambda a: a)(np.array([1.0, None])), TypeError,
      "dtype object"),
     ("string_array_argument", lambda: jitgrad.jit(lambda a: a)(np.array(["a"])), TypeError, "dtype <U1"),
@@ -303,6 +305,8 @@ EQUALS = [
     ("vmap_out_axes_negative_per_output", lambda: jitgrad.vmap(lambda v: (v, np.sum(v)), out_axes=(-1, 0))(M),
      (np.array([[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]), np.array([3.0, 12.0]))),
     ("vjp_int_primal_cotangent_is_zero", lambda: jitgrad.vjp(lambda a, n: a * n, Y, 3)[1](Z)[1], 0),
+    ("memmap_view_argument", lambda: jitgrad.grad(lambda x: np.sum(x * x))(np.ones(2).view(np.memmap)),
+     np.array([2.0, 2.0])),
     ("subclass_argument_gradient", lambda: jitgrad.grad(lambda x: np.sum(x * x))(
         np.arange(3.0).view(type("Sub", (np.ndarray,), {}))), np.array([0.0, 2.0, 4.0])),
 
@@ -392,6 +396,13 @@ def _mutate_after(transform):
     _, fn = transform(lambda v: v ** 2, x)
     x *= 10.0
     return fn(np.ones(2))
+
+
+class _Units(np.ndarray):
+    """A units-like subclass: NumPy's functions mean something else on it."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return NotImplemented
 
 
 def _matrix():
