@@ -510,6 +510,7 @@ def make_ir(f, static_argnums=()):
     For a transformed function (``grad(f)``, ``jit(f)`` ...) it returns the IR
     of the transformed computation, after clean-up passes."""
     staged = getattr(f, "_staged", None)
+    static_argnums = check_static_argnums(f, static_argnums)
 
     def run(*args):
         if staged is not None:
