@@ -19,6 +19,7 @@ are tests of their own further down, each built on a small table too.
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -41,6 +42,17 @@ AGREE = [
     # -- numerics
 
     # -- api
+    # arguments of every layout, byte order and plain subclass
+    ("big_endian_argument", lambda x: x * 2.0, (np.arange(3.0).astype(">f8"),)),
+    ("fortran_argument", lambda x: x * 2.0 + x.T.T, (np.asfortranarray(np.arange(6.0).reshape(2, 3)),)),
+    ("negative_strides", lambda x: np.sum(x * x), (np.arange(4.0)[::-1],)),
+    ("read_only_broadcast", lambda x: x * 2.0, (np.broadcast_to(np.arange(3.0), (2, 3)),)),
+    ("empty_argument", lambda x: np.sum(x * 2.0, axis=1), (np.zeros((0, 3)),)),
+    ("plain_subclass", lambda x: x * 2.0 + 1.0, (np.arange(3.0).view(type("Sub", (np.ndarray,), {})),)),
+    ("uint8_wraps", lambda x: x + x, (np.array([200, 100], np.uint8),)),
+    ("bool_scalar_argument", lambda x, b: x * b, (np.ones(2), True)),
+    ("none_in_arguments", lambda x, n: x * 2.0, (np.ones(2), None)),
+    ("list_argument", lambda p: p[0] * p[1], ([np.ones(2), np.arange(2.0)],)),
 
     # -- runtime
 
@@ -63,6 +75,49 @@ FRESH = [
     # -- numerics
 
     # -- api
+    # an output that is an input, a captured constant or a view of one (both tiers)
+    ("jit_times_one_is_not_input", lambda: (jitgrad.jit(lambda v: v * 1.0)(Y), [Y])),
+    ("jit_identity", lambda: (jitgrad.jit(lambda v: v)(Y), [Y])),
+    ("jit_transpose_view", lambda: (jitgrad.jit(lambda x: x.T)(M), [M])),
+    ("jit_reshape_view", lambda: (jitgrad.jit(lambda x: x.reshape(6))(M), [M])),
+    ("jit_ravel_view", lambda: (jitgrad.jit(lambda x: x.ravel())(M), [M])),
+    ("jit_full_slice_view", lambda: (jitgrad.jit(lambda x: x[:, :])(M), [M])),
+    ("jit_expand_dims_view", lambda: (jitgrad.jit(lambda x: x[None])(Y), [Y])),
+    ("jit_strided_input", lambda: (jitgrad.jit(lambda x: x * 1.0)(M[:, ::2]), [M])),
+    ("jit_returns_constant", lambda: (jitgrad.jit(lambda x: W)(Y), [])),
+    ("jit_returns_constant_view", lambda: (jitgrad.jit(lambda x: W.reshape(3, 1))(Y), [])),
+    ("jit_static_and_dict", lambda: (jitgrad.jit(lambda d, k: d["a"] * k, static_argnums=1)(
+        {"a": Y}, 1), [Y])),
+    ("grad_of_captured_product_is_not_W", lambda: (jitgrad.grad(lambda x: np.sum(x * W))(Y), [Y])),
+    ("grad_argnums_pair", lambda: (jitgrad.grad(lambda a, b: np.sum(a * b), argnums=(0, 1))(Y, Z),
+                                   [Y, Z])),
+    ("grad_pytree_argument", lambda: (jitgrad.grad(lambda p: np.sum(p["a"] * p["b"]))(
+        {"a": Y, "b": Z}), [Y, Z])),
+    ("value_and_grad_of_product", lambda: (jitgrad.value_and_grad(lambda a, b: np.sum(a * b))(Y, Z),
+                                           [Y, Z])),
+    ("grad_aux_is_input", lambda: (jitgrad.grad(lambda x: (np.sum(x * x), x), has_aux=True)(Y), [Y])),
+    ("jvp_identity", lambda: (jitgrad.jvp(lambda x: x * 1.0, (Y,), (Z,)), [Y, Z])),
+    ("jvp_tangent_of_sum_is_not_tangent", lambda: (jitgrad.jvp(lambda a, b: a + b * 0.0, (Y, Y),
+                                                               (Z, Z)), [Y, Z])),
+    ("vjp_output_and_cotangent", lambda: _vjp_both(lambda x: x * 1.0, Y, Z)),
+    ("vjp_cotangent_is_W", lambda: _vjp_both(lambda x: np.sum(x * W), Y, 1.0)),
+    ("linearize_identity", lambda: _linearize_both(lambda x: x * 1.0, Y, Z)),
+    ("hvp_of_half_square", lambda: (jitgrad.hvp(lambda x: np.sum(x * x) / 2, (Y,), (Z,)), [Y, Z])),
+    ("jacfwd_linear", lambda: (jitgrad.jacfwd(lambda x, w: x * w, argnums=1)(Y, Z), [Y, Z])),
+    ("jacrev_of_dot_is_not_W", lambda: (jitgrad.jacrev(lambda x: np.dot(W, x))(Y), [Y])),
+    ("hessian_of_dot", lambda: (jitgrad.hessian(lambda x: np.dot(x, Z) * 1.0)(Y), [Y, Z])),
+    ("vmap_identity", lambda: (jitgrad.vmap(lambda x: x)(M), [M])),
+    ("vmap_unmapped_argument", lambda: (jitgrad.vmap(lambda x, w: w * 1.0, in_axes=(0, None))(M, Z),
+                                        [M, Z])),
+    # results never alias each other ...
+    ("jit_cse_outputs_apart", lambda: _apart(jitgrad.jit(lambda x: (x * 2, x * 2))(Y))),
+    ("jit_same_output_twice", lambda: _apart(jitgrad.jit(lambda x: (x, x))(Y))),
+    ("jit_output_and_its_view", lambda: _apart(jitgrad.jit(lambda x: (x * 2, (x * 2).reshape(3, 1)))(Y))),
+    ("jvp_outputs_apart", lambda: _apart(jitgrad.jvp(lambda x: x, (Y,), (Y,)))),
+    # ... nor the results of an earlier call (a constant of the compiled function)
+    ("jacfwd_identity_basis", lambda: _twice(lambda: _JACFWD_IDENTITY(Y))),
+    ("jacrev_identity_basis", lambda: _twice(lambda: _JACREV_IDENTITY(Y))),
+    ("jit_constant_twice", lambda: _twice(lambda: _JIT_CONSTANT(Y))),
 
     # -- runtime
 
@@ -81,6 +136,127 @@ RAISES = [
     # -- numerics
 
     # -- api
+    # complex numbers: not supported yet, by any transform, wherever they enter
+    ("complex_jvp_primal", lambda: jitgrad.jvp(np.dot, (CV, Y), (CV, Y)), TypeError,
+     r"primal 0 has dtype complex128: complex numbers are not supported yet"),
+    ("complex_jvp_tangent_of_int", lambda: jitgrad.jvp(lambda a, n: a * n, (Y, np.arange(3)),
+                                                       (Y, CV)), TypeError, r"tangent 1 .*complex"),
+    ("complex_grad", lambda: jitgrad.grad(lambda x: np.sum(x * x))(CV), TypeError,
+     r"argument 0 has dtype complex128: complex numbers are not supported"),
+    ("complex_value_and_grad_second", lambda: jitgrad.value_and_grad(lambda a, b: np.sum(a))(Y, CV),
+     TypeError, r"argument 1 has dtype complex128"),
+    ("complex_jit", lambda: jitgrad.jit(lambda x: x * 2)(CV), TypeError, "complex"),
+    ("complex_python_scalar", lambda: jitgrad.jit(lambda x, c: x * c)(Y, 1j), TypeError,
+     r"argument 1 has dtype complex128"),
+    ("complex_in_pytree", lambda: jitgrad.grad(lambda d: np.sum(d["a"]))({"a": Y, "b": CV}), TypeError,
+     r"argument 0 \(leaf 1 of dict\(\*, \*\)\) has dtype complex"),
+    ("complex_vjp_cotangent", lambda: jitgrad.vjp(lambda x: x * 2.0, Y)[1](CV), TypeError,
+     r"cotangent 0 has dtype complex128"),
+    ("complex_vmap", lambda: jitgrad.vmap(lambda x: x * 2)(CV), TypeError, "complex numbers"),
+    ("complex_jacfwd", lambda: jitgrad.jacfwd(lambda x: x * 2)(CV), TypeError, "complex numbers"),
+    ("complex_hvp_tangent", lambda: jitgrad.hvp(lambda x: np.sum(x * x), (Y,), (CV,)), TypeError,
+     r"tangent 0 .*complex"),
+    ("complex_linearize", lambda: jitgrad.linearize(lambda x: x * 2, CV), TypeError, "complex"),
+    ("complex_captured_constant", lambda: jitgrad.grad(lambda x: np.sum(np.abs(x * CV)))(Y), TypeError,
+     r"constant of shape \(3,\) captured by .* complex128"),
+    ("complex_intermediate", lambda: jitgrad.grad(lambda x: np.sum(np.sqrt(x + 0j)))(Y), TypeError,
+     r"test_hostile.py:\d+.*complex128: complex numbers are not supported yet"),
+    ("complex_intermediate_jit", lambda: jitgrad.jit(lambda x: x.astype(complex))(Y), TypeError,
+     "complex numbers are not supported yet"),
+    # argnums
+    ("argnums_duplicate", lambda: jitgrad.grad(lambda a, b: np.sum(a * b), argnums=(0, 0))(Y, Z),
+     ValueError, r"names argument 0 .* more than once"),
+    ("argnums_duplicate_negative", lambda: jitgrad.jacrev(lambda a, b: a * b, argnums=(1, -1))(Y, Z),
+     ValueError, "more than once"),
+    ("argnums_float", lambda: jitgrad.grad(lambda x: x * x, argnums=0.0), TypeError,
+     "argnums must be an int or a tuple of ints"),
+    ("argnums_bool", lambda: jitgrad.value_and_grad(lambda x: x * x, argnums=True), TypeError,
+     "argnums must be an int"),
+    ("argnums_empty", lambda: jitgrad.grad(lambda x: x * x, argnums=()), ValueError, "argnums is empty"),
+    ("argnums_negative_out_of_range", lambda: jitgrad.grad(lambda x: x * x, argnums=-2)(1.0),
+     ValueError, "out of range"),
+    ("jacfwd_argnums_string", lambda: jitgrad.jacfwd(lambda x: x, argnums="0"), TypeError, "argnums"),
+    # static_argnums
+    ("static_argnums_beyond_signature", lambda: jitgrad.jit(lambda a, b: a * b, static_argnums=4),
+     ValueError, r"static_argnums=4 is out of range: <lambda> takes 2 positional arguments"),
+    ("static_argnums_negative_beyond_call", lambda: jitgrad.jit(lambda *a: a[0], static_argnums=-3)(
+        1.0, 2.0), ValueError, r"static_argnums=-3 is out of range"),
+    ("static_argnums_float", lambda: jitgrad.jit(lambda a: a, static_argnums=1.0), TypeError,
+     "static_argnums must be an int"),
+    ("static_unhashable", lambda: jitgrad.jit(lambda a, b: a, static_argnums=1)(1.0, [1]), TypeError,
+     r"static argument 1 must be hashable .*got a list"),
+    ("static_keyword_unhashable", lambda: jitgrad.jit(lambda a, n=1: a * 2, static_argnums=1)(
+        1.0, n=[1]), TypeError, "must be hashable"),
+    # vmap axes
+    ("vmap_in_axes_beyond_rank", lambda: jitgrad.vmap(lambda v: v * 2, in_axes=2)(M), ValueError,
+     r"in_axes=2 is out of range for argument 0 .* shape \(2, 3\)"),
+    ("vmap_negative_in_axes_beyond_rank", lambda: jitgrad.vmap(lambda a, v: v, in_axes=(None, -3))(
+        1.0, M), ValueError, r"in_axes=-3 is out of range for argument 1"),
+    ("vmap_0d_argument", lambda: jitgrad.vmap(lambda v: v * 2)(np.float64(3.0)), ValueError,
+     r"shape \(\).*0-d array has no axis to map"),
+    ("vmap_mismatched_sizes", lambda: jitgrad.vmap(lambda a, b: a * b)(np.ones(2), np.ones(3)),
+     ValueError, r"argument 0 has shape \(2,\).*argument 1 has shape \(3,\)"),
+    ("vmap_nothing_mapped", lambda: jitgrad.vmap(lambda a: a, in_axes=None)(Y), ValueError,
+     "maps none of the arguments"),
+    ("vmap_in_axes_float", lambda: jitgrad.vmap(lambda a: a, in_axes=0.5), TypeError, "in_axes must be"),
+    ("vmap_in_axes_length", lambda: jitgrad.vmap(lambda a, b: a, in_axes=(0,))(M, M), ValueError,
+     "in_axes has 1 entries"),
+    ("vmap_out_axes_beyond_rank", lambda: jitgrad.vmap(lambda v: v * 2, out_axes=2)(M), ValueError,
+     r"out_axes=2 is out of range for output 0"),
+    ("vmap_out_axes_structure", lambda: jitgrad.vmap(lambda v: (v, v), out_axes=(0, 1, 0))(M),
+     ValueError, "out_axes=.* has 3 entries"),
+    # arguments jitgrad cannot compute on
+    ("masked_array_argument", lambda: jitgrad.jit(np.sum)(np.ma.MaskedArray(Y, mask=[0, 1, 0])),
+     TypeError, r"argument 0 is a np.ma.MaskedArray.*filled"),
+    ("masked_array_to_grad", lambda: jitgrad.grad(np.sum)(np.ma.MaskedArray(Y, mask=[0, 1, 0])),
+     TypeError, "MaskedArray"),
+    ("matrix_argument", lambda: jitgrad.jit(lambda m: m * m)(_matrix()), TypeError,
+     r"np.matrix.*np.asarray"),
+    ("subclass_with_own_ufuncs", lambda: jitgrad.grad(np.sum)(np.ones(2).view(_Units)), TypeError,
+     r"_Units, an ndarray subclass that changes what NumPy computes \(__array_ufunc__\).*np.asarray"),
+    ("object_array_argument", lambda: jitgrad.jit(lambda a: a)(np.array([1.0, None])), TypeError,
+     "dtype object"),
+    ("string_array_argument", lambda: jitgrad.jit(lambda a: a)(np.array(["a"])), TypeError, "dtype <U1"),
+    ("datetime_argument", lambda: jitgrad.jit(lambda a: a)(np.array(["2020-01-01"], "datetime64[D]")),
+     TypeError, "datetime64"),
+    ("generator_argument", lambda: jitgrad.jit(lambda a: a)(i for i in range(3)), TypeError,
+     "generator"),
+    ("bool_argument_to_grad", lambda: jitgrad.grad(lambda a: a * 2.0)(True), TypeError,
+     "floating-point inputs"),
+    # transforms used wrongly
+    ("has_aux_without_pair", lambda: jitgrad.grad(lambda x: np.sum(x), has_aux=True)(Y), TypeError,
+     "must return a pair"),
+    ("has_aux_triple", lambda: jitgrad.value_and_grad(lambda x: (np.sum(x), x, x), has_aux=True)(Y),
+     TypeError, "must return a pair"),
+    ("jvp_int_tangent_for_float", lambda: jitgrad.jvp(lambda x: x, (Y,), (np.ones(3, int),)), TypeError,
+     "tangent 0 has dtype int64"),
+    ("jvp_tangent_structure", lambda: jitgrad.jvp(lambda p: p[0], ([Y],), ((Y,),)), ValueError,
+     "same structure"),
+    ("vjp_fn_list_for_tuple", lambda: jitgrad.vjp(lambda x: (x, x), Y)[1]([Y, Y]), ValueError,
+     "output's structure"),
+    ("vjp_fn_wrong_shape", lambda: jitgrad.vjp(lambda x: x * 2.0, Y)[1](np.ones(2)), ValueError,
+     r"cotangent 0 has shape \(2,\)"),
+    ("jacfwd_int_input", lambda: jitgrad.jacfwd(lambda x: x * 2)(np.arange(3)), TypeError,
+     "floating-point inputs"),
+    ("jacrev_int_output", lambda: jitgrad.jacrev(lambda x: (x > 0).astype(int))(Y), TypeError,
+     "jacrev requires floating-point outputs"),
+    ("hvp_bare_arrays", lambda: jitgrad.hvp(lambda x: np.sum(x * x), Y, Y), TypeError,
+     r"hvp\(f, \(x,\), \(v,\)\)"),
+    ("grad_of_non_callable", lambda: jitgrad.grad(3.0), TypeError, "grad expects a function"),
+    ("jit_of_array", lambda: jitgrad.jit(Y), TypeError, "jit expects a function .* ndarray"),
+    ("vmap_of_non_callable", lambda: jitgrad.vmap("f"), TypeError, "vmap expects a function"),
+    ("jvp_of_non_callable", lambda: jitgrad.jvp(None, (Y,), (Y,)), TypeError, "jvp expects a function"),
+    ("hessian_of_non_callable", lambda: jitgrad.hessian([]), TypeError, "hessian expects a function"),
+    # a traced value kept past its trace
+    ("escaped_tracer_times_number", lambda: _escaped() * 2, jitgrad.JitgradError, "escaped"),
+    ("escaped_tracer_plus_array", lambda: _escaped() + Y, jitgrad.JitgradError, "escaped"),
+    ("escaped_tracer_in_ufunc", lambda: np.sin(_escaped()), jitgrad.JitgradError, "escaped"),
+    ("escaped_tracer_asarray", lambda: np.asarray(_escaped()), jitgrad.JitgradError, "escaped"),
+    ("escaped_tracer_bool", lambda: bool(_escaped()), jitgrad.JitgradError, "escaped"),
+    ("escaped_tracer_as_argument", lambda: jitgrad.jit(lambda x: x * 2.0)(_escaped()),
+     jitgrad.JitgradError, "escaped"),
+    ("escaped_tracer_in_other_trace", lambda: jitgrad.grad(lambda x: x * _escaped())(1.0),
+     jitgrad.JitgradError, "escaped"),
 
     # -- runtime
 
@@ -98,6 +274,41 @@ EQUALS = [
     # -- numerics
 
     # -- api
+    ("static_keyword_is_static", lambda: jitgrad.jit(lambda x, n=1: x if n else -x, static_argnums=1)(
+        2.0, n=False), -2.0),
+    ("vjp_fn_after_primal_mutated", lambda: _mutate_after(jitgrad.vjp), (np.array([2.0, 4.0]),)),
+    ("linearize_after_primal_mutated", lambda: _mutate_after(jitgrad.linearize), np.array([2.0, 4.0])),
+    # equal static values of different types (2 == 2.0) are different specialisations
+    ("static_int_then_equal_float", lambda: [
+        _JIT_TIMES_STATIC(np.arange(3), n).dtype == np.float64 for n in (2, 2.0, np.float32(2))],
+     [False, True, True]),
+    ("static_keyword_beside_traced_keyword", lambda: jitgrad.jit(
+        lambda x, n=2, c=0.0: x * n + c, static_argnums=1)(1.0, c=np.ones(2)), np.array([3.0, 3.0])),
+    ("static_argnums_default_left", lambda: jitgrad.jit(lambda x, n=3: x * n, static_argnums=1)(2.0), 6.0),
+    ("static_negative_index", lambda: jitgrad.jit(lambda x, n: x * n, static_argnums=-1)(2.0, 3), 6.0),
+    ("argnums_numpy_int", lambda: jitgrad.grad(lambda a, b: a * b, argnums=np.int64(1))(2.0, 3.0), 2.0),
+    ("argnums_list", lambda: jitgrad.grad(lambda a, b: a * b, argnums=[1, 0])(2.0, 3.0), (2.0, 3.0)),
+    ("dtype_changes_between_calls", lambda: [_JIT_DOUBLE(np.ones(2)).dtype.itemsize,
+                                             _JIT_DOUBLE(np.ones(2, np.float32)).dtype.itemsize,
+                                             _JIT_DOUBLE(np.ones(2, np.int16)).dtype.itemsize], [8, 4, 2]),
+    ("float32_stays_float32", lambda: jitgrad.grad(lambda x: np.sum(x * x))(np.ones(2, np.float32)).dtype
+     == np.float32, True),
+    ("float16_gradient", lambda: jitgrad.grad(lambda x: np.sum(x * x))(np.ones(2, np.float16)), np.array([2.0, 2.0])),
+    ("grad_of_list_is_list", lambda: isinstance(jitgrad.grad(lambda p: p[0] * p[1])([2.0, 3.0]), list),
+     True),
+    ("grad_of_tuple_is_tuple", lambda: jitgrad.grad(lambda p: p[0] * p[1])((2.0, 3.0)), (3.0, 2.0)),
+    ("grad_with_keyword", lambda: jitgrad.grad(lambda x, s: np.sum(x * s))(Y, s=2.0), np.array([2.0, 2.0, 2.0])),
+    ("hessian_of_non_scalar", lambda: jitgrad.hessian(lambda x: x ** 3)(np.array([1.0, 2.0]))[1, 1],
+     np.array([0.0, 12.0])),
+    ("vmap_in_axes_negative", lambda: jitgrad.vmap(np.sum, in_axes=-1)(M), np.array([3.0, 5.0, 7.0])),
+    ("vmap_out_axes", lambda: jitgrad.vmap(lambda v: v * 2.0, out_axes=1)(M), np.array([[0.0, 6.0], [2.0, 8.0], [4.0, 10.0]])),
+    ("vmap_out_axes_negative_per_output", lambda: jitgrad.vmap(lambda v: (v, np.sum(v)), out_axes=(-1, 0))(M),
+     (np.array([[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]), np.array([3.0, 12.0]))),
+    ("vjp_int_primal_cotangent_is_zero", lambda: jitgrad.vjp(lambda a, n: a * n, Y, 3)[1](Z)[1], 0),
+    ("memmap_view_argument", lambda: jitgrad.grad(lambda x: np.sum(x * x))(np.ones(2).view(np.memmap)),
+     np.array([2.0, 2.0])),
+    ("subclass_argument_gradient", lambda: jitgrad.grad(lambda x: np.sum(x * x))(
+        np.arange(3.0).view(type("Sub", (np.ndarray,), {}))), np.array([0.0, 2.0, 4.0])),
 
     # -- runtime
 
@@ -343,3 +554,68 @@ def test_traced_value_from_another_thread_is_refused():
     finally:
         done.set()
         t.join()
+
+# === api ===
+# The user's arrays for the api rows of the tables above.
+Y = np.arange(3.0)
+Z = np.array([0.5, -1.0, 2.0])
+M = np.arange(6.0).reshape(2, 3)
+CV = np.array([1 + 2j, -1j, 0.5])     # complex: rejected until supported
+_JIT_DOUBLE = jitgrad.jit(lambda x: x * 2)
+_JIT_TIMES_STATIC = jitgrad.jit(lambda x, n: x * n, static_argnums=1)
+
+
+def _mutate_after(transform):
+    """vjp's vjp_fn and linearize's f_jvp keep the point they were made at."""
+    x = np.array([1.0, 2.0])
+    _, fn = transform(lambda v: v ** 2, x)
+    x *= 10.0
+    return fn(np.ones(2))
+
+
+class _Units(np.ndarray):
+    """A units-like subclass: NumPy's functions mean something else on it."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return NotImplemented
+
+
+def _matrix():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.matrix([[1.0, 2.0]])
+
+
+def _escaped():
+    """A tracer kept in a list past the trace that made it."""
+    kept = []
+    jitgrad.jit(lambda x: kept.append(x) or x * 2.0)(1.0)
+    return kept[0]
+
+
+def _vjp_both(f, x, ct):
+    out, fn = jitgrad.vjp(f, x)
+    return (out, fn(ct)), [x] + ([ct] if isinstance(ct, np.ndarray) else [])
+
+
+def _linearize_both(f, x, t):
+    out, fn = jitgrad.linearize(f, x)
+    return (out, fn(t)), [x, t]
+
+
+def _apart(results):
+    """Results of one call must not share memory with each other."""
+    first, *rest = tree_util.flatten(results)[0]
+    return rest, [first]
+
+
+# transformed once, so that the second call of a row is a cached one
+_JACFWD_IDENTITY = jitgrad.jacfwd(lambda x: x)
+_JACREV_IDENTITY = jitgrad.jacrev(lambda x: x)
+_JIT_CONSTANT = jitgrad.jit(lambda x: W)
+
+
+def _twice(call):
+    """A cached call must not hand back the memory of an earlier result."""
+    first = call()
+    return call(), _leaves(first)

@@ -21,36 +21,15 @@ from ..core.ir import IR, Aval, Var
 from ..transforms.passes import lower, optimize
 from ..backend.executable import Executable
 from ..transforms.autodiff import jvp_ir, vjp_ir
+from .arguments import (check_argnums, check_argnums_range, check_callable, check_float,
+                        check_static_argnums, check_values, coerce, leaf_names, merge_static,
+                        split_static, static_with_keywords)
 
 trace_count = 0   # how many times any user function has been traced (for tests)
 
 
 # ---------------------------------------------------------------------------
-# Arguments
-
-
-def _coerce(x, where):
-    """Turn a leaf into something with a shape and dtype (Python numbers: 0-d float64/int64)."""
-    if isinstance(x, (Tracer, np.ndarray)):
-        return x
-    if isinstance(x, bool):
-        return np.bool_(x)
-    if isinstance(x, int):
-        return np.int64(x)
-    if isinstance(x, float):
-        return np.float64(x)
-    if isinstance(x, np.generic):
-        return x
-    if hasattr(x, "__jitgrad_value__"):
-        return x.__jitgrad_value__()
-    try:
-        arr = np.asarray(x)
-    except Exception:
-        arr = None
-    if arr is None or arr.dtype.kind in "OUSV":
-        raise TypeError(f"{where}: jitgrad cannot use a value of type {type(x).__name__} "
-                        "as an array argument (mark it static with static_argnums, or pass arrays)")
-    return arr
+# Tracing
 
 
 def _aval(x):
@@ -59,42 +38,22 @@ def _aval(x):
     return Aval(np.shape(x), np.dtype(x.dtype))
 
 
-def _split_static(args, static_argnums):
-    if not static_argnums:
-        return args, ()
-    n = len(args)
-    static = tuple(sorted(i % n for i in static_argnums))
-    dyn = tuple(a for i, a in enumerate(args) if i not in static)
-    st = tuple(args[i] for i in static)
-    for i, s in zip(static, st):
-        try:
-            hash(s)
-        except TypeError:
-            raise TypeError(f"static argument {i} must be hashable, got {type(s).__name__}") from None
-    return dyn, tuple(zip(static, st))
-
-
-def _merge_static(dyn, static):
-    args = list(dyn)
-    for i, s in static:
-        args.insert(i, s)
-    return args
-
-
 def trace(f, leaves, in_tree, static=()):
     """Trace ``f`` on abstract versions of ``leaves``; return (IR, output treedef)."""
     global trace_count
     trace_count += 1
     with new_trace() as tr:
         tracers = [tr.new_arg(_aval(x)) for x in leaves]
-        args = _merge_static(tree_util.unflatten(in_tree, tracers), static)
+        args = merge_static(tree_util.unflatten(in_tree, tracers), static)
         out = f(*args)
         out_leaves, out_tree = tree_util.flatten(out)
         for o in out_leaves:
             if not isinstance(o, (Tracer, np.ndarray, np.generic, int, float, bool)):
                 raise TypeError(f"{_name(f)} returned a {type(o).__name__}; transformed functions "
                                 "must return arrays, scalars, or tuples/lists/dicts of them")
-        return tr.to_ir(out_leaves), out_tree
+        ir = tr.to_ir(out_leaves)
+    check_values(ir, _name(f))
+    return ir, out_tree
 
 
 def _name(f):
@@ -127,10 +86,14 @@ class Staged:
         self.fast = {}      # the same entries, keyed by a cheaper key for flat array/float calls
 
     def signature(self, args):
-        dyn, static = _split_static(args, self.static_argnums)
+        dyn, static = split_static(args, self.static_argnums)
         leaves, in_tree = tree_util.flatten(tuple(dyn))
-        leaves = [_coerce(x, f"argument {i}") for i, x in enumerate(leaves)]
-        key = (in_tree, static, tuple((np.shape(x), x.dtype) for x in leaves))
+        positions = [i for i in range(len(args)) if i not in dict(static)]
+        leaves = [coerce(x, name) for x, name in zip(leaves, leaf_names(in_tree, positions))]
+        # static values of different types may be equal (2 == 2.0 == np.int64(2),
+        # 1 == True) and still trace differently: the key holds their types
+        key = (in_tree, tuple((i, type(v), v) for i, v in static),
+               tuple((np.shape(x), x.dtype) for x in leaves))
         return leaves, in_tree, static, key
 
     def entry(self, args):
@@ -160,7 +123,10 @@ class Staged:
         leaves, e, inline_ir = self.entry(args)
         if inline_ir is not None:
             return e.finish(eval_ir(inline_ir, leaves))
-        if fkey is not None:
+        if fkey is not None and all(a is x for a, x in zip(tree_util.flatten(args)[0], leaves)
+                                    if type(a) is np.ndarray):
+            # (the fast path passes the arrays as they are: not for arrays that
+            # coerce converts)
             self.fast[fkey] = e
         return e.finish(e.exe.call(leaves))
 
@@ -182,8 +148,9 @@ def wrap(f, staged, remake=None):
     """The user-facing function: ``f``'s name and docstring, calling ``staged``.
 
     Keyword arguments are passed to ``f`` as further (traced, not
-    differentiated) arguments: ``remake(g)`` builds the same transform of
-    ``g(*args, *kwarg_values)``, once per set of keyword names.
+    differentiated) arguments: ``remake(g, static_argnums)`` builds the same
+    transform of ``g(*args, *kwarg_values)``, once per set of keyword names;
+    a keyword naming a parameter in ``static_argnums`` stays static.
     """
     by_names = {}
     fast, static = staged.fast, staged.static_argnums
@@ -212,7 +179,8 @@ def wrap(f, staged, remake=None):
             @functools.wraps(f)
             def with_keywords(*a):
                 return f(*a[:n], **dict(zip(names, a[n:])))
-            inner = by_names[(len(args), names)] = remake(with_keywords)
+            inner = by_names[(len(args), names)] = remake(
+                with_keywords, static_with_keywords(f, static, n, names))
         return inner(*args, *[kwargs[k] for k in names])
 
     transformed._staged = staged
@@ -234,38 +202,26 @@ def jit(f=None, *, static_argnums=()):
     """Compile ``f`` into one native function per signature.
 
     ``static_argnums`` names arguments that are Python values (hashable) rather
-    than arrays; each distinct value compiles its own specialisation.
+    than arrays; each distinct value (and type: ``2`` is not ``2.0``) compiles
+    its own specialisation.  A static parameter stays static when passed by
+    keyword; an index past the arguments of a call names a parameter left to
+    its default.  Results are fresh arrays, never an argument or a constant.
     """
     if f is None:
         return lambda g: jit(g, static_argnums=static_argnums)
-    static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    check_callable(f, "jit")
+    static_argnums = check_static_argnums(f, static_argnums)
 
     def build(leaves, in_tree, static):
         ir, out_tree = trace(f, leaves, in_tree, static)
         return ir, _unflattener(out_tree)
 
     staged = Staged(build, static_argnums, _name(f))
-    return wrap(f, staged, lambda g: jit(g, static_argnums=static_argnums))
+    return wrap(f, staged, lambda g, static: jit(g, static_argnums=static))
 
 
 # ---------------------------------------------------------------------------
 # grad and value_and_grad
-
-
-def _check_argnums(argnums, nargs, fname):
-    for a in argnums:
-        if not -nargs <= a < nargs:
-            raise ValueError(f"argnums={a} is out of range: {fname} was called with {nargs} "
-                             f"positional argument{'s' if nargs != 1 else ''}")
-
-
-def _check_float(leaf, argnum, fname, transform):
-    dt = _aval(leaf).dtype
-    if not np.issubdtype(dt, np.floating):
-        raise TypeError(
-            f"{transform} requires floating-point inputs, but argument {argnum} of {fname} has dtype "
-            f"{dt}. Pass floats (for example 3.0 instead of 3, or x.astype(np.float64)), or leave "
-            f"this argument out of argnums.")
 
 
 def diff_leaves(leaves, in_tree, argnums, fname, transform):
@@ -275,14 +231,14 @@ def diff_leaves(leaves, in_tree, argnums, fname, transform):
     args = tree_util.unflatten(in_tree, leaves)
     single = isinstance(argnums, int)
     nums = (argnums,) if single else tuple(argnums)
-    _check_argnums(nums, len(args), fname)
+    check_argnums_range(nums, len(args), fname)
     nums = [a % len(args) for a in nums]
     groups, pos = {}, 0
     for i, a in enumerate(args):
         lv, td = tree_util.flatten(a)
         if i in nums:
             for leaf in lv:
-                _check_float(leaf, i, fname, transform)
+                check_float(leaf, i, fname, transform)
             groups[i] = (list(range(pos, pos + len(lv))), td)
         pos += len(lv)
     return [groups[i] for i in nums], single
@@ -353,21 +309,25 @@ def value_and_grad(f, argnums=0, has_aux=False):
     gradient has the structure of the arguments named by ``argnums`` (a tuple
     of them when ``argnums`` is a tuple) and their dtypes.
     """
+    check_callable(f, "value_and_grad")
+    argnums = check_argnums(argnums, "value_and_grad")
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
                     label=f"value_and_grad_{_name(f)}")
-    return wrap(f, staged, lambda g: value_and_grad(g, argnums, has_aux))
+    return wrap(f, staged, lambda g, _: value_and_grad(g, argnums, has_aux))
 
 
 def grad(f, argnums=0, has_aux=False):
     """Return a function computing the gradient of scalar-valued ``f``.
 
-    Same conventions as ``jax.grad``: ``argnums`` is an int or a tuple of ints;
-    with ``has_aux=True``, ``f`` returns ``(output, aux)`` and the result is
+    Same conventions as ``jax.grad``: ``argnums`` is an int or a tuple of
+    distinct ints; with ``has_aux=True``, ``f`` returns ``(output, aux)`` and the result is
     ``(gradient, aux)``.
     """
+    check_callable(f, "grad")
+    argnums = check_argnums(argnums, "grad")
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
                     label=f"grad_{_name(f)}")
-    return wrap(f, staged, lambda g: grad(g, argnums, has_aux))
+    return wrap(f, staged, lambda g, _: grad(g, argnums, has_aux))
 
 
 # ---------------------------------------------------------------------------
@@ -395,7 +355,7 @@ def _check_tangents(primals, tangents):
     if pt != tt:
         raise ValueError(f"jvp: primals and tangents must have the same structure, got {pt} and {tt}")
     for i, (p, t) in enumerate(zip(pl, tl)):
-        ap, at = _aval(_coerce(p, "primal")), _aval(_coerce(t, "tangent"))
+        ap, at = _aval(coerce(p, f"primal {i}")), _aval(coerce(t, f"tangent {i}"))
         if ap.shape != at.shape:
             raise ValueError(f"jvp: tangent {i} has shape {at.shape} but its primal has shape {ap.shape}")
         if np.issubdtype(ap.dtype, np.floating) and ap.dtype != at.dtype:
@@ -409,6 +369,7 @@ def jvp(f, primals, tangents):
     ``primals`` and ``tangents`` are tuples (or lists) with the same structure,
     shapes and dtypes.  Integer primals take no tangent (their entries are ignored).
     """
+    check_callable(f, "jvp")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (or lists) of arguments")
     fast = None if is_tracing() else (_fast_key(primals), _fast_key(tangents))
@@ -447,6 +408,13 @@ def jvp(f, primals, tangents):
                        fast if fast is not None and None not in fast else None)
 
 
+def snapshot(values):
+    """``values`` with each array leaf copied: a function returned to the user
+    (vjp's vjp_fn, linearize's f_jvp) keeps the values it was made at, even if
+    the caller then changes its arrays in place."""
+    return tree_util.tree_map(lambda a: a.copy() if isinstance(a, np.ndarray) else a, values)
+
+
 def _pair(outs):
     return outs[0], outs[1]
 
@@ -469,6 +437,7 @@ def vjp(f, *primals, has_aux=False):
     ``vjp_fn(cotangent)`` takes a cotangent with the structure of the output
     and returns a tuple with one cotangent per primal.
     """
+    check_callable(f, "vjp")
     fname = _name(f)
 
     def make_fwd():
@@ -478,12 +447,13 @@ def vjp(f, *primals, has_aux=False):
         return Staged(build, label=fname)
 
     out = _staged_for("fwd", f, make_fwd)(*primals)
+    primals = snapshot(primals)     # vjp_fn differentiates at these values, whatever the caller mutates
     if has_aux:
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise TypeError(f"with has_aux=True, {fname} must return a pair (output, aux)")
         out, aux = out
     out_leaves, out_tree = tree_util.flatten(out)
-    out_avals = [_aval(_coerce(o, "output")) for o in out_leaves]
+    out_avals = [_aval(coerce(o, "output")) for o in out_leaves]
 
     def make_bwd():
         def build(leaves, in_tree, static):
@@ -520,7 +490,7 @@ def vjp(f, *primals, has_aux=False):
             raise ValueError(f"vjp_fn: the cotangent must have the output's structure {out_tree}, "
                              f"got {ct_tree}")
         for i, (c, av) in enumerate(zip(ct_leaves, out_avals)):
-            ac = _aval(_coerce(c, "cotangent"))
+            ac = _aval(coerce(c, f"cotangent {i}"))
             if ac.shape != av.shape:
                 raise ValueError(f"vjp_fn: cotangent {i} has shape {ac.shape}, the output has {av.shape}")
             if np.issubdtype(av.dtype, np.floating) and ac.dtype != av.dtype:
@@ -541,15 +511,16 @@ def make_ir(f, static_argnums=()):
     For a transformed function (``grad(f)``, ``jit(f)`` ...) it returns the IR
     of the transformed computation, after clean-up passes."""
     staged = getattr(f, "_staged", None)
+    static_argnums = check_static_argnums(f, static_argnums)
 
     def run(*args):
         if staged is not None:
             leaves, in_tree, static, key = staged.signature(args)
             ir, _ = staged.build(leaves, in_tree, static)
             return optimize(ir)
-        dyn, static = _split_static(args, static_argnums)
+        dyn, static = split_static(args, static_argnums)
         leaves, in_tree = tree_util.flatten(tuple(dyn))
-        leaves = [_coerce(x, "argument") for x in leaves]
+        leaves = [coerce(x, "argument") for x in leaves]
         return trace(f, leaves, in_tree, static)[0]
     return run
 

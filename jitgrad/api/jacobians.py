@@ -14,9 +14,10 @@ import numpy as np
 
 from ..lax import elementwise as P
 from ..core import tree as tree_util
-from .functions import Staged, diff_leaves, wrap, _staged_for, _aval, _name, jvp, grad, trace
+from .functions import Staged, diff_leaves, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
+from .arguments import check_argnums, check_callable
 from ..transforms.vmap import vmap_ir
-from ..core.trace import eval_ir, new_trace
+from ..core.trace import aval_of, eval_ir, new_trace
 from ..transforms.autodiff import jvp_ir, vjp_ir
 
 
@@ -52,6 +53,8 @@ def _assemble(blocks_per_out, out_tree, arg_groups, single):
 
 def jacfwd(f, argnums=0):
     """Jacobian of ``f`` by forward mode: one batched JVP over the input basis."""
+    check_callable(f, "jacfwd")
+    argnums = check_argnums(argnums, "jacfwd")
     fname = _name(f)
 
     def build(leaves, in_tree, static):
@@ -94,17 +97,24 @@ def jacfwd(f, argnums=0):
         return out_ir, finish
 
     staged = Staged(build, label=f"jacfwd_{fname}")
-    return wrap(f, staged, lambda g: jacfwd(g, argnums))
+    return wrap(f, staged, lambda g, _: jacfwd(g, argnums))
 
 
 def jacrev(f, argnums=0):
     """Jacobian of ``f`` by reverse mode: one batched VJP over the output basis."""
+    check_callable(f, "jacrev")
+    argnums = check_argnums(argnums, "jacrev")
     fname = _name(f)
 
     def build(leaves, in_tree, static):
         groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacrev")
         which = [p for ps, _ in groups for p in ps]
         ir, out_tree = trace(f, leaves, in_tree)
+        for k, o in enumerate(ir.outvars):
+            if not np.issubdtype(o.aval.dtype, np.floating):
+                raise TypeError(f"jacrev requires floating-point outputs, but output {k} of {fname} "
+                                f"has dtype {o.aval.dtype}; use jacfwd, or convert the output with "
+                                ".astype(float)")
         out_shapes = [v.aval.shape for v in ir.outvars]
         m = sum(math.prod(s) for s in out_shapes)
         dtype = ir.outvars[0].aval.dtype
@@ -136,17 +146,22 @@ def jacrev(f, argnums=0):
         return out_ir, finish
 
     staged = Staged(build, label=f"jacrev_{fname}")
-    return wrap(f, staged, lambda g: jacrev(g, argnums))
+    return wrap(f, staged, lambda g, _: jacrev(g, argnums))
 
 
 def hessian(f, argnums=0):
     """Hessian of scalar ``f``: forward mode over reverse mode."""
+    check_callable(f, "hessian")
     return jacfwd(jacrev(f, argnums), argnums)
 
 
 def hvp(f, primals, tangents):
     """Hessian-vector product of scalar ``f``: a JVP of the gradient (forward over
     reverse).  With one primal the result is an array, else a tuple."""
+    check_callable(f, "hvp")
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("hvp: primals and tangents must be tuples (or lists) of arguments, "
+                        "for example hvp(f, (x,), (v,))")
     primals, tangents = tuple(primals), tuple(tangents)
     argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
     g = _staged_for(("hvp_grad", argnums), f, lambda: grad(f, argnums=argnums))
@@ -159,6 +174,8 @@ def linearize(f, *primals):
     ``f_jvp`` is compiled once; each call re-runs the forward pass fused with
     the tangent computation (cheaper than storing residuals for elementwise code).
     """
+    check_callable(f, "linearize")
+    primals = snapshot(primals)     # f_jvp linearizes at these values, whatever the caller mutates
     out = jvp(f, primals, tuple(np.zeros_like(np.asarray(p, dtype=float)) if not hasattr(p, "dtype")
                                 else np.zeros_like(p) for p in primals))[0]
 
@@ -167,14 +184,18 @@ def linearize(f, *primals):
     return out, f_jvp
 
 
-def vmap(f, in_axes=0):
+def vmap(f, in_axes=0, out_axes=0):
     """Map ``f`` over an axis of its arguments, as one batched (and compiled) call.
 
     ``in_axes`` is an int or None, or a tuple with one per positional argument
-    (None: not mapped).  Every output carries the mapped axis first
-    (JAX's ``out_axes=0``).
+    (None: not mapped); an argument's entry applies to every array in it.
+    ``out_axes`` says where the mapped axis goes in each output: an int, or a
+    tuple with one per element of the tuple (or list) that ``f`` returns.
     """
+    check_callable(f, "vmap")
     fname = _name(f)
+    _check_axes_spec(in_axes, "in_axes")
+    _check_axes_spec(out_axes, "out_axes", allow_none=False)
 
     def build(leaves, in_tree, static):
         args = tree_util.unflatten(in_tree, leaves)
@@ -182,28 +203,77 @@ def vmap(f, in_axes=0):
         if len(axes) != len(args):
             raise ValueError(f"vmap: in_axes has {len(axes)} entries but {fname} was called with "
                              f"{len(args)} arguments")
-        flags, inner, sizes = [], [], set()
-        for a, ax in zip(args, axes):
+        flags, inner, mapped = [], [], []
+        for i, (a, ax) in enumerate(zip(args, axes)):
             for leaf in tree_util.flatten(a)[0]:
                 av = _aval(leaf)
                 if ax is None:
                     flags.append(False)
                     inner.append(leaf)
                     continue
-                ax %= max(av.ndim, 1)
-                sizes.add(av.shape[ax])
+                if not -av.ndim <= ax < av.ndim:
+                    raise ValueError(
+                        f"vmap: in_axes={ax} is out of range for argument {i} of {fname}, which "
+                        f"has shape {av.shape}" + (
+                            " (a 0-d array has no axis to map: use in_axes=None for it)"
+                            if av.ndim == 0 else f" (valid axes: {-av.ndim}..{av.ndim - 1})"))
+                ax %= av.ndim
+                mapped.append((i, av.shape, ax))
                 flags.append((True, ax))
                 inner.append(np.zeros(av.shape[:ax] + av.shape[ax + 1:], av.dtype))
+        if not mapped:
+            raise ValueError(f"vmap: in_axes={in_axes!r} maps none of the arguments of {fname}")
+        sizes = {shape[ax] for _, shape, ax in mapped}
         if len(sizes) != 1:
-            raise ValueError(f"vmap: the mapped axes must all have one size, got {sorted(sizes)}")
+            listing = "; ".join(f"argument {i} has shape {shape}, mapped along axis {ax}"
+                                for i, shape, ax in mapped)
+            raise ValueError(f"vmap: the mapped axes must all have one size, got {sorted(sizes)}: "
+                             f"{listing}")
         size = sizes.pop()
         ir, out_tree = trace(f, inner, in_tree)
+        dests = _out_axes(out_axes, out_tree, ir, fname)
         bir = vmap_ir(ir, [bool(fl) for fl in flags], size)
         with new_trace() as tr:
             xs = [tr.new_arg(_aval(x)) for x in leaves]
             moved = [P.transpose(x, (fl[1],) + tuple(i for i in range(_aval(x).ndim) if i != fl[1]))
                      if fl else x for x, fl in zip(xs, flags)]
-            out_ir = tr.to_ir(eval_ir(bir, moved))
+            outs = [_move_axis_from_front(y, d) for y, d in zip(eval_ir(bir, moved), dests)]
+            out_ir = tr.to_ir(outs)
         return out_ir, lambda outs: tree_util.unflatten(out_tree, outs)
 
     return wrap(f, Staged(build, label=f"vmap_{fname}"))
+
+
+def _check_axes_spec(spec, name, allow_none=True):
+    entries = spec if isinstance(spec, (tuple, list)) else (spec,)
+    for ax in entries:
+        if not (isinstance(ax, int) and not isinstance(ax, bool) or (ax is None and allow_none)):
+            raise TypeError(f"vmap: {name} must be an int{', None' if allow_none else ''} or a tuple "
+                            f"of them, got {spec!r}")
+
+
+def _out_axes(out_axes, out_tree, ir, fname):
+    """The destination of the mapped axis for each output leaf, checked."""
+    if isinstance(out_axes, (tuple, list)):
+        if out_tree.kind not in (tuple, list) or len(out_tree.children) != len(out_axes):
+            raise ValueError(f"vmap: out_axes={out_axes!r} has {len(out_axes)} entries but {fname} "
+                             f"returns {out_tree}")
+        per_leaf = [d for d, child in zip(out_axes, out_tree.children) for _ in range(child.num_leaves)]
+    else:
+        per_leaf = [out_axes] * len(ir.outvars)
+    dests = []
+    for k, (d, v) in enumerate(zip(per_leaf, ir.outvars)):
+        nd = v.aval.ndim + 1              # the output with its mapped axis
+        if not -nd <= d < nd:
+            raise ValueError(f"vmap: out_axes={d} is out of range for output {k} of {fname}, which "
+                             f"has shape {v.aval.shape} before mapping (valid axes: {-nd}..{nd - 1})")
+        dests.append(d % nd)
+    return dests
+
+
+def _move_axis_from_front(y, dest):
+    nd = aval_of(y).ndim
+    if dest == 0:
+        return y
+    rest = list(range(1, nd))
+    return P.transpose(y, tuple(rest[:dest] + [0] + rest[dest:]))

@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 
 from ..core.trace import eval_ir
+from ..core.ir import Var
 
 
 class _Config:
@@ -78,6 +79,39 @@ def wait_for_compiles():
         t.join()
 
 
+def shared_outputs(ir):
+    """The positions of the array outputs of ``ir`` that may share memory with
+    an input, a constant or an earlier output; the executable copies exactly
+    these, so that every result is a fresh array (users mutate results in place).
+
+    Only a few equations can return memory they did not allocate, in either
+    tier: the views (broadcast_in_dim, transpose, slice, pad) and reshape may
+    return a view of their operand, and a call of a custom rule may return any
+    of its operands.  Every other equation writes a new array.  0-d outputs are
+    returned as NumPy scalars, which are immutable.
+    """
+    roots = {}                 # var -> the vars whose memory it may share
+
+    def roots_of(a):
+        return roots.get(a, {a}) if isinstance(a, Var) else set()
+    for e in ir.eqns:
+        if e.prim.kind in ("view", "call") or e.prim.name == "reshape":
+            operands = e.inputs if e.prim.kind == "call" else e.inputs[:1]
+            shared = set().union(*map(roots_of, operands))
+            for o in e.outputs:
+                roots[o] = shared | {o}
+    held = set(ir.invars) | set(ir.constvars)
+    copied = []
+    for i, v in enumerate(ir.outvars):
+        if v.aval.shape == ():
+            continue
+        r = roots_of(v)
+        if r & held:
+            copied.append(i)
+        held |= r
+    return copied
+
+
 class Executable:
     """One IR at one signature."""
 
@@ -91,6 +125,7 @@ class Executable:
         self.consts = [np.ascontiguousarray(c) for c in ir.consts]
         self.scalar_out = [(i, np.dtype(v.aval.dtype).type) for i, v in enumerate(ir.outvars)
                            if v.aval.shape == ()]
+        self.copied_out = shared_outputs(ir)
         self.size = sum(v.aval.size for v in ir.invars) + sum(
             v.aval.size for e in ir.eqns for v in e.outputs)
         if _debug_level() >= 1:
@@ -125,6 +160,8 @@ class Executable:
             outs = [np.asarray(o) for o in eval_ir(self.ir, args)]
         for i, t in self.scalar_out:
             outs[i] = t(outs[i])
+        for i in self.copied_out:
+            outs[i] = outs[i].copy()
         return outs
 
     def _native_caller(self, fn, range_checked=False):
@@ -149,7 +186,7 @@ class Executable:
                 ns[f"t{i}"] = np.dtype(v.aval.dtype).type
                 outs.append(f"t{i}(r[{i}])")
             else:
-                outs.append(f"r[{i}]")
+                outs.append(f"r[{i}].copy()" if i in self.copied_out else f"r[{i}]")
         unpack = "".join(f"a{i}, " for i in range(len(self.ir.invars)))
         src = (f"def call(args):\n"
                f"    {unpack or '_'} = {'args' if unpack else '()'}\n"

@@ -53,10 +53,7 @@ class Trace:
             if x._trace is self:
                 return x._var
             if not x._trace.alive:
-                raise JitgradError(
-                    "a traced value escaped from the function that produced it (for example "
-                    "stored in a global or a list) and was used after that function returned; "
-                    "return it instead")
+                raise escaped_tracer_error()
             if x._trace.thread != self.thread:
                 raise JitgradError(
                     "a traced value of a function being traced on another thread was used here; "
@@ -107,6 +104,12 @@ state = _TraceState()
 # thread traces, so this one does not), before the per-thread look-up.
 traces_open = 0
 _open_lock = threading.Lock()
+
+
+def escaped_tracer_error():
+    return JitgradError(
+        "a traced value escaped from the function that produced it (for example stored in a "
+        "global or a list) and was used after that function returned; return it instead")
 
 
 class new_trace:
@@ -166,6 +169,9 @@ def bind(prim, *args, **params):
     nothing is being traced."""
     stack = state.stack if traces_open else None
     if not stack:
+        for a in args:
+            if isinstance(a, Tracer):     # only a tracer of a finished trace gets here
+                raise escaped_tracer_error()
         return prim.impl(*args, **params)
     trace = stack[-1]
     atoms = [trace.atom(a) for a in args]
@@ -290,6 +296,8 @@ class Tracer:
 
     # Python's control flow cannot branch on a value that is not known yet.
     def _concrete_error(self, what):
+        if not self._trace.alive:
+            raise escaped_tracer_error()
         raise TracerBoolError(
             f"{what} on a traced array ({self.aval}) at {_user_line() or 'unknown line'}: the value is "
             "not known while jitgrad traces the function. Python `if`/`while`/`and`/`or` and "
@@ -319,6 +327,8 @@ class Tracer:
         self._concrete_error(".tolist()")
 
     def __array__(self, dtype=None, copy=None):
+        if not self._trace.alive:
+            raise escaped_tracer_error()
         raise TracerBoolError(
             f"a traced array ({self.aval}) was converted to a NumPy array (np.asarray, np.array or a "
             "function jitgrad does not know). Inside a transformed function, use NumPy functions "
