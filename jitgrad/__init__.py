@@ -10,10 +10,9 @@ from .api import grad, jit, jvp, make_ir, source, value_and_grad, vjp
 from .custom import custom_jvp, custom_vjp
 from .errors import JitgradError, TracerBoolError
 from .jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
-from .primitives import stop_gradient
 from .runtime import config, wait_for_compiles
 from .tape import ForwardAccumulator, GradientTape, UnconnectedGradients
-from .variables import Tensor, Variable, constant
+from .variables import Tensor, Variable, constant, stop_gradient
 
 __version__ = "0.1.0"
 __all__ = [

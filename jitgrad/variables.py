@@ -26,17 +26,41 @@ operation); replay runs only on a cache miss.  See :mod:`jitgrad.tape`.
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 
 from . import numpy as jnp
+from . import primitives
 from .core import Tracer
 from .dispatch import FUNCTIONS, UFUNC_REDUCE, UFUNCS
 
-# Sessions currently recording (entered tapes / accumulators, not paused), outermost first.
-_active: list = []
+
+
+class _ThreadState(threading.local):
+    """The sessions recording on this thread (entered tapes and accumulators, not
+    paused), outermost first.  Per thread: a tape never records operations that
+    another thread runs."""
+
+    def __init__(self):
+        self.active = []
+
+
+_state = _ThreadState()
+
+
+def active_sessions():
+    """This thread's list of recording sessions (the list itself, to update)."""
+    return _state.active
+
 
 _ARRAYS = (np.ndarray, np.generic, Tracer)
+
+# The elementwise functions: a Python float or NumPy scalar operand of one of
+# them is recorded as a runtime input (a 0-d constant slot), not as a literal
+# of the recording's key, so a value that changes every step (a learning-rate
+# schedule) reuses one cached derivative.
+_ELEMENTWISE = frozenset(f for f in UFUNCS.values() if f is not jnp.matmul)
 _PY_SCALARS = (bool, int, float)
 _uncachable = itertools.count()
 
@@ -68,7 +92,7 @@ class Session:
     """
 
     __slots__ = ("keys", "ops", "leaves", "leaf_nodes", "leaf_owners", "consts",
-                 "const_owners", "const_ids", "var_nodes", "n", "watch_accessed")
+                 "const_owners", "const_ids", "var_nodes", "var_leaves", "n", "watch_accessed")
 
     def __init__(self, watch_accessed=True):
         self.keys = []          # hashable description of every event, in order
@@ -79,7 +103,8 @@ class Session:
         self.consts = []        # untracked arrays used by recorded operations
         self.const_owners = []  # the Tensor/Variable each constant came from (or None)
         self.const_ids = {}     # id(value) -> constant slot
-        self.var_nodes = {}     # id(Variable) -> node
+        self.var_nodes = {}     # id(Variable) -> (node of its current value, that value)
+        self.var_leaves = {}    # id(Variable) -> every node it has had (one per value read)
         self.n = 0
         self.watch_accessed = watch_accessed
 
@@ -92,11 +117,27 @@ class Session:
         self.keys.append(("L", tuple(value.shape), value.dtype))
         return k
 
+    def var_node(self, var, watch):
+        """The node of Variable ``var``'s current value, or None if it is not watched.
+
+        A Variable assigned since it was last read gets a new leaf holding its
+        new value (the old leaf keeps the value the earlier operations used);
+        its gradient is the sum over all its leaves, as TensorFlow sums over
+        the reads of a variable.  ``watch``: make it a leaf if it is not one."""
+        nv = self.var_nodes.get(id(var))
+        if nv is not None and nv[1] is var._value:
+            return nv[0]
+        if nv is None and not watch:
+            return None
+        k = self.new_leaf(var._value, var)
+        self.var_nodes[id(var)] = (k, var._value)
+        self.var_leaves.setdefault(id(var), []).append(k)
+        return k
+
     def watch(self, obj):
         """Make ``obj`` (a Variable or Tensor) a leaf, unless it is already tracked."""
         if isinstance(obj, Variable):
-            if id(obj) not in self.var_nodes:
-                self.var_nodes[id(obj)] = self.new_leaf(obj._value, obj)
+            self.var_node(obj, True)
         elif isinstance(obj, Tensor):
             refs = obj._refs
             if refs is None:
@@ -115,8 +156,17 @@ class Session:
             refs = obj._refs
             return None if refs is None else refs.get(self)
         if isinstance(obj, Variable):
-            return self.var_nodes.get(id(obj))
+            nv = self.var_nodes.get(id(obj))
+            return None if nv is None else nv[0]
         return None
+
+    def nodes_of(self, obj):
+        """Every node of ``obj``: one for a tracked Tensor, one per value read
+        for a Variable (see :meth:`var_node`), none when it is not tracked."""
+        if isinstance(obj, Variable):
+            return list(self.var_leaves.get(id(obj), ()))
+        n = self.node_of(obj)
+        return [] if n is None else [n]
 
     def tracks(self, a, auto_watch):
         """Whether operand ``a`` is tracked; a trainable Variable accessed while the
@@ -127,7 +177,7 @@ class Session:
             if id(a) in self.var_nodes:
                 return True
             if auto_watch and self.watch_accessed and a.trainable:
-                self.var_nodes[id(a)] = self.new_leaf(a._value, a)
+                self.var_node(a, True)
                 return True
             return False
         if type(a) is list or type(a) is tuple:
@@ -163,7 +213,7 @@ class Session:
                 return self.const(v, a)
             return v, _hkey(v)
         if isinstance(a, Variable):
-            k = self.var_nodes.get(id(a))
+            k = self.var_node(a, False)
             if k is not None:
                 return _Ref(k), k
             return self.const(a._value, a)
@@ -187,8 +237,12 @@ class Session:
         """Append one operation ``outs = fn(*args, **kwargs)``; mark ``outs`` tracked."""
         enc = []
         keys = []
+        elementwise = fn in _ELEMENTWISE
         for a in args:
-            e, k = self.encode(a)
+            if elementwise and _is_scalar(a):
+                e, k = self.const(_scalar_input(a, args), None)
+            else:
+                e, k = self.encode(a)
             enc.append(e)
             keys.append(k)
         kw = tuple(sorted((name, _hkey(v)) for name, v in kwargs.items())) if kwargs else None
@@ -202,10 +256,31 @@ class Session:
             o._refs[self] = first + i
 
     def release(self):
-        """Drop everything recorded (a non-persistent tape after its gradient)."""
-        self.keys = self.ops = self.leaves = self.leaf_nodes = self.leaf_owners = []
-        self.consts = self.const_owners = []
-        self.const_ids = self.var_nodes = {}
+        """Drop everything recorded (a non-persistent tape after its gradient),
+        except which Variables were watched (``watched_variables`` still answers)."""
+        self.leaf_owners = list({id(o): o for o in self.leaf_owners if isinstance(o, Variable)}.values())
+        self.keys, self.ops, self.leaves, self.leaf_nodes = [], [], [], []
+        self.consts, self.const_owners = [], []
+        self.const_ids, self.var_nodes, self.var_leaves = {}, {}, {}
+
+
+def _is_scalar(a):
+    """A Python float or a NumPy scalar (0-d array): a runtime input of an
+    elementwise operation (Python ints and bools stay literals)."""
+    t = type(a)
+    return t is float or (t is np.ndarray and a.ndim == 0) or isinstance(a, np.generic)
+
+
+def _scalar_input(a, args):
+    """The 0-d array that scalar operand ``a`` of an elementwise operation on
+    ``args`` stands for.  A Python float takes the dtype NumPy gives it next
+    to the array operands (it is weakly typed: float32 beside a float32
+    array), a NumPy scalar keeps its own."""
+    if type(a) is not float:
+        return np.array(a)
+    dtypes = [np.dtype(_strip(x).dtype) for x in args
+              if not isinstance(x, _PY_SCALARS) and hasattr(_strip(x), "dtype")]
+    return np.array(a, np.result_type(*dtypes, a))
 
 
 def _hkey(x):
@@ -250,8 +325,9 @@ def _apply(np_fn, fn, args, kwargs):
     if not isinstance(out, _ARRAYS):
         return out                      # np.shape, np.ndim ...: not an array
     res = Tensor(out)
-    if _active:
-        for s in _active:
+    active = _state.active
+    if active:
+        for s in active:
             hit = False
             for a in args:
                 if type(a) is Tensor:       # the common case, inlined
@@ -265,13 +341,23 @@ def _apply(np_fn, fn, args, kwargs):
     return res
 
 
+def stop_gradient(x):
+    """The identity, whose derivative is zero: gradients do not flow through it.
+
+    On traced arrays (inside ``jit``, ``grad`` ...) and on the Tensors and
+    Variables a GradientTape records (``tf.stop_gradient``) alike."""
+    if isinstance(x, _Base):
+        return _apply(primitives.stop_gradient, primitives.stop_gradient, (x,), {})
+    return primitives.stop_gradient(x)
+
+
 def _any_tracked(args):
-    return any(s.tracks(a, True) for s in _active for a in args)
+    return any(s.tracks(a, True) for s in _state.active for a in args)
 
 
 def _untracked(np_fn, args, kwargs, what):
     """A NumPy function jitgrad cannot record: fine on untracked values."""
-    if _active and _any_tracked(args):
+    if _state.active and _any_tracked(args):
         raise NotImplementedError(
             f"{what} is not supported on values a GradientTape is recording (jitgrad cannot "
             "differentiate it); see jitgrad.numpy for the supported functions")
