@@ -240,7 +240,9 @@ def _run(entry, values, owners, exclude):
     return outs if tensors is None else tensors
 
 
-def _check_targets(targets, what):
+def _check_targets(target, targets, what):
+    if target is None:
+        raise TypeError(f"{what}: target is None; give the Tensor to differentiate")
     for i, t in enumerate(targets):
         if not isinstance(t, (Tensor, Variable)):
             raise TypeError(
@@ -469,7 +471,7 @@ class GradientTape:
         s = self._s
         targets, _ = tree_util.flatten(target)
         srcs, stree = tree_util.flatten(sources)
-        _check_targets(targets, "GradientTape.gradient")
+        _check_targets(target, targets, "GradientTape.gradient")
         _check_sources(srcs, "GradientTape.gradient")
         if output_gradients is None:
             output_gradients = _seeds(s, targets)
@@ -500,7 +502,7 @@ class GradientTape:
         element).  Computed eagerly; not recorded by enclosing tapes."""
         self._check_usable()
         mode_u = _unconnected_mode(unconnected_gradients)
-        _check_targets([target], "GradientTape.jacobian")
+        _check_targets(target, [target], "GradientTape.jacobian")
         srcs, stree = tree_util.flatten(sources)
         _check_sources(srcs, "GradientTape.jacobian")
         tshape, tdtype = tuple(_value(target).shape), np.dtype(_value(target).dtype)
@@ -524,7 +526,7 @@ class GradientTape:
         element of one example (all examples at once)."""
         self._check_usable()
         mode_u = _unconnected_mode(unconnected_gradients)
-        _check_targets([target], "GradientTape.batch_jacobian")
+        _check_targets(target, [target], "GradientTape.batch_jacobian")
         _check_sources([source], "GradientTape.batch_jacobian")
         tshape, tdtype = tuple(_value(target).shape), np.dtype(_value(target).dtype)
         v = _value(source)

@@ -48,6 +48,119 @@ AGREE = [
 ]
 
 
+# -- tape helpers: each runs one recording and returns what the row checks.
+
+def _tape(fn, sources, persistent=False, **kw):
+    """Record ``fn()`` (returns the target and the intermediate sources) on a
+    tape; the gradient of the target with respect to ``sources + intermediates``."""
+    with jitgrad.GradientTape(persistent=persistent) as tape:
+        target, extra = fn()
+    return tape.gradient(target, list(sources) + list(extra), **kw)
+
+
+def _tape_nested(power):
+    """d/dw of the inner gradient with respect to h = 2w, for loss = h**power."""
+    w = jitgrad.Variable(3.0)
+    with jitgrad.GradientTape() as outer:
+        with jitgrad.GradientTape() as inner:
+            h = 2 * w
+            loss = h ** power
+        dw, dh = inner.gradient(loss, [w, h])
+    return outer.gradient([dw, dh], w)
+
+
+def _tape_in_context():
+    """A persistent tape differentiating inside its block records the derivative."""
+    x = jitgrad.Variable(3.0)
+    with pytest.warns(RuntimeWarning, match="inside its 'with' block"):
+        with jitgrad.GradientTape(persistent=True) as tape:
+            dy = tape.gradient(x * x * x, x)
+    return tape.gradient(dy, x)
+
+
+def _tape_reassigned():
+    """A Variable assigned inside the tape: each read differentiates at its value."""
+    a = jitgrad.Variable(1.0)
+    with jitgrad.GradientTape() as tape:
+        y = a * a
+        a.assign(3.0)
+        y = y + a * a
+    return tape.gradient(y, a)
+
+
+def _tape_watch_then_assign():
+    a = jitgrad.Variable(1.0)
+    with jitgrad.GradientTape() as tape:
+        tape.watch(a)
+        a.assign(5.0)
+        y = a * a
+    return tape.gradient(y, a)
+
+
+def _tape_watched_after_gradient():
+    w, v = jitgrad.Variable(1.0), jitgrad.Variable(2.0)
+    with jitgrad.GradientTape() as tape:
+        y = w * v * w
+    tape.gradient(y, w)
+    watched = tape.watched_variables()
+    return [len(watched)] + [x.numpy() for x in watched]
+
+
+def _tape_twice():
+    w = jitgrad.Variable(3.0)
+    with jitgrad.GradientTape() as tape:
+        y = w * w
+    tape.gradient(y, w)
+    return tape.gradient(y, w)
+
+
+def _tape_jacobian_mixed():
+    v = jitgrad.Variable(np.array([1.0, 2.0]))
+    with jitgrad.GradientTape(persistent=True) as tape:
+        h = v * v
+        y = h * v
+    return tape.jacobian(y, [v, h])
+
+
+def _fresh_tape(C, extra=()):
+    v = jitgrad.Variable(np.ones(3))
+    with jitgrad.GradientTape() as tape:
+        loss = (v * C).sum()
+    return tape.gradient(loss, v), [C, *extra]
+
+
+def _fresh_output_gradients():
+    c = np.arange(3.0)
+    x = jitgrad.constant(np.ones(3))
+    with jitgrad.GradientTape() as tape:
+        tape.watch(x)
+        y = x * 1.0
+    return tape.gradient(y, [x, y], output_gradients=c), [c]
+
+
+def _fresh_same_source_twice():
+    v = jitgrad.Variable(np.ones(3))
+    with jitgrad.GradientTape() as tape:
+        loss = (v * 2.0).sum()
+    g1, g2 = tape.gradient(loss, [v, v])
+    return g2, [g1]
+
+
+def _fresh_accumulator():
+    t = np.arange(3.0)
+    x = jitgrad.constant(np.ones(3))
+    with jitgrad.ForwardAccumulator(x, t) as acc:
+        y = x * 2.0
+    return acc.jvp([x, y]), [t]
+
+
+def _tape_misuse(call):
+    w = jitgrad.Variable(np.ones(3))
+    with jitgrad.GradientTape() as tape:
+        y = w * 2.0
+    return call(tape, w, y)
+
+
 # ---------------------------------------------------------------------------
 # FRESH: (id, call) where call() -> (results, [arrays the user still holds]).
 
@@ -67,6 +180,11 @@ FRESH = [
     # -- runtime
 
     # -- tape
+    ("tape_grad_is_not_captured_constant", lambda: _fresh_tape(np.arange(3.0))),
+    ("tape_grad_is_not_broadcast_0d_constant", lambda: _fresh_tape(np.array(2.0))),
+    ("tape_grad_is_not_output_gradients", _fresh_output_gradients),
+    ("tape_same_source_twice_two_arrays", _fresh_same_source_twice),
+    ("tape_jvp_is_not_tangent", _fresh_accumulator),
 ]
 
 
@@ -85,6 +203,23 @@ RAISES = [
     # -- runtime
 
     # -- tape
+    ("tape_output_gradients_wrong_shape", lambda: _tape_misuse(
+        lambda t, w, y: t.gradient(y, w, output_gradients=np.ones(2))),
+     ValueError, r"shape \(2,\) but target 0 has shape \(3,\)"),
+    ("tape_output_gradients_wrong_count", lambda: _tape_misuse(
+        lambda t, w, y: t.gradient([y, y], w, output_gradients=[np.ones(3)])),
+     ValueError, "1 arrays for 2 targets"),
+    ("tape_gradient_twice", _tape_twice, RuntimeError, "persistent=True"),
+    ("tape_target_numpy", lambda: _tape_misuse(lambda t, w, y: t.gradient(y.numpy(), w)),
+     TypeError, "not a jitgrad Tensor"),
+    ("tape_target_none", lambda: _tape_misuse(lambda t, w, y: t.gradient(None, w)),
+     TypeError, "target is None"),
+    ("tape_source_python_number", lambda: _tape_misuse(lambda t, w, y: t.gradient(y, 3.0)),
+     TypeError, "source 0 is a float.*jitgrad.constant"),
+    ("tape_jacobian_source_array", lambda: _tape_misuse(lambda t, w, y: t.jacobian(y, np.ones(3))),
+     TypeError, "source 0 is a ndarray"),
+    ("tape_unconnected_bad_mode", lambda: _tape_misuse(
+        lambda t, w, y: t.gradient(y, w, unconnected_gradients="zeros")), ValueError, "'none' or 'zero'"),
 ]
 
 
@@ -102,6 +237,30 @@ EQUALS = [
     # -- runtime
 
     # -- tape
+    ("tape_mixed_sources_pow", lambda: (lambda w: _tape(lambda: ((lambda h: (h ** 2, [h]))(2 * w)), [w]))(
+        jitgrad.Variable(3.0)), [24.0, 12.0]),
+    ("tape_mixed_sources_mul", lambda: (lambda w: _tape(lambda: ((lambda h: (h * w, [h]))(2 * w)), [w]))(
+        jitgrad.Variable(3.0)), [12.0, 3.0]),
+    ("tape_mixed_sources_zero", lambda: (lambda w, u: _tape(lambda: ((lambda h: (h * w, [h]))(2 * w)), [w, u],
+                                                           unconnected_gradients="zero"))(
+        jitgrad.Variable(3.0), jitgrad.Variable(1.0)), [12.0, 0.0, 3.0]),
+    ("tape_mixed_chain_of_intermediates", lambda: (lambda w: _tape(
+        lambda: (lambda h: (lambda k: (k * h, [h, k]))(h * h))(2 * w), [w]))(jitgrad.Variable(1.0)),
+     [24.0, 12.0, 2.0]),
+    ("tape_source_is_target", lambda: (lambda w: _tape(lambda: (lambda h: (h, [h]))(w * w), [w]))(
+        jitgrad.Variable(3.0)), [6.0, 1.0]),
+    ("tape_stop_gradient", lambda: (lambda a: _tape(lambda: (a * jitgrad.stop_gradient(a), []), [a]))(
+        jitgrad.Variable(3.0)), [3.0]),
+    ("tape_nested_mixed_sources", lambda: _tape_nested(3), 144.0 + 72.0),
+    ("tape_persistent_inside_block", _tape_in_context, 18.0),
+    ("tape_variable_assigned_inside", _tape_reassigned, 8.0),
+    ("tape_watch_then_assign", _tape_watch_then_assign, 10.0),
+    ("tape_watched_variables_kept", _tape_watched_after_gradient, [2, 1.0, 2.0]),
+    ("tape_jacobian_mixed_sources", _tape_jacobian_mixed, [np.diag([3.0, 12.0]), np.diag([1.0, 2.0])]),
+    ("tape_target_listed_twice", lambda: (lambda w: _tape(lambda: ([w * w, w * w][:1] * 2, []), [w]))(
+        jitgrad.Variable(3.0)), [12.0]),
+    ("tape_dict_sources", lambda: (lambda v, w: _tape(lambda: ((v * w).sum(), []), [{"a": v, "b": [w]}]))(
+        jitgrad.Variable(np.array([1.0, 2.0])), jitgrad.Variable(3.0)), [[3.0, 3.0], 3.0]),
 ]
 
 
