@@ -326,3 +326,167 @@ def test_equals(call, expected):
             assert g is None
         else:
             np.testing.assert_allclose(np.asarray(g, float), np.asarray(w, float), rtol=1e-12, equal_nan=True)
+
+
+# === tape ===
+
+import sys  # noqa: E402
+import threading  # noqa: E402
+
+from jitgrad import core  # noqa: E402
+from jitgrad import tape as tape_mod  # noqa: E402
+
+
+def _thread_tape_plain(x0):
+    w = jitgrad.Variable(x0)
+    with jitgrad.GradientTape() as tape:
+        y = w * w * w
+    return tape.gradient(y, w), 3 * x0 ** 2
+
+
+def _thread_tape_persistent(x0):
+    w = jitgrad.Variable(x0)
+    with jitgrad.GradientTape(persistent=True) as tape:
+        h = 2.0 * w
+        y = h * w
+    return tape.gradient(y, [w, h]), [4 * x0, x0]
+
+
+def _thread_tape_nested(x0):
+    w = jitgrad.Variable(x0)
+    with jitgrad.GradientTape() as outer:
+        with jitgrad.GradientTape() as inner:
+            y = w * w * w
+        dy = inner.gradient(y, w)
+    assert isinstance(dy, jitgrad.Tensor)   # recorded by the outer tape
+    return [dy.numpy(), outer.gradient(dy, w)], [3 * x0 ** 2, 6 * x0]
+
+
+def _thread_tape_paused(x0):
+    w = jitgrad.Variable(x0)
+    with jitgrad.GradientTape() as tape:
+        y = w * w
+        with tape.stop_recording():
+            y2 = y * w                  # not recorded
+        y = y + jitgrad.stop_gradient(y2)
+    return tape.gradient(y, w), 2 * x0
+
+
+# (id, the body each thread runs on its own value: returns (got, expected))
+THREAD_TAPES = [
+    ("plain", _thread_tape_plain),
+    ("persistent_mixed", _thread_tape_persistent),
+    ("nested", _thread_tape_nested),
+    ("paused", _thread_tape_paused),
+]
+
+
+def _trace_state_is_per_thread():
+    seen = []
+    with core.new_trace():
+        probe = threading.Thread(target=lambda: seen.append(core.is_tracing()))
+        probe.start()
+        probe.join()
+    return not seen[0]
+
+
+def test_tapes_in_threads_record_only_their_own_thread():
+    """Several threads, each with its own tapes on its own values, at once: every
+    gradient is exact, and a plain array (no Tensor leaks in from another
+    thread's tape, no tracer from another thread's replay)."""
+    if not _trace_state_is_per_thread():
+        pytest.xfail("the tracer's trace stack is shared by all threads (a tape's replay "
+                     "traces); the tapes' own state is per thread")
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    errors = []
+    start = threading.Barrier(2 * len(THREAD_TAPES))
+
+    def work(body, x0):
+        try:
+            start.wait()
+            for i in range(40):
+                got, want = body(x0 + i)
+                for g, w in zip(tree_util.flatten(got)[0], tree_util.flatten(want)[0]):
+                    assert isinstance(g, (np.ndarray, np.generic)), f"got a {type(g).__name__}"
+                    assert float(g) == float(w), (body.__name__, x0 + i, g, w)
+        except BaseException as exc:     # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=work, args=(body, float(k) + 1.0))
+                   for k, (_, body) in enumerate(THREAD_TAPES * 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors, errors[0]
+
+
+def test_tape_entered_on_another_thread_does_not_record_here():
+    w = jitgrad.Variable(2.0)
+    with jitgrad.GradientTape() as tape:
+        done = threading.Event()
+
+        def other():
+            v = jitgrad.Variable(5.0)
+            v * v                        # another thread: not this tape's business
+            done.set()
+        threading.Thread(target=other).start()
+        done.wait()
+        y = w * w
+    assert len(tape.watched_variables()) == 1
+    assert tape.gradient(y, w) == 4.0
+
+
+# (id, the step's scalar, made from the step number)
+SCHEDULES = [
+    ("python_float", lambda i: 0.1 / (1 + i)),
+    ("numpy_float32", lambda i: np.float32(0.1) / np.float32(1 + i)),
+    ("numpy_0d", lambda i: np.array(0.1 / (1 + i))),
+]
+
+
+@pytest.mark.parametrize("lr", [r[1] for r in SCHEDULES], ids=[r[0] for r in SCHEDULES])
+def test_tape_schedule_does_not_grow_the_cache(lr):
+    """A loss scaled by a new scalar each step (a learning-rate schedule) reuses
+    one derivative: the scalar is an input of the recording, not part of its key."""
+    w = jitgrad.Variable(np.array([1.0, 2.0]))
+    before_cache, before_builds = len(tape_mod._CACHE), tape_mod.build_count
+    for i in range(200):
+        with jitgrad.GradientTape() as tape:
+            loss = (w * w).sum() * lr(i) + w[0] * lr(i + 1)
+        g = tape.gradient(loss, w)
+        want = 2 * w.numpy() * lr(i) + np.array([lr(i + 1), 0.0])
+        np.testing.assert_allclose(g, want, rtol=1e-6)
+    assert tape_mod.build_count - before_builds <= 1
+    assert len(tape_mod._CACHE) - before_cache <= 1
+
+
+def test_tape_python_float_keeps_the_tensor_dtype():
+    """A Python float beside a float32 tensor is weakly typed (NumPy's rule), also
+    as a runtime input of the recording; beside an int tensor it is float64."""
+    w = jitgrad.Variable(np.array([1.0, 2.0], np.float32))
+    k = jitgrad.constant(np.array([1, 2], np.int32))
+    with jitgrad.GradientTape() as tape:
+        tape.watch(k)
+        y = w * 0.1
+        z = k * 0.5
+        loss = y.sum() + (z * w).sum()
+    assert y.dtype == np.float32 and z.dtype == np.float64
+    g = tape.gradient(loss, w)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, np.float32(0.1) + np.array([0.5, 1.0]), rtol=1e-6)
+
+
+def test_tape_cache_is_bounded(monkeypatch):
+    """Recordings of a new structure every step: the cache keeps the most recent."""
+    monkeypatch.setattr(tape_mod, "CACHE_SIZE", 8)
+    w = jitgrad.Variable(2.0)
+    for i in range(1, 30):
+        with jitgrad.GradientTape() as tape:
+            y = w ** i                   # an int exponent: part of the structure
+        assert tape.gradient(y, w) == i * 2.0 ** (i - 1)
+        assert len(tape_mod._CACHE) <= 8
