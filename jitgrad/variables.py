@@ -102,7 +102,7 @@ class Session:
         self.leaf_owners = []   # the Variable or Tensor watched
         self.consts = []        # untracked arrays used by recorded operations
         self.const_owners = []  # the Tensor/Variable each constant came from (or None)
-        self.const_ids = {}     # id(value) -> constant slot
+        self.const_ids = {}     # id(value) -> (constant slot, value)
         self.var_nodes = {}     # id(Variable) -> (node of its current value, that value)
         self.var_leaves = {}    # id(Variable) -> every node it has had (one per value read)
         self.n = 0
@@ -190,14 +190,19 @@ class Session:
 
     # -- encoding operands
 
-    def const(self, value, owner):
-        j = self.const_ids.get(id(value))
-        if j is None:
+    def const(self, value, owner, snapshot=False):
+        """The constant slot of ``value``.  ``snapshot``: keep a copy (a NumPy array
+        of the user's, which may be updated in place before the gradient is
+        taken; the operations used the value it had then)."""
+        slot = self.const_ids.get(id(value))
+        if slot is None:
             j = len(self.consts)
-            self.consts.append(value)
+            self.consts.append(value.copy() if snapshot else value)
             self.const_owners.append(owner)
-            self.const_ids[id(value)] = j
+            self.const_ids[id(value)] = (j, value)   # holding value keeps its id unique
             self.keys.append(("C", tuple(value.shape), np.dtype(value.dtype)))
+        else:
+            j = slot[0]
         return _Const(j), ("c", j)
 
     def encode(self, a):
@@ -222,8 +227,8 @@ class Session:
             return a, (t, a)
         if t is np.ndarray:
             if a.ndim == 0:
-                return a, ("l", a.dtype, a.item())
-            return self.const(a, None)
+                return a.copy(), ("l", a.dtype, a.item())
+            return self.const(a, None, snapshot=True)
         if isinstance(a, np.generic):
             return a, ("l", a.dtype, a.item())
         if isinstance(a, Tracer):
@@ -321,6 +326,9 @@ def _apply(np_fn, fn, args, kwargs):
     """Compute ``np_fn(*values)`` now; record ``fn`` (the jitgrad.numpy function)
     on every active session that tracks an operand."""
     vals = [a._value if isinstance(a, _Base) else _strip(a) for a in args]
+    for v in vals:
+        if isinstance(v, np.ndarray) and type(v) is not np.ndarray:
+            _reject_subclass(v)
     out = np_fn(*vals, **kwargs)
     if not isinstance(out, _ARRAYS):
         return out                      # np.shape, np.ndim ...: not an array
@@ -349,6 +357,15 @@ def stop_gradient(x):
     if isinstance(x, _Base):
         return _apply(primitives.stop_gradient, primitives.stop_gradient, (x,), {})
     return primitives.stop_gradient(x)
+
+
+def _reject_subclass(v):
+    """An ndarray subclass (a masked array, np.matrix) would be computed with its
+    own rules now and differentiated as a plain array: refuse it."""
+    raise TypeError(
+        f"jitgrad tensors compute with plain NumPy arrays, got a {type(v).__module__}."
+        f"{type(v).__name__}, whose own rules (a mask, matrix products) jitgrad would not "
+        "differentiate; pass np.asarray(x) (np.ma.filled(x, value) for a masked array)")
 
 
 def _any_tracked(args):
@@ -572,6 +589,8 @@ def _convert(value, dtype=None):
     value = _strip(value)
     if isinstance(value, Tracer):
         return value if dtype is None else jnp.astype(value, dtype)
+    if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
+        _reject_subclass(value)
     if dtype is not None:
         return np.array(value, dtype=dtype)
     if isinstance(value, (np.ndarray, np.generic)):

@@ -154,6 +154,16 @@ def _fresh_accumulator():
     return acc.jvp([x, y]), [t]
 
 
+def _tape_constant_updated_in_place():
+    """The user's array changes after the operation used it: the gradient is at
+    the value the operation saw."""
+    w, C = jitgrad.Variable(np.ones(2)), np.ones(2)
+    with jitgrad.GradientTape() as tape:
+        y = (w * C).sum()
+    C[:] = 5.0
+    return tape.gradient(y, w)
+
+
 def _tape_misuse(call):
     w = jitgrad.Variable(np.ones(3))
     with jitgrad.GradientTape() as tape:
@@ -218,6 +228,10 @@ RAISES = [
      TypeError, "source 0 is a float.*jitgrad.constant"),
     ("tape_jacobian_source_array", lambda: _tape_misuse(lambda t, w, y: t.jacobian(y, np.ones(3))),
      TypeError, "source 0 is a ndarray"),
+    ("tape_masked_array_operand", lambda: _tape_misuse(
+        lambda t, w, y: w * np.ma.array(np.ones(3), mask=[0, 1, 0])), TypeError, "np.ma.filled"),
+    ("tape_masked_array_variable", lambda: jitgrad.Variable(np.ma.array([1.0], mask=[1])),
+     TypeError, "MaskedArray"),
     ("tape_unconnected_bad_mode", lambda: _tape_misuse(
         lambda t, w, y: t.gradient(y, w, unconnected_gradients="zeros")), ValueError, "'none' or 'zero'"),
 ]
@@ -259,6 +273,7 @@ EQUALS = [
     ("tape_jacobian_mixed_sources", _tape_jacobian_mixed, [np.diag([3.0, 12.0]), np.diag([1.0, 2.0])]),
     ("tape_target_listed_twice", lambda: (lambda w: _tape(lambda: ([w * w, w * w][:1] * 2, []), [w]))(
         jitgrad.Variable(3.0)), [12.0]),
+    ("tape_constant_updated_in_place", _tape_constant_updated_in_place, [1.0, 1.0]),
     ("tape_dict_sources", lambda: (lambda v, w: _tape(lambda: ((v * w).sum(), []), [{"a": v, "b": [w]}]))(
         jitgrad.Variable(np.array([1.0, 2.0])), jitgrad.Variable(3.0)), [[3.0, 3.0], 3.0]),
 ]
