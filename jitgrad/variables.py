@@ -643,6 +643,15 @@ class Variable(_Base):
             return v
         return v[()] if v.ndim == 0 else v.copy()
 
+    def __array__(self, dtype=None, copy=None):
+        """A copy of the current value, as ``numpy()``: updating it in place
+        leaves the Variable (and the tapes that read it) alone; change a
+        Variable with ``assign``."""
+        if copy is False:
+            raise ValueError(f"Variable '{self.name}' cannot share its value without a copy; "
+                             "use np.asarray(v) or v.numpy(), and v.assign(...) to change it")
+        return np.array(self._value, dtype)
+
     def value(self):
         """The current value as a Tensor (a recorded read)."""
         return _apply(_identity, jnp.copy, (self,), {})

@@ -164,6 +164,13 @@ def _tape_constant_updated_in_place():
     return tape.gradient(y, w)
 
 
+def _variable_asarray_updated():
+    """np.asarray(v) is a copy (as in TensorFlow): updating it leaves v alone."""
+    v = jitgrad.Variable(np.ones(2))
+    np.asarray(v)[:] = 7.0
+    return v.numpy()
+
+
 def _tape_misuse(call):
     w = jitgrad.Variable(np.ones(3))
     with jitgrad.GradientTape() as tape:
@@ -274,6 +281,7 @@ EQUALS = [
     ("tape_target_listed_twice", lambda: (lambda w: _tape(lambda: ([w * w, w * w][:1] * 2, []), [w]))(
         jitgrad.Variable(3.0)), [12.0]),
     ("tape_constant_updated_in_place", _tape_constant_updated_in_place, [1.0, 1.0]),
+    ("tape_variable_asarray_is_a_copy", _variable_asarray_updated, [1.0, 1.0]),
     ("tape_dict_sources", lambda: (lambda v, w: _tape(lambda: ((v * w).sum(), []), [{"a": v, "b": [w]}]))(
         jitgrad.Variable(np.array([1.0, 2.0])), jitgrad.Variable(3.0)), [[3.0, 3.0], 3.0]),
 ]
