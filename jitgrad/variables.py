@@ -109,6 +109,7 @@ class Session:
         self.watch_accessed = watch_accessed
 
     def new_leaf(self, value, owner):
+        _check_real(value, "watching it")
         k = self.n
         self.n += 1
         self.leaves.append(value)
@@ -345,8 +346,19 @@ def _apply(np_fn, fn, args, kwargs):
                 elif s.tracks(a, True):
                     hit = True
             if hit:
+                _check_real(out, f"the result of {getattr(fn, '__name__', 'an operation')}")
                 s.record(fn, args, kwargs, (res,))
     return res
+
+
+def _check_real(value, what):
+    """Tapes differentiate real values only: a complex one would get a silently
+    wrong (zero or real-part-only) gradient."""
+    if np.dtype(value.dtype).kind == "c":
+        raise TypeError(
+            f"a GradientTape cannot differentiate complex numbers ({what} is "
+            f"{np.dtype(value.dtype).name}); carry the real and imaginary parts as separate "
+            "float arrays")
 
 
 def stop_gradient(x):

@@ -171,6 +171,13 @@ def _variable_asarray_updated():
     return v.numpy()
 
 
+def _tape_recording(op):
+    """Run ``op(w)`` while a tape records."""
+    w = jitgrad.Variable(np.ones(3))
+    with jitgrad.GradientTape():
+        op(w)
+
+
 def _tape_misuse(call):
     w = jitgrad.Variable(np.ones(3))
     with jitgrad.GradientTape() as tape:
@@ -235,10 +242,14 @@ RAISES = [
      TypeError, "source 0 is a float.*jitgrad.constant"),
     ("tape_jacobian_source_array", lambda: _tape_misuse(lambda t, w, y: t.jacobian(y, np.ones(3))),
      TypeError, "source 0 is a ndarray"),
-    ("tape_masked_array_operand", lambda: _tape_misuse(
-        lambda t, w, y: w * np.ma.array(np.ones(3), mask=[0, 1, 0])), TypeError, "np.ma.filled"),
+    ("tape_masked_array_operand", lambda: _tape_recording(
+        lambda w: w * np.ma.array(np.ones(3), mask=[0, 1, 0])), TypeError, "np.ma.filled"),
     ("tape_masked_array_variable", lambda: jitgrad.Variable(np.ma.array([1.0], mask=[1])),
      TypeError, "MaskedArray"),
+    ("tape_complex_operand", lambda: _tape_recording(lambda w: abs(w * (1 + 2j))),
+     TypeError, "cannot differentiate complex numbers"),
+    ("tape_complex_variable", lambda: _tape_recording(
+        lambda w: np.abs(jitgrad.Variable(np.array([1 + 2j])))), TypeError, "complex128"),
     ("tape_unconnected_bad_mode", lambda: _tape_misuse(
         lambda t, w, y: t.gradient(y, w, unconnected_gradients="zeros")), ValueError, "'none' or 'zero'"),
 ]
