@@ -276,8 +276,9 @@ def _check_targets(target, targets, what):
             raise TypeError(
                 f"{what}: target {i} is a {type(t).__name__}, not a jitgrad Tensor or Variable, so "
                 "it does not depend on anything the tape recorded; compute it inside the tape's "
-                "'with' block from Variables or watched Tensors (jitgrad.numpy functions and "
-                "operators on them), not from NumPy values taken out with .numpy()")
+                "'with' block from Variables or watched Tensors with NumPy's functions (np.sum), "
+                "operators and tensor methods, not from values taken out with .numpy() (the "
+                "jitgrad.numpy functions work on traced arrays, not on tensors)")
 
 
 def _check_sources(srcs, what):

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import numpy as jnp
 from . import primitives
+from . import tree as tree_util
 from .core import Tracer
 from .dispatch import FUNCTIONS, UFUNC_REDUCE, UFUNCS
 
@@ -365,7 +366,13 @@ def stop_gradient(x):
     """The identity, whose derivative is zero: gradients do not flow through it.
 
     On traced arrays (inside ``jit``, ``grad`` ...) and on the Tensors and
-    Variables a GradientTape records (``tf.stop_gradient``) alike."""
+    Variables a GradientTape records (``tf.stop_gradient``) alike; ``x`` may
+    be a nested structure (lists, tuples, dicts) of them."""
+    leaves, tree = tree_util.flatten(x)
+    return tree_util.unflatten(tree, [_stop_gradient(a) for a in leaves])
+
+
+def _stop_gradient(x):
     if isinstance(x, _Base):
         return _apply(primitives.stop_gradient, primitives.stop_gradient, (x,), {})
     return primitives.stop_gradient(x)
