@@ -286,9 +286,9 @@ EQUALS = [
     ("tape_stop_gradient_of_a_list", lambda: (lambda w: _tape(
         lambda: (lambda ab: ((ab[0] * w).sum() + (ab[1] * w).sum(), []))(
             jitgrad.stop_gradient([w * 1.0, w * 2.0])), [w]))(jitgrad.Variable(np.array([1.0, 2.0]))),
-     [[3.0, 6.0]]),
+     [np.array([3.0, 6.0])]),
     ("stop_gradient_of_a_list_in_grad", lambda: jitgrad.grad(
-        lambda x: np.sum(jitgrad.stop_gradient([x, x])[0] * x))(np.array([1.0, 2.0])), [1.0, 2.0]),
+        lambda x: np.sum(jitgrad.stop_gradient([x, x])[0] * x))(np.array([1.0, 2.0])), np.array([1.0, 2.0])),
     ("tape_nested_mixed_sources", lambda: _tape_nested(3), 144.0 + 72.0),
     ("tape_persistent_inside_block", _tape_in_context, 18.0),
     ("tape_variable_assigned_inside", _tape_reassigned, 8.0),
