@@ -4,15 +4,19 @@ A tape is a :class:`~jitgrad.variables.Session` that records the operations on
 values it tracks (see :mod:`jitgrad.variables`).  To differentiate, the
 recording is replayed on tracers of a fresh trace; that gives an IR whose
 inputs are, in order, the watched leaves, the constants the operations used,
-and the intermediate values asked for as sources (their producing equations
-are skipped, so they become free inputs), and whose outputs are the targets.
+and one zero perturbation per intermediate value asked for as a source (added
+to that value, so its gradient is the perturbation's, while the gradients of
+the leaves still flow through it), and whose outputs are the targets.
 Reverse mode is then ``vjp_ir`` (jvp + transpose), forward mode ``jvp_ir``,
 both followed by ``optimize`` and an ``Executable``.
 
 The result is cached by the recording's key (the structure of every event,
-shapes and dtypes of leaves and constants, literal values) plus the targets
-and sources.  Constants are inputs, not baked in, so one executable serves
-every step of a training loop whose data changes.
+shapes and dtypes of leaves and constants, integer literals) plus the targets
+and sources, in a bounded least-recently-used table.  Constants, and the
+float scalars of elementwise operations, are inputs, not baked in, so one
+executable serves every step of a training loop whose data or learning rate
+changes.  Results are fresh arrays: never an input, a constant or another
+result.
 
 Nesting.  When another session is recording and tracks some input of a
 gradient computation, the computation is recorded on it too, as one event

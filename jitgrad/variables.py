@@ -673,7 +673,7 @@ class Variable(_Base):
 
     def value(self):
         """The current value as a Tensor (a recorded read)."""
-        return _apply(_identity, jnp.copy, (self,), {})
+        return _apply(_copy, jnp.copy, (self,), {})
 
     read_value = value
 
@@ -713,5 +713,6 @@ class Variable(_Base):
         return self.assign(self._value - self._in_dtype(delta))
 
 
-def _identity(x):
-    return x
+def _copy(x):
+    """A read of a Variable: its own array, not the Variable's."""
+    return x if isinstance(x, Tracer) else np.array(x)

@@ -178,6 +178,13 @@ def _tape_recording(op):
         op(w)
 
 
+def _variable_value_updated():
+    """v.value() is a Tensor of its own array: updating its numpy() leaves v alone."""
+    v = jitgrad.Variable(np.ones(2))
+    v.value().numpy()[:] = 7.0
+    return v.numpy()
+
+
 def _tape_misuse(call):
     w = jitgrad.Variable(np.ones(3))
     with jitgrad.GradientTape() as tape:
@@ -299,6 +306,7 @@ EQUALS = [
         jitgrad.Variable(3.0)), [12.0]),
     ("tape_constant_updated_in_place", _tape_constant_updated_in_place, [1.0, 1.0]),
     ("tape_variable_asarray_is_a_copy", _variable_asarray_updated, [1.0, 1.0]),
+    ("tape_variable_value_is_a_copy", _variable_value_updated, [1.0, 1.0]),
     ("tape_dict_sources", lambda: (lambda v, w: _tape(lambda: ((v * w).sum(), []), [{"a": v, "b": [w]}]))(
         jitgrad.Variable(np.array([1.0, 2.0])), jitgrad.Variable(3.0)), [[3.0, 3.0], 3.0]),
 ]
