@@ -8,11 +8,13 @@ Every operation computes its value at once, with NumPy (eager execution).  For
 every active tape (a :class:`Session`) that tracks at least one operand, the
 operation is also *recorded*: the tape appends one event naming the
 ``jitgrad.numpy`` function to apply and its operands (node numbers of tracked
-values, constant slots for untracked arrays, literals for Python scalars and
-0-d NumPy values).  The list of events is, at the same time,
+values, constant slots for untracked arrays (a copy of a user's NumPy array,
+which may change in place later) and for the float scalars of elementwise
+operations, literals for other Python scalars and 0-d NumPy values).  The
+sessions recording are per thread.  The list of events is, at the same time,
 
 - a program: replaying it on tracers of a fresh :class:`~jitgrad.core.Trace`
-  (the function applied to tracers with that trace pushed on ``core._stack``)
+  (the function applied to tracers while that trace is the current one)
   gives the typed IR of the recorded computation, with watched values and
   constants as its inputs; and
 - a hashable key: two recordings with equal keys trace to the same IR.
