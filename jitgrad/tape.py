@@ -292,6 +292,18 @@ def _check_sources(srcs, what):
                 f"{what}: source {i} is a {type(x).__name__}; sources must be jitgrad Variables "
                 "or Tensors (wrap a NumPy array or Python number with jitgrad.constant, call "
                 "tape.watch on the result and compute with that tensor)")
+        if not _is_float(x.dtype):
+            warnings.warn(f"{what}: source {i} has dtype {x.dtype.name}; only floating-point "
+                          "values have gradients, so its gradient is None (zeros with "
+                          "unconnected_gradients='zero')", RuntimeWarning, stacklevel=3)
+
+
+def _warn_integer_targets(targets, what):
+    for i, t in enumerate(targets):
+        if not _is_float(t.dtype):
+            warnings.warn(f"{what}: target {i} has dtype {t.dtype.name}; only floating-point "
+                          "values have gradients, so nothing flows back from it",
+                          RuntimeWarning, stacklevel=3)
 
 
 def _target_nodes(s, targets):
@@ -506,6 +518,7 @@ class GradientTape:
         srcs, stree = tree_util.flatten(sources)
         _check_targets(target, targets, "GradientTape.gradient")
         _check_sources(srcs, "GradientTape.gradient")
+        _warn_integer_targets(targets, "GradientTape.gradient")
         if output_gradients is None:
             output_gradients = _seeds(s, targets)
         if output_gradients is None:

@@ -185,6 +185,16 @@ def _variable_value_updated():
     return v.numpy()
 
 
+def _tape_integer_source():
+    """An integer source has no gradient (TensorFlow: None, with a warning)."""
+    k = jitgrad.constant(np.array([1, 2]))
+    with jitgrad.GradientTape() as tape:
+        tape.watch(k)
+        y = (k * 2.5).sum()
+    with pytest.warns(RuntimeWarning, match="source 0 has dtype int"):
+        return [tape.gradient(y, k) is None]
+
+
 def _tape_misuse(call):
     w = jitgrad.Variable(np.ones(3))
     with jitgrad.GradientTape() as tape:
@@ -307,6 +317,7 @@ EQUALS = [
     ("tape_constant_updated_in_place", _tape_constant_updated_in_place, [1.0, 1.0]),
     ("tape_variable_asarray_is_a_copy", _variable_asarray_updated, [1.0, 1.0]),
     ("tape_variable_value_is_a_copy", _variable_value_updated, [1.0, 1.0]),
+    ("tape_integer_source_is_none", _tape_integer_source, [True]),
     ("tape_dict_sources", lambda: (lambda v, w: _tape(lambda: ((v * w).sum(), []), [{"a": v, "b": [w]}]))(
         jitgrad.Variable(np.array([1.0, 2.0])), jitgrad.Variable(3.0)), [[3.0, 3.0], 3.0]),
 ]
