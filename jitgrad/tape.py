@@ -622,9 +622,14 @@ def _basis(shape, dtype, batch):
             yield ct.reshape(shape)
 
 
-def _cast_like(c, like):
+def _cast_like(c, like, what="output_gradients"):
+    """``c`` in the dtype of ``like``; a complex ``c`` is refused (casting would
+    drop its imaginary part)."""
     if isinstance(c, Tracer) or isinstance(like, Tracer):
         return c
+    if np.iscomplexobj(c):
+        raise TypeError(f"{what} must be real: a complex value was given for a "
+                        f"{np.dtype(like.dtype).name} value, whose imaginary part would be dropped")
     return np.asarray(c, np.dtype(like.dtype))
 
 
@@ -685,7 +690,7 @@ class ForwardAccumulator:
                                 "(wrap arrays with jitgrad.constant)")
             pv, tv = _value(p), _value(t)
             if not isinstance(tv, Tracer):
-                tv = np.array(tv, np.dtype(pv.dtype))   # a copy: the caller may reuse its array
+                tv = np.array(_cast_like(tv, pv, "ForwardAccumulator tangents"))  # a copy
             if tuple(np.shape(tv)) != tuple(pv.shape):
                 raise ValueError(f"tangent shape {tuple(np.shape(tv))} does not match primal "
                                  f"shape {tuple(pv.shape)}")

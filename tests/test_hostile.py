@@ -267,6 +267,10 @@ RAISES = [
      TypeError, "cannot differentiate complex numbers"),
     ("tape_complex_variable", lambda: _tape_recording(
         lambda w: np.abs(jitgrad.Variable(np.array([1 + 2j])))), TypeError, "complex128"),
+    ("tape_complex_output_gradients", lambda: _tape_misuse(
+        lambda t, w, y: t.gradient(y, w, output_gradients=np.full(3, 1j))), TypeError, "must be real"),
+    ("accumulator_complex_tangent", lambda: jitgrad.ForwardAccumulator(
+        jitgrad.constant(np.ones(2)), np.full(2, 1j)), TypeError, "must be real"),
     ("tape_unconnected_bad_mode", lambda: _tape_misuse(
         lambda t, w, y: t.gradient(y, w, unconnected_gradients="zeros")), ValueError, "'none' or 'zero'"),
 ]
