@@ -252,14 +252,16 @@ def _fresh(outs, held, suspect):
     return outs
 
 
-def _run(entry, values, owners, exclude):
-    """Run a derivative entry on ``values``; record it on every active session
-    (but ``exclude``) that tracks one of ``owners`` (the objects the values
-    came from)."""
+def _run(entry, values, owners, exclude, record=True):
+    """Run a derivative entry on ``values``; with ``record``, record it on every
+    active session (but ``exclude``) that tracks one of ``owners`` (the
+    objects the values came from, one per value)."""
     if core.is_tracing() or any(isinstance(v, Tracer) for v in values):
         outs = list(eval_ir(entry.ir, values))       # inside a jitgrad trace: inline
     else:
         outs = _fresh(entry.exe(values), list(values) + entry.held, entry.suspect)
+    if not record:
+        return outs
     others = [s for s in active_sessions() if s is not exclude]
     if not others:
         return outs
@@ -374,12 +376,15 @@ class _Plan:
     def empty(self):
         return self.entry is None or self.entry.ir is None
 
-    def run(self, extra_values, extra_owners, exclude):
-        """Per source: its gradient (None when unconnected)."""
+    def run(self, extra_values, extra_owners, exclude, record=True):
+        """Per source: its gradient (None when unconnected).  ``extra_values``:
+        the cotangents (mode 'vjp'), which came from ``extra_owners``; see
+        :func:`_run` for ``exclude`` and ``record``."""
         if self.empty:
             return [None] * len(self.per_src)
         e = self.entry
-        outs = iter(_run(e, self.values + extra_values, self.owners + extra_owners, exclude))
+        outs = iter(_run(e, self.values + extra_values, self.owners + extra_owners, exclude,
+                         record))
         by_node = {n: next(outs) for n, c in zip(self.src_nodes, e.connected) if c}
         res = []
         for ns in self.per_src:
@@ -599,7 +604,7 @@ class GradientTape:
             return [None] * len(srcs)
         rows = [[] for _ in srcs]
         for ct in basis:
-            for row, g in zip(rows, plan.run([ct], [], s)):
+            for row, g in zip(rows, plan.run([ct], [ct], s, record=False)):
                 if g is not None:
                     row.append(np.asarray(g))
         return [row or None for row in rows]
