@@ -197,11 +197,16 @@ class Session:
     def const(self, value, owner, snapshot=False):
         """The constant slot of ``value``.  ``snapshot``: keep a copy (a NumPy array
         of the user's, which may be updated in place before the gradient is
-        taken; the operations used the value it had then)."""
+        taken; the operations used the value it had then), unless it is a
+        read-only array that owns its data (large data sets can be frozen
+        with ``x.flags.writeable = False`` to save the copy)."""
         slot = self.const_ids.get(id(value))
         if slot is None:
             j = len(self.consts)
-            self.consts.append(value.copy() if snapshot else value)
+            if snapshot and (value.flags.writeable or value.base is not None):
+                self.consts.append(value.copy())
+            else:
+                self.consts.append(value)
             self.const_owners.append(owner)
             self.const_ids[id(value)] = (j, value)   # holding value keeps its id unique
             self.keys.append(("C", tuple(value.shape), np.dtype(value.dtype)))
