@@ -453,13 +453,21 @@ def _trace_state_is_per_thread():
     return not seen[0]
 
 
-def test_tapes_in_threads_record_only_their_own_thread():
+@pytest.mark.parametrize("cache", ["warm", "cold"])
+def test_tapes_in_threads_record_only_their_own_thread(cache, monkeypatch):
     """Several threads, each with its own tapes on its own values, at once: every
     gradient is exact, and a plain array (no Tensor leaks in from another
-    thread's tape, no tracer from another thread's replay)."""
-    if not _trace_state_is_per_thread():
-        pytest.xfail("the tracer's trace stack is shared by all threads (a tape's replay "
-                     "traces); the tapes' own state is per thread")
+    thread's tape, no tracer from another thread's replay).  Warm: every
+    derivative is cached first, so no thread traces; cold: the threads build
+    them, tracing at the same time."""
+    if cache == "warm":
+        for _, body in THREAD_TAPES:
+            body(1.0)
+    else:
+        if not _trace_state_is_per_thread():
+            pytest.xfail("the tracer's trace stack is shared by all threads (a tape's replay "
+                         "traces); the tapes' own state is per thread")
+        monkeypatch.setattr(tape_mod, "_CACHE", type(tape_mod._CACHE)())
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)
     errors = []
