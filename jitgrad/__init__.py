@@ -11,10 +11,9 @@ from .api.functions import grad, jit, jvp, make_ir, source, value_and_grad, vjp
 from .transforms.custom import custom_jvp, custom_vjp
 from .core.errors import JitgradError, TracerBoolError
 from .api.jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
-from .lax.elementwise import stop_gradient
 from .backend.executable import config, wait_for_compiles
 from .tape.tape import ForwardAccumulator, GradientTape, UnconnectedGradients
-from .tape.variables import Tensor, Variable, constant
+from .tape.variables import Tensor, Variable, constant, stop_gradient
 
 __all__ = [
     "grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source",

@@ -60,6 +60,160 @@ AGREE = [
 ]
 
 
+# -- tape helpers: each runs one recording and returns what the row checks.
+
+def _tape(fn, sources, persistent=False, **kw):
+    """Record ``fn()`` (returns the target and the intermediate sources) on a
+    tape; the gradient of the target with respect to ``sources + intermediates``."""
+    with jitgrad.GradientTape(persistent=persistent) as tape:
+        target, extra = fn()
+    return tape.gradient(target, list(sources) + list(extra), **kw)
+
+
+def _tape_nested(power):
+    """d/dw of the inner gradient with respect to h = 2w, for loss = h**power."""
+    w = jitgrad.Variable(3.0)
+    with jitgrad.GradientTape() as outer:
+        with jitgrad.GradientTape() as inner:
+            h = 2 * w
+            loss = h ** power
+        dw, dh = inner.gradient(loss, [w, h])
+    return outer.gradient([dw, dh], w)
+
+
+def _tape_in_context():
+    """A persistent tape differentiating inside its block records the derivative."""
+    x = jitgrad.Variable(3.0)
+    with pytest.warns(RuntimeWarning, match="inside its 'with' block"):
+        with jitgrad.GradientTape(persistent=True) as tape:
+            dy = tape.gradient(x * x * x, x)
+    return tape.gradient(dy, x)
+
+
+def _tape_reassigned():
+    """A Variable assigned inside the tape: each read differentiates at its value."""
+    a = jitgrad.Variable(1.0)
+    with jitgrad.GradientTape() as tape:
+        y = a * a
+        a.assign(3.0)
+        y = y + a * a
+    return tape.gradient(y, a)
+
+
+def _tape_watch_then_assign():
+    a = jitgrad.Variable(1.0)
+    with jitgrad.GradientTape() as tape:
+        tape.watch(a)
+        a.assign(5.0)
+        y = a * a
+    return tape.gradient(y, a)
+
+
+def _tape_watched_after_gradient():
+    w, v = jitgrad.Variable(1.0), jitgrad.Variable(2.0)
+    with jitgrad.GradientTape() as tape:
+        y = w * v * w
+    tape.gradient(y, w)
+    watched = tape.watched_variables()
+    return [len(watched)] + [x.numpy() for x in watched]
+
+
+def _tape_twice():
+    w = jitgrad.Variable(3.0)
+    with jitgrad.GradientTape() as tape:
+        y = w * w
+    tape.gradient(y, w)
+    return tape.gradient(y, w)
+
+
+def _tape_jacobian_mixed():
+    v = jitgrad.Variable(np.array([1.0, 2.0]))
+    with jitgrad.GradientTape(persistent=True) as tape:
+        h = v * v
+        y = h * v
+    return tape.jacobian(y, [v, h])
+
+
+def _fresh_tape(C, extra=()):
+    v = jitgrad.Variable(np.ones(3))
+    with jitgrad.GradientTape() as tape:
+        loss = (v * C).sum()
+    return tape.gradient(loss, v), [C, *extra]
+
+
+def _fresh_output_gradients():
+    c = np.arange(3.0)
+    x = jitgrad.constant(np.ones(3))
+    with jitgrad.GradientTape() as tape:
+        tape.watch(x)
+        y = x * 1.0
+    return tape.gradient(y, [x, y], output_gradients=c), [c]
+
+
+def _fresh_same_source_twice():
+    v = jitgrad.Variable(np.ones(3))
+    with jitgrad.GradientTape() as tape:
+        loss = (v * 2.0).sum()
+    g1, g2 = tape.gradient(loss, [v, v])
+    return g2, [g1]
+
+
+def _fresh_accumulator():
+    t = np.arange(3.0)
+    x = jitgrad.constant(np.ones(3))
+    with jitgrad.ForwardAccumulator(x, t) as acc:
+        y = x * 2.0
+    return acc.jvp([x, y]), [t]
+
+
+def _tape_constant_updated_in_place():
+    """The user's array changes after the operation used it: the gradient is at
+    the value the operation saw."""
+    w, C = jitgrad.Variable(np.ones(2)), np.ones(2)
+    with jitgrad.GradientTape() as tape:
+        y = (w * C).sum()
+    C[:] = 5.0
+    return tape.gradient(y, w)
+
+
+def _variable_asarray_updated():
+    """np.asarray(v) is a copy (as in TensorFlow): updating it leaves v alone."""
+    v = jitgrad.Variable(np.ones(2))
+    np.asarray(v)[:] = 7.0
+    return v.numpy()
+
+
+def _tape_recording(op):
+    """Run ``op(w)`` while a tape records."""
+    w = jitgrad.Variable(np.ones(3))
+    with jitgrad.GradientTape():
+        op(w)
+
+
+def _variable_value_updated():
+    """v.value() is a Tensor of its own array: updating its numpy() leaves v alone."""
+    v = jitgrad.Variable(np.ones(2))
+    v.value().numpy()[:] = 7.0
+    return v.numpy()
+
+
+def _tape_integer_source():
+    """An integer source has no gradient (TensorFlow: None, with a warning)."""
+    k = jitgrad.constant(np.array([1, 2]))
+    with jitgrad.GradientTape() as tape:
+        tape.watch(k)
+        y = (k * 2.5).sum()
+    with pytest.warns(RuntimeWarning, match="source 0 has dtype int"):
+        return [tape.gradient(y, k) is None]
+
+
+def _tape_misuse(call):
+    w = jitgrad.Variable(np.ones(3))
+    with jitgrad.GradientTape() as tape:
+        y = w * 2.0
+    return call(tape, w, y)
+
+
 # ---------------------------------------------------------------------------
 # FRESH: (id, call) where call() -> (results, [arrays the user still holds]).
 
@@ -122,6 +276,11 @@ FRESH = [
     # -- runtime
 
     # -- tape
+    ("tape_grad_is_not_captured_constant", lambda: _fresh_tape(np.arange(3.0))),
+    ("tape_grad_is_not_broadcast_0d_constant", lambda: _fresh_tape(np.array(2.0))),
+    ("tape_grad_is_not_output_gradients", _fresh_output_gradients),
+    ("tape_same_source_twice_two_arrays", _fresh_same_source_twice),
+    ("tape_jvp_is_not_tangent", _fresh_accumulator),
 ]
 
 
@@ -261,6 +420,35 @@ RAISES = [
     # -- runtime
 
     # -- tape
+    ("tape_output_gradients_wrong_shape", lambda: _tape_misuse(
+        lambda t, w, y: t.gradient(y, w, output_gradients=np.ones(2))),
+     ValueError, r"shape \(2,\) but target 0 has shape \(3,\)"),
+    ("tape_output_gradients_wrong_count", lambda: _tape_misuse(
+        lambda t, w, y: t.gradient([y, y], w, output_gradients=[np.ones(3)])),
+     ValueError, "1 arrays for 2 targets"),
+    ("tape_gradient_twice", _tape_twice, RuntimeError, "persistent=True"),
+    ("tape_target_numpy", lambda: _tape_misuse(lambda t, w, y: t.gradient(y.numpy(), w)),
+     TypeError, "not a jitgrad Tensor"),
+    ("tape_target_none", lambda: _tape_misuse(lambda t, w, y: t.gradient(None, w)),
+     TypeError, "target is None"),
+    ("tape_source_python_number", lambda: _tape_misuse(lambda t, w, y: t.gradient(y, 3.0)),
+     TypeError, "source 0 is a float.*jitgrad.constant"),
+    ("tape_jacobian_source_array", lambda: _tape_misuse(lambda t, w, y: t.jacobian(y, np.ones(3))),
+     TypeError, "source 0 is a ndarray"),
+    ("tape_masked_array_operand", lambda: _tape_recording(
+        lambda w: w * np.ma.array(np.ones(3), mask=[0, 1, 0])), TypeError, "np.ma.filled"),
+    ("tape_masked_array_variable", lambda: jitgrad.Variable(np.ma.array([1.0], mask=[1])),
+     TypeError, "MaskedArray"),
+    ("tape_complex_operand", lambda: _tape_recording(lambda w: abs(w * (1 + 2j))),
+     TypeError, "cannot differentiate complex numbers"),
+    ("tape_complex_variable", lambda: _tape_recording(
+        lambda w: np.abs(jitgrad.Variable(np.array([1 + 2j])))), TypeError, "complex128"),
+    ("tape_complex_output_gradients", lambda: _tape_misuse(
+        lambda t, w, y: t.gradient(y, w, output_gradients=np.full(3, 1j))), TypeError, "must be real"),
+    ("accumulator_complex_tangent", lambda: jitgrad.ForwardAccumulator(
+        jitgrad.constant(np.ones(2)), np.full(2, 1j)), TypeError, "must be real"),
+    ("tape_unconnected_bad_mode", lambda: _tape_misuse(
+        lambda t, w, y: t.gradient(y, w, unconnected_gradients="zeros")), ValueError, "'none' or 'zero'"),
 ]
 
 
@@ -313,6 +501,40 @@ EQUALS = [
     # -- runtime
 
     # -- tape
+    ("tape_mixed_sources_pow", lambda: (lambda w: _tape(lambda: ((lambda h: (h ** 2, [h]))(2 * w)), [w]))(
+        jitgrad.Variable(3.0)), [24.0, 12.0]),
+    ("tape_mixed_sources_mul", lambda: (lambda w: _tape(lambda: ((lambda h: (h * w, [h]))(2 * w)), [w]))(
+        jitgrad.Variable(3.0)), [12.0, 3.0]),
+    ("tape_mixed_sources_zero", lambda: (lambda w, u: _tape(lambda: ((lambda h: (h * w, [h]))(2 * w)), [w, u],
+                                                           unconnected_gradients="zero"))(
+        jitgrad.Variable(3.0), jitgrad.Variable(1.0)), [12.0, 0.0, 3.0]),
+    ("tape_mixed_chain_of_intermediates", lambda: (lambda w: _tape(
+        lambda: (lambda h: (lambda k: (k * h, [h, k]))(h * h))(2 * w), [w]))(jitgrad.Variable(1.0)),
+     [24.0, 12.0, 2.0]),
+    ("tape_source_is_target", lambda: (lambda w: _tape(lambda: (lambda h: (h, [h]))(w * w), [w]))(
+        jitgrad.Variable(3.0)), [6.0, 1.0]),
+    ("tape_stop_gradient", lambda: (lambda a: _tape(lambda: (a * jitgrad.stop_gradient(a), []), [a]))(
+        jitgrad.Variable(3.0)), [3.0]),
+    ("tape_stop_gradient_of_a_list", lambda: (lambda w: _tape(
+        lambda: (lambda ab: ((ab[0] * w).sum() + (ab[1] * w).sum(), []))(
+            jitgrad.stop_gradient([w * 1.0, w * 2.0])), [w]))(jitgrad.Variable(np.array([1.0, 2.0]))),
+     [np.array([3.0, 6.0])]),
+    ("stop_gradient_of_a_list_in_grad", lambda: jitgrad.grad(
+        lambda x: np.sum(jitgrad.stop_gradient([x, x])[0] * x))(np.array([1.0, 2.0])), np.array([1.0, 2.0])),
+    ("tape_nested_mixed_sources", lambda: _tape_nested(3), 144.0 + 72.0),
+    ("tape_persistent_inside_block", _tape_in_context, 18.0),
+    ("tape_variable_assigned_inside", _tape_reassigned, 8.0),
+    ("tape_watch_then_assign", _tape_watch_then_assign, 10.0),
+    ("tape_watched_variables_kept", _tape_watched_after_gradient, [2, 1.0, 2.0]),
+    ("tape_jacobian_mixed_sources", _tape_jacobian_mixed, [np.diag([3.0, 12.0]), np.diag([1.0, 2.0])]),
+    ("tape_target_listed_twice", lambda: (lambda w: _tape(lambda: ([w * w, w * w][:1] * 2, []), [w]))(
+        jitgrad.Variable(3.0)), [12.0]),
+    ("tape_constant_updated_in_place", _tape_constant_updated_in_place, [1.0, 1.0]),
+    ("tape_variable_asarray_is_a_copy", _variable_asarray_updated, [1.0, 1.0]),
+    ("tape_variable_value_is_a_copy", _variable_value_updated, [1.0, 1.0]),
+    ("tape_integer_source_is_none", _tape_integer_source, [True]),
+    ("tape_dict_sources", lambda: (lambda v, w: _tape(lambda: ((v * w).sum(), []), [{"a": v, "b": [w]}]))(
+        jitgrad.Variable(np.array([1.0, 2.0])), jitgrad.Variable(3.0)), [[3.0, 3.0], 3.0]),
 ]
 
 
@@ -619,3 +841,173 @@ def _twice(call):
     """A cached call must not hand back the memory of an earlier result."""
     first = call()
     return call(), _leaves(first)
+
+
+# === tape ===
+
+import sys  # noqa: E402
+import threading  # noqa: E402
+
+from jitgrad.core import trace as core  # noqa: E402
+from jitgrad.tape import tape as tape_mod  # noqa: E402
+
+
+def _thread_tape_plain(x0):
+    w = jitgrad.Variable(x0)
+    with jitgrad.GradientTape() as tape:
+        y = w * w * w
+    return tape.gradient(y, w), 3 * x0 ** 2
+
+
+def _thread_tape_persistent(x0):
+    w = jitgrad.Variable(x0)
+    with jitgrad.GradientTape(persistent=True) as tape:
+        h = 2.0 * w
+        y = h * w
+    return tape.gradient(y, [w, h]), [4 * x0, x0]
+
+
+def _thread_tape_nested(x0):
+    w = jitgrad.Variable(x0)
+    with jitgrad.GradientTape() as outer:
+        with jitgrad.GradientTape() as inner:
+            y = w * w * w
+        dy = inner.gradient(y, w)
+    assert isinstance(dy, jitgrad.Tensor)   # recorded by the outer tape
+    return [dy.numpy(), outer.gradient(dy, w)], [3 * x0 ** 2, 6 * x0]
+
+
+def _thread_tape_paused(x0):
+    w = jitgrad.Variable(x0)
+    with jitgrad.GradientTape() as tape:
+        y = w * w
+        with tape.stop_recording():
+            y2 = y * w                  # not recorded
+        y = y + jitgrad.stop_gradient(y2)
+    return tape.gradient(y, w), 2 * x0
+
+
+# (id, the body each thread runs on its own value: returns (got, expected))
+THREAD_TAPES = [
+    ("plain", _thread_tape_plain),
+    ("persistent_mixed", _thread_tape_persistent),
+    ("nested", _thread_tape_nested),
+    ("paused", _thread_tape_paused),
+]
+
+
+def _trace_state_is_per_thread():
+    seen = []
+    with core.new_trace():
+        probe = threading.Thread(target=lambda: seen.append(core.is_tracing()))
+        probe.start()
+        probe.join()
+    return not seen[0]
+
+
+@pytest.mark.parametrize("cache", ["warm", "cold"])
+def test_tapes_in_threads_record_only_their_own_thread(cache, monkeypatch):
+    """Several threads, each with its own tapes on its own values, at once: every
+    gradient is exact, and a plain array (no Tensor leaks in from another
+    thread's tape, no tracer from another thread's replay).  Warm: every
+    derivative is cached first, so no thread traces; cold: the threads build
+    them, tracing at the same time."""
+    if cache == "warm":
+        for _, body in THREAD_TAPES:
+            body(1.0)
+    else:
+        assert _trace_state_is_per_thread()
+        monkeypatch.setattr(tape_mod, "_CACHE", type(tape_mod._CACHE)())
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    errors = []
+    start = threading.Barrier(2 * len(THREAD_TAPES))
+
+    def work(body, x0):
+        try:
+            start.wait()
+            for i in range(40):
+                got, want = body(x0 + i)
+                for g, w in zip(tree_util.flatten(got)[0], tree_util.flatten(want)[0]):
+                    assert isinstance(g, (np.ndarray, np.generic)), f"got a {type(g).__name__}"
+                    assert float(g) == float(w), (body.__name__, x0 + i, g, w)
+        except BaseException as exc:     # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=work, args=(body, float(k) + 1.0))
+                   for k, (_, body) in enumerate(THREAD_TAPES * 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors, errors[0]
+
+
+def test_tape_entered_on_another_thread_does_not_record_here():
+    w = jitgrad.Variable(2.0)
+    with jitgrad.GradientTape() as tape:
+        done = threading.Event()
+
+        def other():
+            v = jitgrad.Variable(5.0)
+            v * v                        # another thread: not this tape's business
+            done.set()
+        threading.Thread(target=other).start()
+        done.wait()
+        y = w * w
+    assert len(tape.watched_variables()) == 1
+    assert tape.gradient(y, w) == 4.0
+
+
+# (id, the step's scalar, made from the step number)
+SCHEDULES = [
+    ("python_float", lambda i: 0.1 / (1 + i)),
+    ("numpy_float32", lambda i: np.float32(0.1) / np.float32(1 + i)),
+    ("numpy_0d", lambda i: np.array(0.1 / (1 + i))),
+]
+
+
+@pytest.mark.parametrize("lr", [r[1] for r in SCHEDULES], ids=[r[0] for r in SCHEDULES])
+def test_tape_schedule_does_not_grow_the_cache(lr):
+    """A loss scaled by a new scalar each step (a learning-rate schedule) reuses
+    one derivative: the scalar is an input of the recording, not part of its key."""
+    w = jitgrad.Variable(np.array([1.0, 2.0]))
+    before_cache, before_builds = len(tape_mod._CACHE), tape_mod.build_count
+    for i in range(200):
+        with jitgrad.GradientTape() as tape:
+            loss = (w * w).sum() * lr(i) + w[0] * lr(i + 1)
+        g = tape.gradient(loss, w)
+        want = 2 * w.numpy() * lr(i) + np.array([lr(i + 1), 0.0])
+        np.testing.assert_allclose(g, want, rtol=1e-6)
+    assert tape_mod.build_count - before_builds <= 1
+    assert len(tape_mod._CACHE) - before_cache <= 1
+
+
+def test_tape_python_float_keeps_the_tensor_dtype():
+    """A Python float beside a float32 tensor is weakly typed (NumPy's rule), also
+    as a runtime input of the recording; beside an int tensor it is float64."""
+    w = jitgrad.Variable(np.array([1.0, 2.0], np.float32))
+    k = jitgrad.constant(np.array([1, 2], np.int32))
+    with jitgrad.GradientTape() as tape:
+        tape.watch(k)
+        y = w * 0.1
+        z = k * 0.5
+        loss = y.sum() + (z * w).sum()
+    assert y.dtype == np.float32 and z.dtype == np.float64
+    g = tape.gradient(loss, w)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, np.float32(0.1) + np.array([0.5, 1.0]), rtol=1e-6)
+
+
+def test_tape_cache_is_bounded(monkeypatch):
+    """Recordings of a new structure every step: the cache keeps the most recent."""
+    monkeypatch.setattr(tape_mod, "CACHE_SIZE", 8)
+    w = jitgrad.Variable(2.0)
+    for i in range(1, 30):
+        with jitgrad.GradientTape() as tape:
+            y = w ** i                   # an int exponent: part of the structure
+        assert tape.gradient(y, w) == i * 2.0 ** (i - 1)
+        assert len(tape_mod._CACHE) <= 8

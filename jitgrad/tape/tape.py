@@ -4,15 +4,19 @@ A tape is a :class:`~jitgrad.variables.Session` that records the operations on
 values it tracks (see :mod:`jitgrad.variables`).  To differentiate, the
 recording is replayed on tracers of a fresh trace; that gives an IR whose
 inputs are, in order, the watched leaves, the constants the operations used,
-and the intermediate values asked for as sources (their producing equations
-are skipped, so they become free inputs), and whose outputs are the targets.
+and one zero perturbation per intermediate value asked for as a source (added
+to that value, so its gradient is the perturbation's, while the gradients of
+the leaves still flow through it), and whose outputs are the targets.
 Reverse mode is then ``vjp_ir`` (jvp + transpose), forward mode ``jvp_ir``,
 both followed by ``optimize`` and an ``Executable``.
 
 The result is cached by the recording's key (the structure of every event,
-shapes and dtypes of leaves and constants, literal values) plus the targets
-and sources.  Constants are inputs, not baked in, so one executable serves
-every step of a training loop whose data changes.
+shapes and dtypes of leaves and constants, integer literals) plus the targets
+and sources, in a bounded least-recently-used table.  Constants, and the
+float scalars of elementwise operations, are inputs, not baked in, so one
+executable serves every step of a training loop whose data or learning rate
+changes.  Results are fresh arrays: never an input, a constant or another
+result.
 
 Nesting.  When another session is recording and tracks some input of a
 gradient computation, the computation is recorded on it too, as one event
@@ -26,18 +30,27 @@ so a whole training step compiles into one function.
 """
 from __future__ import annotations
 
+import threading
+import warnings
+from collections import OrderedDict
+
 import numpy as np
 
 from ..core import trace as core
+from .. import numpy as jnp
 from ..core import tree as tree_util
 from ..core.trace import Tracer, eval_ir, new_trace
 from ..core.ir import Aval, Var
 from ..transforms.passes import lower
 from ..backend.executable import Executable
 from ..transforms.autodiff import jvp_ir, vjp_ir
-from .variables import Session, Tensor, Variable, _active, _Const, _Ref
+from .variables import Session, Tensor, Variable, _Const, _Ref, active_sessions
 
-_CACHE: dict = {}          # key -> _Entry
+# key -> _Entry, least recently used first.  Bounded: a loop whose recording
+# changes structure every step must not grow memory without end.
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+CACHE_SIZE = 256
 build_count = 0            # how many gradient/jvp IRs were built (for tests)
 
 
@@ -72,20 +85,24 @@ def _zeros(shape, dtype):
 # From a recording to an IR
 
 
-def _replay(s, target_nodes, free_nodes, free_avals):
+def _replay(s, target_nodes, perturbed_nodes, perturbed_avals):
     """Trace the session's events into an IR.
 
-    invars: leaves, constants, then one per node in ``free_nodes`` (an
-    intermediate value treated as an independent input); outvars: the targets.
+    invars: leaves, constants, then one *perturbation* per node in
+    ``perturbed_nodes`` (intermediate values asked for as sources); outvars:
+    the targets.  A perturbed node's value is ``value + eps``, with ``eps`` an
+    input the caller sets to -0.0 (``x + -0.0`` is ``x`` for every ``x``,
+    -0.0 included, so the values are exact).  The gradient with respect to
+    ``eps`` is then the gradient with respect to the intermediate value, along
+    every path from it, while the gradient with respect to a leaf still flows
+    through the value's producer: TensorFlow's semantics for mixed sources.
     """
     with new_trace() as tr:
         env = {}
         for node, v in zip(s.leaf_nodes, s.leaves):
             env[node] = tr.new_arg(_aval(v))
         consts = [tr.new_arg(_aval(c)) for c in s.consts]
-        free = set(free_nodes)
-        for node, av in zip(free_nodes, free_avals):
-            env[node] = tr.new_arg(av)
+        eps = {node: tr.new_arg(av) for node, av in zip(perturbed_nodes, perturbed_avals)}
 
         def sub(a):
             if type(a) is _Ref:
@@ -97,14 +114,9 @@ def _replay(s, target_nodes, free_nodes, free_avals):
             return a
 
         for fn, enc, kwargs, first, n_out in s.ops:
-            if n_out == 1 and first in free:
-                continue
             out = fn(*[sub(a) for a in enc], **kwargs)
-            if type(out) is list:
-                for i, o in enumerate(out):
-                    env.setdefault(first + i, o)
-            else:
-                env.setdefault(first, out)
+            for k, o in enumerate(out if type(out) is list else [out], first):
+                env[k] = jnp.add(o, eps[k]) if k in eps else o
         return tr.to_ir([env[n] for n in target_nodes])
 
 
@@ -121,7 +133,7 @@ class _Entry:
     """One cached derivative computation: its IR, executable, and which of the
     requested sources it produces (the connected ones)."""
 
-    __slots__ = ("key", "ir", "exe", "connected", "out_connected")
+    __slots__ = ("key", "ir", "exe", "connected", "out_connected", "held", "suspect")
 
     def __init__(self, key, ir, connected, out_connected=None):
         self.key = key
@@ -129,29 +141,51 @@ class _Entry:
         self.exe = Executable(ir, "tape_" + key[0]) if ir is not None else None
         self.connected = connected          # per requested source: bool
         self.out_connected = out_connected  # jvp: per target: bool
+        # arrays the executable may return as they are: its constants
+        self.held = [] if ir is None else list(ir.consts) + list(self.exe.consts)
+        self.suspect = [] if ir is None else _maybe_aliased(ir)
 
     def inline(self, *args):
         """Evaluate on tracers (replay of a nested recording)."""
         return list(eval_ir(self.ir, list(args)))
 
 
-def _entry(mode, s, target_nodes, src_nodes, free_avals, n_free):
+def _cached(key):
+    e = _CACHE.get(key)
+    if e is not None:
+        try:
+            _CACHE.move_to_end(key)
+        except KeyError:                 # evicted by another thread meanwhile
+            pass
+    return e
+
+
+def _store(key, e):
+    with _CACHE_LOCK:
+        _CACHE[key] = e
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+
+
+def _entry(mode, s, target_nodes, src_nodes, perturbed_avals):
     """Build (or fetch) the derivative of the session's recording.
 
     ``mode``: 'grad' (reverse, cotangent 1 per target), 'vjp' (reverse,
-    cotangents are inputs) or 'jvp' (forward, tangents of ``src_nodes`` are inputs).
+    cotangents are inputs) or 'jvp' (forward, tangents of ``src_nodes`` are
+    inputs).  ``src_nodes`` that are not leaves are perturbed (see
+    :func:`_replay`), in their order, with the given avals.
     """
     key = (mode, tuple(s.keys), tuple(target_nodes), tuple(src_nodes))
-    e = _CACHE.get(key)
+    e = _cached(key)
     if e is not None:
         return e
     global build_count
     build_count += 1
-    free_nodes = src_nodes[len(src_nodes) - n_free:]
-    ir = _replay(s, target_nodes, free_nodes, free_avals)
     n_leaf, n_const = len(s.leaves), len(s.consts)
     leaf_pos = {n: i for i, n in enumerate(s.leaf_nodes)}
-    pos = [leaf_pos[n] if n in leaf_pos else n_leaf + n_const + free_nodes.index(n)
+    perturbed = [n for n in src_nodes if n not in leaf_pos]
+    ir = _replay(s, target_nodes, perturbed, perturbed_avals)
+    pos = [leaf_pos[n] if n in leaf_pos else n_leaf + n_const + perturbed.index(n)
            for n in src_nodes]
     live = _reach(ir, ir.outvars)
     connected = [ir.invars[p] in live and _is_float(ir.invars[p].aval.dtype) for p in pos]
@@ -172,18 +206,63 @@ def _entry(mode, s, target_nodes, src_nodes, free_avals, n_free):
         d = vjp_ir(ir, which, seed_ones=(mode == "grad"))
         d.outvars = d.outvars[n_out:]
         e = _Entry(key, lower(d), connected)
-    _CACHE[key] = e
+    _store(key, e)
     return e
 
 
-def _run(entry, values, owners, exclude):
-    """Run a derivative entry on ``values``; record it on every other active session
-    that tracks one of ``owners`` (the objects the values came from)."""
+# Operations that write a new array, in the interpreter and in compiled code
+# alike (others, such as reshape, slices and broadcasts, may return a view).
+_ALLOCATING_KINDS = ("elementwise", "reduce")
+_ALLOCATING = frozenset({"dot_general", "cumsum", "concatenate", "scatter_add", "argsort",
+                         "inv", "solve", "det"})
+
+
+def _maybe_aliased(ir):
+    """Positions of the outputs that may share memory with an input, a constant
+    or another output: all but those computed by an operation that writes a
+    new array (counted once)."""
+    made = {v for e in ir.eqns
+            if e.prim.kind in _ALLOCATING_KINDS or e.prim.name in _ALLOCATING for v in e.outputs}
+    seen, suspect = set(), []
+    for i, v in enumerate(ir.outvars):
+        if not isinstance(v, Var) or v not in made or v in seen:
+            suspect.append(i)
+        if isinstance(v, Var):
+            seen.add(v)
+    return suspect
+
+
+def _fresh(outs, held, suspect):
+    """``outs`` with every output at a ``suspect`` position that shares memory
+    with one of ``held`` (the inputs, the executable's constants) or with
+    another output copied, and read-only views made writable copies: NumPy
+    users update results in place."""
+    if not suspect:
+        return outs
+    outs = list(outs)
+    held = [h for h in held if isinstance(h, np.ndarray)]
+    for i in suspect:
+        o = outs[i]
+        if isinstance(o, np.ndarray) and (
+                not o.flags.writeable
+                or any(np.may_share_memory(o, h) for h in held)
+                or any(np.may_share_memory(o, p) for j, p in enumerate(outs)
+                       if j != i and isinstance(p, np.ndarray))):
+            outs[i] = o.copy()
+    return outs
+
+
+def _run(entry, values, owners, exclude, record=True):
+    """Run a derivative entry on ``values``; with ``record``, record it on every
+    active session (but ``exclude``) that tracks one of ``owners`` (the
+    objects the values came from, one per value)."""
     if core.is_tracing() or any(isinstance(v, Tracer) for v in values):
         outs = list(eval_ir(entry.ir, values))       # inside a jitgrad trace: inline
     else:
-        outs = entry.exe(values)
-    others = [s for s in _active if s is not exclude]
+        outs = _fresh(entry.exe(values), list(values) + entry.held, entry.suspect)
+    if not record:
+        return outs
+    others = [s for s in active_sessions() if s is not exclude]
     if not others:
         return outs
     tensors = None
@@ -195,31 +274,126 @@ def _run(entry, values, owners, exclude):
     return outs if tensors is None else tensors
 
 
+def _check_targets(target, targets, what):
+    if target is None:
+        raise TypeError(f"{what}: target is None; give the Tensor to differentiate")
+    for i, t in enumerate(targets):
+        if not isinstance(t, (Tensor, Variable)):
+            raise TypeError(
+                f"{what}: target {i} is a {type(t).__name__}, not a jitgrad Tensor or Variable, so "
+                "it does not depend on anything the tape recorded; compute it inside the tape's "
+                "'with' block from Variables or watched Tensors with NumPy's functions (np.sum), "
+                "operators and tensor methods, not from values taken out with .numpy() (the "
+                "jitgrad.numpy functions work on traced arrays, not on tensors)")
+
+
+def _check_sources(srcs, what):
+    for i, x in enumerate(srcs):
+        if not isinstance(x, (Tensor, Variable)):
+            raise TypeError(
+                f"{what}: source {i} is a {type(x).__name__}; sources must be jitgrad Variables "
+                "or Tensors (wrap a NumPy array or Python number with jitgrad.constant, call "
+                "tape.watch on the result and compute with that tensor)")
+        if not _is_float(x.dtype):
+            warnings.warn(f"{what}: source {i} has dtype {x.dtype.name}; only floating-point "
+                          "values have gradients, so its gradient is None (zeros with "
+                          "unconnected_gradients='zero')", RuntimeWarning, stacklevel=3)
+
+
+def _warn_integer_targets(targets, what):
+    for i, t in enumerate(targets):
+        if not _is_float(t.dtype):
+            warnings.warn(f"{what}: target {i} has dtype {t.dtype.name}; only floating-point "
+                          "values have gradients, so nothing flows back from it",
+                          RuntimeWarning, stacklevel=3)
+
+
 def _target_nodes(s, targets):
-    nodes = []
-    for t in targets:
+    """The distinct nodes of the tracked targets (untracked ones have no gradient)."""
+    return list(dict.fromkeys(n for n in map(s.node_of, targets) if n is not None))
+
+
+def _seeds(s, targets):
+    """None when every tracked target appears once (cotangent 1 for each, mode
+    'grad'); else ones for every target, so that a repeated target counts as
+    often as it appears."""
+    nodes = [n for n in map(s.node_of, targets) if n is not None]
+    if len(set(nodes)) == len(nodes):
+        return None
+    return [np.ones(_value(t).shape, _value(t).dtype) for t in targets]
+
+
+def _cotangents(s, targets, output_gradients):
+    """Validated ``output_gradients``: the distinct target nodes, their cotangents
+    (of the target's dtype) and the objects they came from; the cotangents of
+    a target that appears more than once add up."""
+    cts = tree_util.flatten(output_gradients)[0]
+    if len(cts) != len(targets):
+        raise ValueError(f"output_gradients has {len(cts)} arrays for {len(targets)} targets: "
+                         "give one per target, in the structure of target")
+    owner, like = {}, {}
+    for i, (t, c) in enumerate(zip(targets, cts)):
+        tv = _value(t)
+        if not isinstance(c, (Tensor, Variable, Tracer, np.ndarray, np.generic, float, int)):
+            raise TypeError(f"output_gradients[{i}] is a {type(c).__name__}; give an array of "
+                            "the target's shape")
+        if tuple(np.shape(_value(c))) != tuple(tv.shape):
+            raise ValueError(f"output_gradients[{i}] has shape {tuple(np.shape(_value(c)))} but "
+                             f"target {i} has shape {tuple(tv.shape)}: each output gradient must "
+                             "have the shape of its target")
         n = s.node_of(t)
-        if n is not None and n not in nodes:
-            nodes.append(n)
-    return nodes
+        if n is not None:
+            owner[n] = c if n not in owner else owner[n] + c
+            like[n] = tv
+    return list(owner), [_cast_like(_value(c), like[n]) for n, c in owner.items()], list(owner.values())
 
 
-def _split_sources(s, sources):
-    """Node per source (None: not tracked); unique nodes, leaves first, then the
-    intermediate ones (which become free inputs) with their avals."""
-    leaf_set = set(s.leaf_nodes)
-    nodes = [s.node_of(x) for x in sources]
-    leaf_nodes, free_nodes, free_objs = [], [], []
-    for n, x in zip(nodes, sources):
-        if n is None:
-            continue
-        if n in leaf_set:
-            if n not in leaf_nodes:
-                leaf_nodes.append(n)
-        elif n not in free_nodes:
-            free_nodes.append(n)
-            free_objs.append(x)
-    return nodes, leaf_nodes + free_nodes, free_objs
+class _Plan:
+    """A reverse-mode derivative of a session's recording, ready to run: the
+    entry, its input values (leaves, constants, perturbations) and their owners,
+    and for each requested source its nodes (a Variable assigned during the
+    recording has several; their gradients add up)."""
+
+    def __init__(self, s, mode, tnodes, srcs):
+        self.per_src = [s.nodes_of(x) for x in srcs]
+        leaves = set(s.leaf_nodes)
+        objs = {}
+        for ns, x in zip(self.per_src, srcs):
+            for n in ns:
+                objs.setdefault(n, x)
+        # intermediate sources that are not floating point have no gradient
+        self.src_nodes = [n for n in objs if n in leaves or _is_float(_value(objs[n]).dtype)]
+        avals = [_aval(_value(objs[n])) for n in self.src_nodes if n not in leaves]
+        self.entry = None
+        if tnodes and self.src_nodes:
+            self.entry = _entry(mode, s, tnodes, self.src_nodes, avals)
+        eps = [np.full(av.shape, -0.0, av.dtype) for av in avals]
+        self.values = s.leaves + s.consts + eps
+        self.owners = s.leaf_owners + [o if o is not None else c for o, c in
+                                       zip(s.const_owners, s.consts)] + eps
+
+    @property
+    def empty(self):
+        return self.entry is None or self.entry.ir is None
+
+    def run(self, extra_values, extra_owners, exclude, record=True):
+        """Per source: its gradient (None when unconnected).  ``extra_values``:
+        the cotangents (mode 'vjp'), which came from ``extra_owners``; see
+        :func:`_run` for ``exclude`` and ``record``."""
+        if self.empty:
+            return [None] * len(self.per_src)
+        e = self.entry
+        outs = iter(_run(e, self.values + extra_values, self.owners + extra_owners, exclude,
+                         record))
+        by_node = {n: next(outs) for n, c in zip(self.src_nodes, e.connected) if c}
+        res = []
+        for ns in self.per_src:
+            gs = [by_node[n] for n in ns if n in by_node]
+            g = None
+            for x in gs:
+                g = x if g is None else g + x
+            res.append(g)
+        return res
 
 
 def _value(x):
@@ -242,7 +416,8 @@ class GradientTape:
     Trainable Variables used inside the ``with`` block are watched
     automatically (unless ``watch_accessed_variables=False``); other values
     only after :meth:`watch`.  A tape that is not ``persistent`` releases its
-    recording after the first :meth:`gradient` (or jacobian) call.
+    recording after the first :meth:`gradient` (or jacobian) call.  A tape
+    records the operations of the thread that entered it only.
     """
 
     def __init__(self, persistent=False, watch_accessed_variables=True):
@@ -258,7 +433,7 @@ class GradientTape:
         if self._entered:
             raise RuntimeError("this GradientTape is already recording")
         self._entered = True
-        _active.append(self._s)
+        active_sessions().append(self._s)
         return self
 
     def __exit__(self, *exc):
@@ -281,12 +456,14 @@ class GradientTape:
         old = self._s
         self._s = Session(self.watch_accessed_variables)
         self._used = False
-        if old in _active:
-            _active[_active.index(old)] = self._s
+        active = active_sessions()
+        if old in active:
+            active[active.index(old)] = self._s
 
     def watched_variables(self):
-        """The Variables this tape watches, in the order they were first watched."""
-        return tuple(o for o in self._s.leaf_owners if isinstance(o, Variable))
+        """The Variables this tape watches, in the order they were first watched
+        (still answered after a non-persistent tape's gradient)."""
+        return tuple({id(o): o for o in self._s.leaf_owners if isinstance(o, Variable)}.values())
 
     def _check_usable(self):
         if self._used:
@@ -295,12 +472,31 @@ class GradientTape:
                 "(or jacobians); create it with GradientTape(persistent=True) to call gradient() "
                 "more than once")
 
+    def _recording(self):
+        return self._s in active_sessions()
+
     def _consume(self):
         if not self.persistent:
             self._used = True
-            if self._s in _active:
+            if self._recording():
                 _remove(self._s)
             self._s.release()
+
+    def _exclude(self, what):
+        """The session that must not record this derivative computation.
+
+        As in TensorFlow, a non-persistent tape stops recording before it
+        differentiates; a persistent one called inside its ``with`` block
+        records the computation (that is how it gives higher derivatives),
+        with a warning, since that is seldom meant and costs time and memory."""
+        if self.persistent and self._recording():
+            warnings.warn(
+                f"GradientTape.{what} was called on a persistent tape inside its 'with' block: the "
+                "derivative computation is recorded on the tape too.  Call it after the block "
+                "unless you want higher-order derivatives from this tape.", RuntimeWarning,
+                stacklevel=3)
+            return None
+        return self._s
 
     # -- differentiation
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
@@ -308,64 +504,45 @@ class GradientTape:
 
         ``target``: a Tensor (or a structure of them: their gradients add up);
         a non-scalar target is differentiated as the sum of its elements, or
-        weighted by ``output_gradients`` (same structure as ``target``).
-        ``sources``: a Variable or Tensor, or a nested structure of them; the
-        result has the same structure.  A source the target does not depend on
+        weighted by ``output_gradients`` (same structure as ``target``, each of
+        its target's shape).  ``sources``: Variables or Tensors, in a nested
+        structure; the result has the same structure.  The gradient with
+        respect to an intermediate Tensor counts every path from it to the
+        target; the gradient with respect to a Variable or watched Tensor
+        counts every path from it, those through intermediate sources
+        included (TensorFlow's rule).  A source the target does not depend on
         (or that the tape does not track) gets None, or zeros with
-        ``unconnected_gradients="zero"``.  Results are NumPy arrays (NumPy
-        scalars for 0-d sources) of the source's dtype, or Tensors when an
-        enclosing tape records this gradient computation.
+        ``unconnected_gradients="zero"``.  Results are fresh NumPy arrays
+        (NumPy scalars for 0-d sources) of the source's dtype, or Tensors when
+        an enclosing tape records this gradient computation.
         """
         self._check_usable()
         mode_u = _unconnected_mode(unconnected_gradients)
         s = self._s
-        targets, ttree = tree_util.flatten(target)
+        targets, _ = tree_util.flatten(target)
         srcs, stree = tree_util.flatten(sources)
-        for x in srcs:
-            if not isinstance(x, (Tensor, Variable)):
-                raise TypeError(f"gradient sources must be Variables or Tensors, got {type(x).__name__}")
-        tnodes = _target_nodes(s, targets)
-        nodes, src_nodes, free_objs = _split_sources(s, srcs)
-        cts = None
-        if output_gradients is not None:
-            cts = tree_util.flatten(output_gradients)[0]
-            if len(cts) != len(targets):
-                raise ValueError("output_gradients must have the structure of target")
-            pairs = [(t, c) for t, c in zip(targets, cts) if s.node_of(t) is not None]
-            seen, tnodes, cts = set(), [], []
-            for t, c in pairs:          # one cotangent per distinct target node
-                n = s.node_of(t)
-                if n in seen:
-                    raise ValueError("the same target appears twice with output_gradients")
-                seen.add(n)
-                tnodes.append(n)
-                cts.append(c)
-        grads = {}
-        if tnodes and src_nodes:
-            mode = "grad" if cts is None else "vjp"
-            e = _entry(mode, s, tnodes, src_nodes, [_aval(_value(x)) for x in free_objs],
-                       len(free_objs))
-            if e.ir is not None:
-                values = s.leaves + s.consts + [_value(x) for x in free_objs]
-                owners = s.leaf_owners + [o if o is not None else c for o, c in
-                                          zip(s.const_owners, s.consts)] + free_objs
-                if cts is not None:
-                    tvals = [_value(t) for t in targets if s.node_of(t) is not None]
-                    cvals = [_cast_like(_value(c), tv) for c, tv in zip(cts, tvals)]
-                    values = values + cvals
-                    owners = owners + list(cts)
-                outs = _run(e, values, owners, s)
-                it = iter(outs)
-                for n, c in zip(src_nodes, e.connected):
-                    if c:
-                        grads[n] = next(it)
+        _check_targets(target, targets, "GradientTape.gradient")
+        _check_sources(srcs, "GradientTape.gradient")
+        _warn_integer_targets(targets, "GradientTape.gradient")
+        if output_gradients is None:
+            output_gradients = _seeds(s, targets)
+        if output_gradients is None:
+            mode, tnodes, cvals, cowners = "grad", _target_nodes(s, targets), [], []
+        else:
+            mode = "vjp"
+            tnodes, cvals, cowners = _cotangents(s, targets, output_gradients)
+        exclude = self._exclude("gradient")
+        grads = _Plan(s, mode, tnodes, srcs).run(cvals, cowners, exclude)
         self._consume()
-        res = []
-        for n, x in zip(nodes, srcs):
-            g = grads.get(n) if n is not None else None
+        res, seen = [], set()
+        for x, g in zip(srcs, grads):
             if g is None and mode_u == "zero":
                 v = _value(x)
                 g = _zeros(tuple(v.shape), v.dtype)
+            elif isinstance(g, np.ndarray):
+                if id(g) in seen:           # the same source listed twice: two arrays
+                    g = g.copy()
+                seen.add(id(g))
             res.append(g)
         return tree_util.unflatten(stree, res)
 
@@ -376,7 +553,9 @@ class GradientTape:
         element).  Computed eagerly; not recorded by enclosing tapes."""
         self._check_usable()
         mode_u = _unconnected_mode(unconnected_gradients)
+        _check_targets(target, [target], "GradientTape.jacobian")
         srcs, stree = tree_util.flatten(sources)
+        _check_sources(srcs, "GradientTape.jacobian")
         tshape, tdtype = tuple(_value(target).shape), np.dtype(_value(target).dtype)
         rows = self._vjp_rows(target, srcs, _basis(tshape, tdtype, None))
         res = []
@@ -398,6 +577,8 @@ class GradientTape:
         element of one example (all examples at once)."""
         self._check_usable()
         mode_u = _unconnected_mode(unconnected_gradients)
+        _check_targets(target, [target], "GradientTape.batch_jacobian")
+        _check_sources([source], "GradientTape.batch_jacobian")
         tshape, tdtype = tuple(_value(target).shape), np.dtype(_value(target).dtype)
         v = _value(source)
         sshape = tuple(v.shape)
@@ -417,23 +598,16 @@ class GradientTape:
         """For each source, the list of its vector-Jacobian products with each
         cotangent in ``basis`` (None when unconnected)."""
         s = self._s
-        for x in srcs:
-            if not isinstance(x, (Tensor, Variable)):
-                raise TypeError(f"jacobian sources must be Variables or Tensors, got {type(x).__name__}")
         tn = s.node_of(target)
-        nodes, src_nodes, free_objs = _split_sources(s, srcs)
-        if tn is None or not src_nodes:
+        plan = _Plan(s, "vjp", [tn] if tn is not None else [], srcs)
+        if plan.empty:
             return [None] * len(srcs)
-        e = _entry("vjp", s, [tn], src_nodes, [_aval(_value(x)) for x in free_objs], len(free_objs))
-        if e.ir is None:
-            return [None] * len(srcs)
-        values = s.leaves + s.consts + [_value(x) for x in free_objs]
-        per_node = {n: [] for n, c in zip(src_nodes, e.connected) if c}
+        rows = [[] for _ in srcs]
         for ct in basis:
-            outs = _run(e, values + [ct], [], s)
-            for n, g in zip(per_node, outs):
-                per_node[n].append(np.asarray(g))
-        return [per_node.get(n) if n is not None else None for n in nodes]
+            for row, g in zip(rows, plan.run([ct], [ct], s, record=False)):
+                if g is not None:
+                    row.append(np.asarray(g))
+        return [row or None for row in rows]
 
 
 def _basis(shape, dtype, batch):
@@ -453,16 +627,22 @@ def _basis(shape, dtype, batch):
             yield ct.reshape(shape)
 
 
-def _cast_like(c, like):
+def _cast_like(c, like, what="output_gradients"):
+    """``c`` in the dtype of ``like``; a complex ``c`` is refused (casting would
+    drop its imaginary part)."""
     if isinstance(c, Tracer) or isinstance(like, Tracer):
         return c
+    if np.iscomplexobj(c):
+        raise TypeError(f"{what} must be real: a complex value was given for a "
+                        f"{np.dtype(like.dtype).name} value, whose imaginary part would be dropped")
     return np.asarray(c, np.dtype(like.dtype))
 
 
 def _remove(s):
-    for i in range(len(_active) - 1, -1, -1):
-        if _active[i] is s:
-            del _active[i]
+    active = active_sessions()
+    for i in range(len(active) - 1, -1, -1):
+        if active[i] is s:
+            del active[i]
             return
 
 
@@ -472,15 +652,17 @@ class _Paused:
 
     def __enter__(self):
         s = self.tape._s
-        self.was = s in _active
+        active = active_sessions()
+        self.was = s in active
         if self.was:
-            self.index = _active.index(s)
-            del _active[self.index]
+            self.index = active.index(s)
+            del active[self.index]
         return self
 
     def __exit__(self, *exc):
+        active = active_sessions()
         if self.was and self.tape._entered:
-            _active.insert(min(self.index, len(_active)), self.tape._s)
+            active.insert(min(self.index, len(active)), self.tape._s)
         return False
 
 
@@ -513,7 +695,7 @@ class ForwardAccumulator:
                                 "(wrap arrays with jitgrad.constant)")
             pv, tv = _value(p), _value(t)
             if not isinstance(tv, Tracer):
-                tv = np.asarray(tv, np.dtype(pv.dtype))
+                tv = np.array(_cast_like(tv, pv, "ForwardAccumulator tangents"))  # a copy
             if tuple(np.shape(tv)) != tuple(pv.shape):
                 raise ValueError(f"tangent shape {tuple(np.shape(tv))} does not match primal "
                                  f"shape {tuple(pv.shape)}")
@@ -523,7 +705,7 @@ class ForwardAccumulator:
             self._s.watch(p)
 
     def __enter__(self):
-        _active.append(self._s)
+        active_sessions().append(self._s)
         return self
 
     def __exit__(self, *exc):
@@ -543,7 +725,7 @@ class ForwardAccumulator:
         src_u = list(dict.fromkeys(src_nodes))
         out = {}
         if known:
-            e = _entry("jvp", s, known, src_u, [], 0)
+            e = _entry("jvp", s, known, src_u, [])
             if e.ir is not None:
                 which_t = [tang[n] for n, c in zip(src_u, e.connected) if c]
                 values = s.leaves + s.consts + which_t
@@ -553,11 +735,15 @@ class ForwardAccumulator:
                 for n, r, c in zip(known, res, e.out_connected):
                     if c:
                         out[n] = r
-        res = []
+        res, seen = [], set()
         for n, t in zip(tnodes, targets):
             r = out.get(n)
             if r is None and mode_u == "zero":
                 v = _value(t)
                 r = _zeros(tuple(np.shape(v)), np.asarray(v).dtype)
+            elif isinstance(r, np.ndarray):
+                if id(r) in seen:           # the same target listed twice: two arrays
+                    r = r.copy()
+                seen.add(id(r))
             res.append(r)
         return tree_util.unflatten(ttree, res)

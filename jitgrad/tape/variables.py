@@ -8,11 +8,13 @@ Every operation computes its value at once, with NumPy (eager execution).  For
 every active tape (a :class:`Session`) that tracks at least one operand, the
 operation is also *recorded*: the tape appends one event naming the
 ``jitgrad.numpy`` function to apply and its operands (node numbers of tracked
-values, constant slots for untracked arrays, literals for Python scalars and
-0-d NumPy values).  The list of events is, at the same time,
+values, constant slots for untracked arrays (a copy of a user's NumPy array,
+which may change in place later) and for the float scalars of elementwise
+operations, literals for other Python scalars and 0-d NumPy values).  The
+sessions recording are per thread.  The list of events is, at the same time,
 
 - a program: replaying it on tracers of a fresh :class:`~jitgrad.core.trace.Trace`
-  (the function applied to tracers with that trace pushed on this thread's trace stack)
+  (the function applied to tracers while that trace is the current one)
   gives the typed IR of the recorded computation, with watched values and
   constants as its inputs; and
 - a hashable key: two recordings with equal keys trace to the same IR.
@@ -26,17 +28,42 @@ operation); replay runs only on a cache miss.  See :mod:`jitgrad.tape`.
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 
 from .. import numpy as jnp
+from ..lax import elementwise as primitives
+from ..core import tree as tree_util
 from ..core.trace import Tracer
 from ..numpy.dispatch import FUNCTIONS, UFUNC_REDUCE, UFUNCS
 
-# Sessions currently recording (entered tapes / accumulators, not paused), outermost first.
-_active: list = []
+
+
+class _ThreadState(threading.local):
+    """The sessions recording on this thread (entered tapes and accumulators, not
+    paused), outermost first.  Per thread: a tape never records operations that
+    another thread runs."""
+
+    def __init__(self):
+        self.active = []
+
+
+_state = _ThreadState()
+
+
+def active_sessions():
+    """This thread's list of recording sessions (the list itself, to update)."""
+    return _state.active
+
 
 _ARRAYS = (np.ndarray, np.generic, Tracer)
+
+# The elementwise functions: a Python float or NumPy scalar operand of one of
+# them is recorded as a runtime input (a 0-d constant slot), not as a literal
+# of the recording's key, so a value that changes every step (a learning-rate
+# schedule) reuses one cached derivative.
+_ELEMENTWISE = frozenset(f for f in UFUNCS.values() if f is not jnp.matmul)
 _PY_SCALARS = (bool, int, float)
 _uncachable = itertools.count()
 
@@ -68,7 +95,7 @@ class Session:
     """
 
     __slots__ = ("keys", "ops", "leaves", "leaf_nodes", "leaf_owners", "consts",
-                 "const_owners", "const_ids", "var_nodes", "n", "watch_accessed")
+                 "const_owners", "const_ids", "var_nodes", "var_leaves", "n", "watch_accessed")
 
     def __init__(self, watch_accessed=True):
         self.keys = []          # hashable description of every event, in order
@@ -78,12 +105,14 @@ class Session:
         self.leaf_owners = []   # the Variable or Tensor watched
         self.consts = []        # untracked arrays used by recorded operations
         self.const_owners = []  # the Tensor/Variable each constant came from (or None)
-        self.const_ids = {}     # id(value) -> constant slot
-        self.var_nodes = {}     # id(Variable) -> node
+        self.const_ids = {}     # id(value) -> (constant slot, value)
+        self.var_nodes = {}     # id(Variable) -> (node of its current value, that value)
+        self.var_leaves = {}    # id(Variable) -> every node it has had (one per value read)
         self.n = 0
         self.watch_accessed = watch_accessed
 
     def new_leaf(self, value, owner):
+        _check_real(value, "watching it")
         k = self.n
         self.n += 1
         self.leaves.append(value)
@@ -92,11 +121,27 @@ class Session:
         self.keys.append(("L", tuple(value.shape), value.dtype))
         return k
 
+    def var_node(self, var, watch):
+        """The node of Variable ``var``'s current value, or None if it is not watched.
+
+        A Variable assigned since it was last read gets a new leaf holding its
+        new value (the old leaf keeps the value the earlier operations used);
+        its gradient is the sum over all its leaves, as TensorFlow sums over
+        the reads of a variable.  ``watch``: make it a leaf if it is not one."""
+        nv = self.var_nodes.get(id(var))
+        if nv is not None and nv[1] is var._value:
+            return nv[0]
+        if nv is None and not watch:
+            return None
+        k = self.new_leaf(var._value, var)
+        self.var_nodes[id(var)] = (k, var._value)
+        self.var_leaves.setdefault(id(var), []).append(k)
+        return k
+
     def watch(self, obj):
         """Make ``obj`` (a Variable or Tensor) a leaf, unless it is already tracked."""
         if isinstance(obj, Variable):
-            if id(obj) not in self.var_nodes:
-                self.var_nodes[id(obj)] = self.new_leaf(obj._value, obj)
+            self.var_node(obj, True)
         elif isinstance(obj, Tensor):
             refs = obj._refs
             if refs is None:
@@ -115,8 +160,17 @@ class Session:
             refs = obj._refs
             return None if refs is None else refs.get(self)
         if isinstance(obj, Variable):
-            return self.var_nodes.get(id(obj))
+            nv = self.var_nodes.get(id(obj))
+            return None if nv is None else nv[0]
         return None
+
+    def nodes_of(self, obj):
+        """Every node of ``obj``: one for a tracked Tensor, one per value read
+        for a Variable (see :meth:`var_node`), none when it is not tracked."""
+        if isinstance(obj, Variable):
+            return list(self.var_leaves.get(id(obj), ()))
+        n = self.node_of(obj)
+        return [] if n is None else [n]
 
     def tracks(self, a, auto_watch):
         """Whether operand ``a`` is tracked; a trainable Variable accessed while the
@@ -127,7 +181,7 @@ class Session:
             if id(a) in self.var_nodes:
                 return True
             if auto_watch and self.watch_accessed and a.trainable:
-                self.var_nodes[id(a)] = self.new_leaf(a._value, a)
+                self.var_node(a, True)
                 return True
             return False
         if type(a) is list or type(a) is tuple:
@@ -140,14 +194,24 @@ class Session:
 
     # -- encoding operands
 
-    def const(self, value, owner):
-        j = self.const_ids.get(id(value))
-        if j is None:
+    def const(self, value, owner, snapshot=False):
+        """The constant slot of ``value``.  ``snapshot``: keep a copy (a NumPy array
+        of the user's, which may be updated in place before the gradient is
+        taken; the operations used the value it had then), unless it is a
+        read-only array that owns its data (large data sets can be frozen
+        with ``x.flags.writeable = False`` to save the copy)."""
+        slot = self.const_ids.get(id(value))
+        if slot is None:
             j = len(self.consts)
-            self.consts.append(value)
+            if snapshot and (value.flags.writeable or value.base is not None):
+                self.consts.append(value.copy())
+            else:
+                self.consts.append(value)
             self.const_owners.append(owner)
-            self.const_ids[id(value)] = j
+            self.const_ids[id(value)] = (j, value)   # holding value keeps its id unique
             self.keys.append(("C", tuple(value.shape), np.dtype(value.dtype)))
+        else:
+            j = slot[0]
         return _Const(j), ("c", j)
 
     def encode(self, a):
@@ -163,7 +227,7 @@ class Session:
                 return self.const(v, a)
             return v, _hkey(v)
         if isinstance(a, Variable):
-            k = self.var_nodes.get(id(a))
+            k = self.var_node(a, False)
             if k is not None:
                 return _Ref(k), k
             return self.const(a._value, a)
@@ -172,8 +236,8 @@ class Session:
             return a, (t, a)
         if t is np.ndarray:
             if a.ndim == 0:
-                return a, ("l", a.dtype, a.item())
-            return self.const(a, None)
+                return a.copy(), ("l", a.dtype, a.item())
+            return self.const(a, None, snapshot=True)
         if isinstance(a, np.generic):
             return a, ("l", a.dtype, a.item())
         if isinstance(a, Tracer):
@@ -187,8 +251,12 @@ class Session:
         """Append one operation ``outs = fn(*args, **kwargs)``; mark ``outs`` tracked."""
         enc = []
         keys = []
+        elementwise = fn in _ELEMENTWISE
         for a in args:
-            e, k = self.encode(a)
+            if elementwise and _is_scalar(a):
+                e, k = self.const(_scalar_input(a, args), None)
+            else:
+                e, k = self.encode(a)
             enc.append(e)
             keys.append(k)
         kw = tuple(sorted((name, _hkey(v)) for name, v in kwargs.items())) if kwargs else None
@@ -202,10 +270,31 @@ class Session:
             o._refs[self] = first + i
 
     def release(self):
-        """Drop everything recorded (a non-persistent tape after its gradient)."""
-        self.keys = self.ops = self.leaves = self.leaf_nodes = self.leaf_owners = []
-        self.consts = self.const_owners = []
-        self.const_ids = self.var_nodes = {}
+        """Drop everything recorded (a non-persistent tape after its gradient),
+        except which Variables were watched (``watched_variables`` still answers)."""
+        self.leaf_owners = list({id(o): o for o in self.leaf_owners if isinstance(o, Variable)}.values())
+        self.keys, self.ops, self.leaves, self.leaf_nodes = [], [], [], []
+        self.consts, self.const_owners = [], []
+        self.const_ids, self.var_nodes, self.var_leaves = {}, {}, {}
+
+
+def _is_scalar(a):
+    """A Python float or a NumPy scalar (0-d array): a runtime input of an
+    elementwise operation (Python ints and bools stay literals)."""
+    t = type(a)
+    return t is float or (t is np.ndarray and a.ndim == 0) or isinstance(a, np.generic)
+
+
+def _scalar_input(a, args):
+    """The 0-d array that scalar operand ``a`` of an elementwise operation on
+    ``args`` stands for.  A Python float takes the dtype NumPy gives it next
+    to the array operands (it is weakly typed: float32 beside a float32
+    array), a NumPy scalar keeps its own."""
+    if type(a) is not float:
+        return np.array(a)
+    dtypes = [np.dtype(_strip(x).dtype) for x in args
+              if not isinstance(x, _PY_SCALARS) and hasattr(_strip(x), "dtype")]
+    return np.array(a, np.result_type(*dtypes, a))
 
 
 def _hkey(x):
@@ -246,12 +335,16 @@ def _apply(np_fn, fn, args, kwargs):
     """Compute ``np_fn(*values)`` now; record ``fn`` (the jitgrad.numpy function)
     on every active session that tracks an operand."""
     vals = [a._value if isinstance(a, _Base) else _strip(a) for a in args]
+    for v in vals:
+        if isinstance(v, np.ndarray) and type(v) is not np.ndarray:
+            _reject_subclass(v)
     out = np_fn(*vals, **kwargs)
     if not isinstance(out, _ARRAYS):
         return out                      # np.shape, np.ndim ...: not an array
     res = Tensor(out)
-    if _active:
-        for s in _active:
+    active = _state.active
+    if active:
+        for s in active:
             hit = False
             for a in args:
                 if type(a) is Tensor:       # the common case, inlined
@@ -261,17 +354,53 @@ def _apply(np_fn, fn, args, kwargs):
                 elif s.tracks(a, True):
                     hit = True
             if hit:
+                _check_real(out, f"the result of {getattr(fn, '__name__', 'an operation')}")
                 s.record(fn, args, kwargs, (res,))
     return res
 
 
+def _check_real(value, what):
+    """Tapes differentiate real values only: a complex one would get a silently
+    wrong (zero or real-part-only) gradient."""
+    if np.dtype(value.dtype).kind == "c":
+        raise TypeError(
+            f"a GradientTape cannot differentiate complex numbers ({what} is "
+            f"{np.dtype(value.dtype).name}); carry the real and imaginary parts as separate "
+            "float arrays")
+
+
+def stop_gradient(x):
+    """The identity, whose derivative is zero: gradients do not flow through it.
+
+    On traced arrays (inside ``jit``, ``grad`` ...) and on the Tensors and
+    Variables a GradientTape records (``tf.stop_gradient``) alike; ``x`` may
+    be a nested structure (lists, tuples, dicts) of them."""
+    leaves, tree = tree_util.flatten(x)
+    return tree_util.unflatten(tree, [_stop_gradient(a) for a in leaves])
+
+
+def _stop_gradient(x):
+    if isinstance(x, _Base):
+        return _apply(primitives.stop_gradient, primitives.stop_gradient, (x,), {})
+    return primitives.stop_gradient(x)
+
+
+def _reject_subclass(v):
+    """An ndarray subclass (a masked array, np.matrix) would be computed with its
+    own rules now and differentiated as a plain array: refuse it."""
+    raise TypeError(
+        f"jitgrad tensors compute with plain NumPy arrays, got a {type(v).__module__}."
+        f"{type(v).__name__}, whose own rules (a mask, matrix products) jitgrad would not "
+        "differentiate; pass np.asarray(x) (np.ma.filled(x, value) for a masked array)")
+
+
 def _any_tracked(args):
-    return any(s.tracks(a, True) for s in _active for a in args)
+    return any(s.tracks(a, True) for s in _state.active for a in args)
 
 
 def _untracked(np_fn, args, kwargs, what):
     """A NumPy function jitgrad cannot record: fine on untracked values."""
-    if _active and _any_tracked(args):
+    if _state.active and _any_tracked(args):
         raise NotImplementedError(
             f"{what} is not supported on values a GradientTape is recording (jitgrad cannot "
             "differentiate it); see jitgrad.numpy for the supported functions")
@@ -486,6 +615,8 @@ def _convert(value, dtype=None):
     value = _strip(value)
     if isinstance(value, Tracer):
         return value if dtype is None else jnp.astype(value, dtype)
+    if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
+        _reject_subclass(value)
     if dtype is not None:
         return np.array(value, dtype=dtype)
     if isinstance(value, (np.ndarray, np.generic)):
@@ -538,9 +669,18 @@ class Variable(_Base):
             return v
         return v[()] if v.ndim == 0 else v.copy()
 
+    def __array__(self, dtype=None, copy=None):
+        """A copy of the current value, as ``numpy()``: updating it in place
+        leaves the Variable (and the tapes that read it) alone; change a
+        Variable with ``assign``."""
+        if copy is False:
+            raise ValueError(f"Variable '{self.name}' cannot share its value without a copy; "
+                             "use np.asarray(v) or v.numpy(), and v.assign(...) to change it")
+        return np.array(self._value, dtype)
+
     def value(self):
         """The current value as a Tensor (a recorded read)."""
-        return _apply(_identity, jnp.copy, (self,), {})
+        return _apply(_copy, jnp.copy, (self,), {})
 
     read_value = value
 
@@ -580,5 +720,6 @@ class Variable(_Base):
         return self.assign(self._value - self._in_dtype(delta))
 
 
-def _identity(x):
-    return x
+def _copy(x):
+    """A read of a Variable: its own array, not the Variable's."""
+    return x if isinstance(x, Tracer) else np.array(x)
