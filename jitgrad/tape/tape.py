@@ -133,7 +133,7 @@ class _Entry:
     """One cached derivative computation: its IR, executable, and which of the
     requested sources it produces (the connected ones)."""
 
-    __slots__ = ("key", "ir", "exe", "connected", "out_connected", "held", "suspect")
+    __slots__ = ("key", "ir", "exe", "connected", "out_connected")
 
     def __init__(self, key, ir, connected, out_connected=None):
         self.key = key
@@ -142,8 +142,6 @@ class _Entry:
         self.connected = connected          # per requested source: bool
         self.out_connected = out_connected  # jvp: per target: bool
         # arrays the executable may return as they are: its constants
-        self.held = [] if ir is None else list(ir.consts) + list(self.exe.consts)
-        self.suspect = [] if ir is None else _maybe_aliased(ir)
 
     def inline(self, *args):
         """Evaluate on tracers (replay of a nested recording)."""
@@ -210,48 +208,6 @@ def _entry(mode, s, target_nodes, src_nodes, perturbed_avals):
     return e
 
 
-# Operations that write a new array, in the interpreter and in compiled code
-# alike (others, such as reshape, slices and broadcasts, may return a view).
-_ALLOCATING_KINDS = ("elementwise", "reduce")
-_ALLOCATING = frozenset({"dot_general", "cumsum", "concatenate", "scatter_add", "argsort",
-                         "inv", "solve", "det"})
-
-
-def _maybe_aliased(ir):
-    """Positions of the outputs that may share memory with an input, a constant
-    or another output: all but those computed by an operation that writes a
-    new array (counted once)."""
-    made = {v for e in ir.eqns
-            if e.prim.kind in _ALLOCATING_KINDS or e.prim.name in _ALLOCATING for v in e.outputs}
-    seen, suspect = set(), []
-    for i, v in enumerate(ir.outvars):
-        if not isinstance(v, Var) or v not in made or v in seen:
-            suspect.append(i)
-        if isinstance(v, Var):
-            seen.add(v)
-    return suspect
-
-
-def _fresh(outs, held, suspect):
-    """``outs`` with every output at a ``suspect`` position that shares memory
-    with one of ``held`` (the inputs, the executable's constants) or with
-    another output copied, and read-only views made writable copies: NumPy
-    users update results in place."""
-    if not suspect:
-        return outs
-    outs = list(outs)
-    held = [h for h in held if isinstance(h, np.ndarray)]
-    for i in suspect:
-        o = outs[i]
-        if isinstance(o, np.ndarray) and (
-                not o.flags.writeable
-                or any(np.may_share_memory(o, h) for h in held)
-                or any(np.may_share_memory(o, p) for j, p in enumerate(outs)
-                       if j != i and isinstance(p, np.ndarray))):
-            outs[i] = o.copy()
-    return outs
-
-
 def _run(entry, values, owners, exclude, record=True):
     """Run a derivative entry on ``values``; with ``record``, record it on every
     active session (but ``exclude``) that tracks one of ``owners`` (the
@@ -259,7 +215,7 @@ def _run(entry, values, owners, exclude, record=True):
     if core.is_tracing() or any(isinstance(v, Tracer) for v in values):
         outs = list(eval_ir(entry.ir, values))       # inside a jitgrad trace: inline
     else:
-        outs = _fresh(entry.exe(values), list(values) + entry.held, entry.suspect)
+        outs = entry.exe(values)   # fresh arrays (see Executable)
     if not record:
         return outs
     others = [s for s in active_sessions() if s is not exclude]
