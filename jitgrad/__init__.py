@@ -12,7 +12,9 @@ from .transforms.custom import custom_jvp, custom_vjp
 from .core.errors import JitgradError, TracerBoolError
 from .api.jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
 from .backend.executable import config, wait_for_compiles
-from .tape.tape import ForwardAccumulator, GradientTape, UnconnectedGradients
+from .tape.accumulator import ForwardAccumulator
+from .tape.derivatives import UnconnectedGradients
+from .tape.tape import GradientTape
 from .tape.variables import Tensor, Variable, constant, stop_gradient
 
 __all__ = [

@@ -849,7 +849,7 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 
 from jitgrad.core import trace as core  # noqa: E402
-from jitgrad.tape import tape as tape_mod  # noqa: E402
+from jitgrad.tape import derivatives as tape_mod  # noqa: E402
 
 
 def _thread_tape_plain(x0):

@@ -7,7 +7,7 @@ import pytest
 
 import jitgrad
 from jitgrad import ForwardAccumulator, GradientTape, Variable, constant
-from jitgrad.tape import tape as tape_mod
+from jitgrad.tape import derivatives as tape_mod
 from jitgrad.optimizers import SGD, Adam
 
 f32 = np.float32

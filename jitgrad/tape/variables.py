@@ -23,7 +23,7 @@ So a gradient is built (replay, ``vjp_ir``, ``optimize``, an ``Executable``) the
 first time a recording of one structure is differentiated, and each later
 recording with the same structure (the next step of a training loop) costs one
 dictionary look-up and one call.  Recording is cheap (no tracing per
-operation); replay runs only on a cache miss.  See :mod:`jitgrad.tape`.
+operation); replay runs only on a cache miss.  See :mod:`jitgrad.tape.derivatives`.
 """
 from __future__ import annotations
 
