@@ -35,6 +35,43 @@ def _nanmax(a, b):
 def _nanmin(a, b):
     return a if (a < b or a != a) else b
 
+
+@njit(inline="always")
+def _remainder(a, b):
+    # NumPy's rule: fmod (exact), moved into the divisor's sign; 0 takes the
+    # divisor's sign.  Integers: x % 0 == 0, and x % -1 == 0 (no INT_MIN trap).
+    if isinstance(a, (float, np.float32)):
+        m = np.fmod(a, b)
+        if m != 0:
+            return m + b if (m < 0) != (b < 0) else m
+        return -abs(m) if b < 0 else abs(m)
+    if b == 0 or b == -1:
+        return a - a
+    return a % b
+
+
+@njit(inline="always")
+def _floor_divide(a, b):
+    # NumPy's rule: (a - fmod(a, b)) / b, one less where the remainder changes
+    # sign, then rounded; x // 0 is x / 0.  Integers: x // 0 == 0 and
+    # INT_MIN // -1 wraps to INT_MIN.
+    if isinstance(a, (float, np.float32)):
+        if b == 0:
+            return a / b
+        m = np.fmod(a, b)
+        d = (a - m) / b
+        if m != 0 and (m < 0) != (b < 0):
+            d -= np.float32(1)       # (a float32 one keeps float32 in float32)
+        if d == 0:
+            return math.copysign(d, a / b)
+        f = np.floor(d)
+        return f + np.float32(1) if d - f > 0.5 else f
+    if b == 0:
+        return a - a
+    if b == -1:
+        return (a - a) - a
+    return a // b
+
 '''
 
 

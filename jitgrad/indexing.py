@@ -294,6 +294,8 @@ def _arg_first(a, axis, keepdims, flip):
     a = _operand(a)
     nd = len(_shape(a))
     y, back = _last_axis(a, axis)
+    if _shape(y)[-1] == 0:
+        raise ValueError(f"attempt to get {'argmax' if flip else 'argmin'} of an empty sequence")
     dt = _np.dtype(P.aval_of(y).dtype)
     if dt == _np.bool_:
         y = P.convert(y, _np.int8)

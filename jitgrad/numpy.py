@@ -215,18 +215,20 @@ def logical_xor(x, y, /, **kwargs):
     return not_equal(astype(x, bool), astype(y, bool))
 
 
-def floor_divide(x, y, /, **kwargs):
-    x, y = _operand(x), _operand(y)
-    dt = result_dtype(x, y)
-    q = floor(divide(x, y))
-    # integers: exact while |x / y| < 2**53 (the quotient is computed in float64)
-    return q if _np.issubdtype(dt, _np.floating) else astype(q, dt)
+def _integer_division(op):
+    """floor_divide and remainder: NumPy's divmod rule for floats and integers
+    (booleans are divided as int8, as NumPy does)."""
+    def fn(x, y, /, **kwargs):
+        _no_out(kwargs)
+        x, y = _operand(x), _operand(y)
+        dt = result_dtype(x, y)
+        return _elementwise(op, x, y, dtype=_np.int8 if dt == _np.bool_ else dt)
+    fn.__name__ = op.__name__
+    return fn
 
 
-def remainder(x, y, /, **kwargs):
-    return subtract(x, multiply(floor_divide(x, y), y))
-
-
+floor_divide = _integer_division(P.floor_divide)
+remainder = _integer_division(P.remainder)
 mod = remainder
 
 

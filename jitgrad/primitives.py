@@ -304,7 +304,26 @@ hypot_p = _binary("hypot", np.hypot, "math.hypot({0}, {1})", _hypot_jvp)
 max_p.code = "_nanmax({0}, {1})"
 min_p.code = "_nanmin({0}, {1})"
 
+# floor_divide and remainder: NumPy's divmod, whose remainder is fmod's (exact
+# for any quotient) moved into the divisor's sign and whose quotient is
+# (x - remainder) / y rounded; integers divided by zero give 0 and 0 (as
+# NumPy, which warns).  The generated code calls the _floor_divide and
+# _remainder helpers of the generated module, written with the same rule.
+def _remainder_jvp(p, t, out):
+    # x % y = x - (x // y) * y, with x // y piecewise constant
+    (x, y), (tx, ty) = p, t
+    if ty is None:
+        return tx
+    b = mul(ty, floor_divide(x, y))
+    return neg(b) if tx is None else sub(tx, b)
+
+
+floor_divide_p = _binary("floor_divide", np.floor_divide, "_floor_divide({0}, {1})", _zero_jvp)
+remainder_p = _binary("remainder", np.remainder, "_remainder({0}, {1})", _remainder_jvp)
+
+
 add, sub, mul, div, pow_ = map(_op2, (add_p, sub_p, mul_p, div_p, pow_p))
+floor_divide, remainder = map(_op2, (floor_divide_p, remainder_p))
 maximum, minimum, atan2, hypot = map(_op2, (max_p, min_p, atan2_p, hypot_p))
 
 _BOOL = np.dtype(bool)

@@ -21,6 +21,16 @@ def _reduce_shape(x, axes):
     return Aval(tuple(s for i, s in enumerate(x.shape) if i not in axes), x.dtype)
 
 
+def _reduce_shape_no_identity(name):
+    """The shape rule of a reduction without an identity (max, min): NumPy
+    raises for an empty reduced axis, and so do both tiers, at trace time."""
+    def shape(x, axes):
+        if any(x.shape[i] == 0 for i in axes):
+            raise ValueError(f"zero-size array to reduction operation {name} which has no identity")
+        return _reduce_shape(x, axes)
+    return shape
+
+
 def _kept_dims(ndim, axes):
     return tuple(i for i in range(ndim) if i not in axes)
 
@@ -49,13 +59,13 @@ def _reduce_max_jvp(p, t, out, axes):
 
 reduce_max_p = _new("reduce_max", "reduce")
 reduce_max_p.impl = lambda x, axes: np.asarray(np.max(x, axis=axes))
-reduce_max_p.shape = _reduce_shape
+reduce_max_p.shape = _reduce_shape_no_identity("maximum")
 reduce_max_p.jvp = _reduce_max_jvp
 reduce_max_p.code = ("-np.inf", "_nanmax({acc}, {x})")
 
 reduce_min_p = _new("reduce_min", "reduce")
 reduce_min_p.impl = lambda x, axes: np.asarray(np.min(x, axis=axes))
-reduce_min_p.shape = _reduce_shape
+reduce_min_p.shape = _reduce_shape_no_identity("minimum")
 reduce_min_p.jvp = _reduce_max_jvp
 reduce_min_p.code = ("np.inf", "_nanmin({acc}, {x})")
 
