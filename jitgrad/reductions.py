@@ -216,8 +216,11 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
 
     if B == 1 and xa.ndim == 2 and ya.ndim == 2 and out_aval.ndim == 2:
         # a plain matrix product: pass transposed views, BLAS takes either layout
-        xe = x if list(xf + list(xc)) == [0, 1] else f"{x}.T"
-        ye = y if list(list(yc) + yf) == [0, 1] else f"{y}.T"
+        # (ascontiguousarray costs nothing on a C array; it copies a strided
+        # captured view, which BLAS could not take)
+        xe, ye = f"np.ascontiguousarray({x})", f"np.ascontiguousarray({y})"
+        xe = xe if list(xf + list(xc)) == [0, 1] else f"{xe}.T"
+        ye = ye if list(list(yc) + yf) == [0, 1] else f"{ye}.T"
         return [f"{out} = np.dot({xe}, {ye})"]
     lines.append(f"{out}_x = {arrange(x, xa, list(xb) + xf + list(xc), (B, M, K))}")
     lines.append(f"{out}_y = {arrange(y, ya, list(yb) + list(yc) + yf, (B, K, N))}")
