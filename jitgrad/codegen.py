@@ -37,6 +37,13 @@ def _nanmin(a, b):
 
 
 @njit(inline="always")
+def _power(a, b):
+    if not isinstance(a, (float, np.float32)) and b < 0:
+        raise ValueError("Integers to negative integer powers are not allowed.")
+    return a ** b
+
+
+@njit(inline="always")
 def _remainder(a, b):
     # NumPy's rule: fmod (exact), moved into the divisor's sign; 0 takes the
     # divisor's sign.  Integers: x % 0 == 0, and x % -1 == 0 (no INT_MIN trap).
@@ -223,8 +230,8 @@ def _emit_group(g: Group, plan: Plan, names):
             e = plan.eqn_of[cur]       # recompute at the mapped index (see fuse.Plan)
             args = [load(x, at=cur_idx) for x in e.inputs]
             lit = lambda val, dt=cur.aval.dtype: literal(val, dt)
-            value = e.prim.code.format(*args) if isinstance(e.prim.code, str) else \
-                e.prim.code(args, lit, **e.params)
+            value = _wrap_int(e.prim.code.format(*args) if isinstance(e.prim.code, str) else
+                              e.prim.code(args, lit, **e.params), cur.aval.dtype)
         elif cur.aval.shape == ():
             value = names[cur]
         else:
@@ -257,6 +264,8 @@ def _emit_group(g: Group, plan: Plan, names):
             post.append(f"{names[out]} = np.float32({names[out]})")
         elif out.aval.shape == ():
             pre.append(f"{names[out]} = {init}")
+            if _wrap_int(names[out], out.aval.dtype) != names[out]:
+                post.append(f"{names[out]} = {_wrap_int(names[out], out.aval.dtype)}")
         else:
             pre.append(f"{names[out]} = np.full({out.aval.shape}, {init})")
     def emit_body(suffix="_"):
@@ -276,7 +285,8 @@ def _emit_group(g: Group, plan: Plan, names):
             ins = [load(a) for a in e.inputs]
             lit = lambda val, dt=v.aval.dtype: literal(val, dt)
             code = e.prim.code
-            expr = code.format(*ins) if isinstance(code, str) else code(ins, lit, **e.params)
+            expr = _wrap_int(code.format(*ins) if isinstance(code, str) else
+                             code(ins, lit, **e.params), v.aval.dtype)
             name = names[v] if scalar else names[v] + suffix
             loop.append(_comment(e, names))
             loop.append(f"{name} = {expr}")
@@ -333,6 +343,13 @@ def _emit_group(g: Group, plan: Plan, names):
             indent += "    "
         lines += [indent + line for line in body]
     return lines + post
+
+
+def _wrap_int(expr, dtype):
+    """Numba computes with integers narrower than 64 bits in 64 bits; NumPy
+    wraps every result to its dtype, so the code casts each one back."""
+    dtype = np.dtype(dtype)
+    return f"np.{dtype.name}({expr})" if dtype.kind in "iu" and dtype.itemsize < 8 else expr
 
 
 def _widen(e):

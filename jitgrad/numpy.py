@@ -43,8 +43,26 @@ def result_dtype(*xs):
 
 
 def _float_dtype(dtype):
+    """float64 for integers (the dtype of mean, true_divide and np.linalg)."""
     dtype = _np.dtype(dtype)
     return dtype if _np.issubdtype(dtype, _np.floating) else _np.dtype(_np.float64)
+
+
+def _ufunc_float_dtype(dtype):
+    """The dtype of a float ufunc (exp, sqrt, arctan2, ...) of integers: the
+    smallest float that holds them (float16 for booleans and 8-bit integers,
+    float32 for 16-bit ones, float64 above), as NumPy chooses its loop."""
+    dtype = _np.dtype(dtype)
+    return dtype if _np.issubdtype(dtype, _np.floating) else _np.result_type(dtype, _np.float16)
+
+
+def _int8_for_bool(dtype):
+    """Arithmetic without a boolean loop (power, floor_divide) runs booleans as int8."""
+    return _np.dtype(_np.int8) if dtype == _np.bool_ else _np.dtype(dtype)
+
+
+def _is_exact(x):
+    return result_dtype(x).kind in "biu"
 
 
 def _shape(x):
@@ -66,7 +84,7 @@ def _elementwise(op, *xs, dtype=None, float_only=False):
     xs = [_operand(x) for x in xs]
     dt = result_dtype(*xs) if dtype is None else _np.dtype(dtype)
     if float_only:
-        dt = _float_dtype(dt)
+        dt = _ufunc_float_dtype(dt)
     try:
         shape = _np.broadcast_shapes(*[_shape(x) for x in xs])
     except ValueError:
@@ -107,18 +125,62 @@ sinh, cosh, tanh = (_unary_fn(f) for f in (P.sinh, P.cosh, P.tanh))
 arcsinh, arccosh, arctanh = (_unary_fn(f, name=n) for f, n in
                              ((P.asinh, "arcsinh"), (P.acosh, "arccosh"), (P.atanh, "arctanh")))
 sqrt, cbrt = _unary_fn(P.sqrt), _unary_fn(P.cbrt)
-floor, ceil = _unary_fn(P.floor), _unary_fn(P.ceil)
 rint = _unary_fn(P.round_, name="rint")
-negative = _unary_fn(P.neg, float_only=False, name="negative")
 absolute = _unary_fn(P.abs_, float_only=False, name="absolute")
 abs = fabs = absolute
-sign = _unary_fn(P.sign, float_only=False, name="sign")
 logical_not = _unary_fn(P.logical_not, float_only=False, name="logical_not")
 
-add = _binary_fn(P.add, name="add")
-subtract = _binary_fn(P.sub, name="subtract")
-multiply = _binary_fn(P.mul, name="multiply")
-true_divide = divide = _binary_fn(P.div, float_only=True, name="divide")
+
+def _integral_identity(fn):
+    """floor, ceil (and trunc, round): integers and booleans are returned as
+    they are, in their own dtype (NumPy 2)."""
+    def wrapped(x, /, *args, **kwargs):
+        x = _operand(x)
+        return fn(x, *args, **kwargs) if not _is_exact(x) else x
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+floor = _integral_identity(_unary_fn(P.floor))
+ceil = _integral_identity(_unary_fn(P.ceil))
+
+
+def _no_bool(fn, what):
+    """negative, subtract and sign have no boolean loop in NumPy."""
+    def wrapped(*xs, **kwargs):
+        xs = [_operand(x) for x in xs]
+        if builtins.all(result_dtype(x) == _np.bool_ for x in xs if not isinstance(x, _PY_SCALARS)) \
+                and not builtins.all(isinstance(x, _PY_SCALARS) for x in xs):
+            raise TypeError(f"numpy boolean {what} is not supported; use the logical functions "
+                            "(np.logical_not, np.logical_xor) or convert to int first")
+        return fn(*xs, **kwargs)
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+negative = _no_bool(_unary_fn(P.neg, float_only=False, name="negative"), "negative, the `-` operator,")
+sign = _no_bool(_unary_fn(P.sign, float_only=False, name="sign"), "sign")
+subtract = _no_bool(_binary_fn(P.sub, name="subtract"), "subtract, the `-` operator,")
+
+
+def _bool_as_logical(fn, logical):
+    """add and multiply of booleans are NumPy's logical or and and."""
+    def wrapped(x, y, /, **kwargs):
+        x, y = _operand(x), _operand(y)
+        if result_dtype(x, y) == _np.bool_:
+            return logical(x, y, **kwargs)
+        return fn(x, y, **kwargs)
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+def true_divide(x, y, /, **kwargs):
+    _no_out(kwargs)
+    x, y = _operand(x), _operand(y)
+    return _elementwise(P.div, x, y, dtype=_float_dtype(result_dtype(x, y)))
+
+
+divide = true_divide
 maximum, minimum = _binary_fn(P.maximum, name="maximum"), _binary_fn(P.minimum, name="minimum")
 arctan2 = _binary_fn(P.atan2, float_only=True, name="arctan2")
 hypot = _binary_fn(P.hypot, float_only=True, name="hypot")
@@ -127,6 +189,8 @@ greater, greater_equal = _binary_fn(P.gt, name="greater"), _binary_fn(P.ge, name
 equal, not_equal = _binary_fn(P.eq, name="equal"), _binary_fn(P.ne, name="not_equal")
 logical_and = _binary_fn(P.logical_and, name="logical_and", dtype=bool)
 logical_or = _binary_fn(P.logical_or, name="logical_or", dtype=bool)
+add = _bool_as_logical(_binary_fn(P.add, name="add"), logical_or)
+multiply = _bool_as_logical(_binary_fn(P.mul, name="multiply"), logical_and)
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
@@ -136,6 +200,12 @@ def positive(x, /, **kwargs):
 
 
 def round(a, decimals=0, out=None):
+    """Half to even (np.rint); integers stay integers."""
+    a = _operand(a)
+    if _is_exact(a) and result_dtype(a) != _np.bool_:
+        if decimals >= 0:
+            return a
+        return astype(round(astype(a, _np.float64), decimals), result_dtype(a))
     if decimals != 0:
         scale = 10.0 ** decimals
         return divide(rint(multiply(a, scale)), scale)
@@ -146,7 +216,8 @@ around = round
 
 
 def trunc(x, /, **kwargs):
-    return where(less(x, 0), ceil(x), floor(x))
+    x = _operand(x)
+    return x if _is_exact(x) else where(less(x, 0), ceil(x), floor(x))
 
 
 fix = trunc
@@ -158,11 +229,17 @@ def power(x, y, /, **kwargs):
     if not isinstance(y, Tracer) and _np.ndim(y) == 0:
         yv = float(y)
         if yv.is_integer() and builtins.abs(yv) <= 64 and not isinstance(x, _PY_SCALARS):
-            dt = result_dtype(x, y)
+            dt = _int8_for_bool(result_dtype(x, y))
             if _np.issubdtype(dt, _np.integer) and yv < 0:
                 raise ValueError("Integers to negative integer powers are not allowed.")
             return P.integer_pow(_to(x, dt, _shape(x)), int(yv))
-    return _elementwise(P.pow_, x, y)
+    return _elementwise(P.pow_, x, y, dtype=_int8_for_bool(result_dtype(x, y)))
+
+
+def _as_float(x):
+    """x in the dtype of a float ufunc of it (see _ufunc_float_dtype)."""
+    x = _operand(x)
+    return astype(x, _ufunc_float_dtype(result_dtype(x))) if _is_exact(x) else x
 
 
 def float_power(x, y, /, **kwargs):
@@ -170,24 +247,28 @@ def float_power(x, y, /, **kwargs):
 
 
 def square(x, /, **kwargs):
-    return power(x, 2)
+    x = _operand(x)
+    return power(astype(x, _np.int8) if result_dtype(x) == _np.bool_ else x, 2)
 
 
 def reciprocal(x, /, **kwargs):
-    return power(astype(x, _float_dtype(result_dtype(_operand(x)))), -1)
+    x = _operand(x)
+    if _is_exact(x):     # NumPy: 1 / x in float64, truncated back to x's dtype
+        return astype(divide(1.0, astype(x, _np.float64)), _int8_for_bool(result_dtype(x)))
+    return power(x, -1)
 
 
 def exp2(x, /, **kwargs):
     x = _operand(x)
-    return power(_np.asarray(2.0, _float_dtype(result_dtype(x)))[()], x)
+    return power(_np.asarray(2.0, _ufunc_float_dtype(result_dtype(x)))[()], x)
 
 
 def log2(x, /, **kwargs):
-    return multiply(log(x), 1.0 / _LN2)
+    return multiply(log(x), _np.asarray(1.0 / _LN2, _ufunc_float_dtype(result_dtype(_operand(x))))[()])
 
 
 def log10(x, /, **kwargs):
-    return multiply(log(x), 1.0 / _LN10)
+    return multiply(log(x), _np.asarray(1.0 / _LN10, _ufunc_float_dtype(result_dtype(_operand(x))))[()])
 
 
 def logaddexp(x, y, /, **kwargs):
@@ -221,8 +302,7 @@ def _integer_division(op):
     def fn(x, y, /, **kwargs):
         _no_out(kwargs)
         x, y = _operand(x), _operand(y)
-        dt = result_dtype(x, y)
-        return _elementwise(op, x, y, dtype=_np.int8 if dt == _np.bool_ else dt)
+        return _elementwise(op, x, y, dtype=_int8_for_bool(result_dtype(x, y)))
     fn.__name__ = op.__name__
     return fn
 
@@ -233,11 +313,11 @@ mod = remainder
 
 
 def deg2rad(x, /, **kwargs):
-    return multiply(x, _np.pi / 180)
+    return multiply(_as_float(x), _np.pi / 180)
 
 
 def rad2deg(x, /, **kwargs):
-    return multiply(x, 180 / _np.pi)
+    return multiply(_as_float(x), 180 / _np.pi)
 
 
 radians, degrees = deg2rad, rad2deg

@@ -160,7 +160,8 @@ sqrt_p = _unary("sqrt", np.sqrt, "math.sqrt({0})", _chain(lambda x, y: div(0.5, 
 cbrt_p = _unary("cbrt", np.cbrt, "np.cbrt({0})",
                 _chain(lambda x, y: div(np.asarray(1 / 3, y.dtype)[()], mul(y, y))))
 abs_p = _unary("abs", np.abs, "abs({0})", _chain(lambda x, y: sign(x)))
-sign_p = _unary("sign", np.sign, "np.sign({0})", _zero_jvp)
+# (+ 0 makes sign(-0.0) +0.0, as NumPy's)
+sign_p = _unary("sign", np.sign, lambda args, lit: f"(np.sign({args[0]}) + {lit(0)})", _zero_jvp)
 floor_p = _unary("floor", np.floor, "np.floor({0})", _zero_jvp)
 ceil_p = _unary("ceil", np.ceil, "np.ceil({0})", _zero_jvp)
 round_p = _unary("round", np.rint, "np.rint({0})", _zero_jvp)
@@ -181,9 +182,11 @@ def reciprocal(x):
     return integer_pow(x, -1)
 
 
-# integer_pow: x ** n for a fixed integer n; the code multiplies.
+# integer_pow: x ** n for a fixed integer n.  The code multiplies (exact for
+# integers, which wrap as NumPy's; for floats and |n| > 2 within a few ulp of
+# NumPy's pow, whose SIMD kernels no scalar code reproduces bit for bit).
 integer_pow_p = _new("integer_pow", "elementwise")
-integer_pow_p.impl = lambda x, n: np.asarray(np.power(x, n) if n >= 0 else 1 / np.power(x, -n))
+integer_pow_p.impl = lambda x, n: np.asarray(np.power(x, n) if n != -1 else 1 / np.asarray(x))
 integer_pow_p.shape = lambda x, n: _elementwise_shape(x)
 
 
@@ -295,7 +298,7 @@ mul_p.transpose = lambda ct, x, y: (
     [mul(ct, y), None] if isinstance(x, Undefined) else [None, mul(x, ct)])
 div_p = _binary("div", np.true_divide, "({0} / {1})", _div_jvp)
 div_p.transpose = lambda ct, x, y: [div(ct, y), None]
-pow_p = _binary("pow", np.power, "({0} ** {1})", _pow_jvp)
+pow_p = _binary("pow", np.power, "_power({0}, {1})", _pow_jvp)   # (integers: checks y >= 0)
 max_p = _binary("max", np.maximum, "max({0}, {1})", lambda p, t, o: _max_jvp(p, t, o, gt))
 min_p = _binary("min", np.minimum, "min({0}, {1})", lambda p, t, o: _max_jvp(p, t, o, lt))
 atan2_p = _binary("atan2", np.arctan2, "math.atan2({0}, {1})", _atan2_jvp)

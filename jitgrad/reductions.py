@@ -41,7 +41,8 @@ def _expand_back(y, in_aval, axes):
 
 
 reduce_sum_p = _new("reduce_sum", "reduce")
-reduce_sum_p.impl = lambda x, axes: np.asarray(np.sum(x, axis=axes))
+# (dtype=: NumPy would sum small integers in int64; the primitive keeps x's dtype)
+reduce_sum_p.impl = lambda x, axes: np.asarray(np.sum(x, axis=axes, dtype=np.asarray(x).dtype))
 reduce_sum_p.shape = _reduce_shape
 reduce_sum_p.jvp = lambda p, t, out, axes: None if t[0] is None else reduce_sum(t[0], axes)
 reduce_sum_p.transpose = lambda ct, x, axes: [_expand_back(ct, x.aval, axes)]
@@ -88,7 +89,7 @@ def _reduce_prod_jvp(p, t, out, axes):
 
 
 reduce_prod_p = _new("reduce_prod", "reduce")
-reduce_prod_p.impl = lambda x, axes: np.asarray(np.prod(x, axis=axes))
+reduce_prod_p.impl = lambda x, axes: np.asarray(np.prod(x, axis=axes, dtype=np.asarray(x).dtype))
 reduce_prod_p.shape = _reduce_shape
 reduce_prod_p.jvp = _reduce_prod_jvp
 reduce_prod_p.code = ("1", "{acc} * {x}")
