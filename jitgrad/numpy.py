@@ -239,6 +239,8 @@ def power(x, y, /, **kwargs):
 def _as_float(x):
     """x in the dtype of a float ufunc of it (see _ufunc_float_dtype)."""
     x = _operand(x)
+    if isinstance(x, _PY_SCALARS):
+        return float(x)            # (stays weak)
     return astype(x, _ufunc_float_dtype(result_dtype(x))) if _is_exact(x) else x
 
 
@@ -272,12 +274,12 @@ def log10(x, /, **kwargs):
 
 
 def logaddexp(x, y, /, **kwargs):
-    # max(x, y) + log1p(exp(-|x - y|)); where x - y is NaN (both infinite of one sign,
-    # or a NaN operand) NumPy returns x + y.
-    x, y = _operand(x), _operand(y)
+    # max(x, y) + log1p(exp(-|x - y|)), which is NaN with a NaN operand, value
+    # and derivatives; x + y where both are the same infinity (x - y is NaN).
+    x, y = _as_float(x), _as_float(y)
     delta = subtract(x, y)
     smooth = add(maximum(x, y), log1p(exp(negative(absolute(delta)))))
-    return where(isnan(delta), add(x, y), smooth)
+    return where(logical_and(equal(x, y), isinf(x)), add(x, y), smooth)
 
 
 def isnan(x, /, **kwargs):

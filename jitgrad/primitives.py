@@ -263,11 +263,14 @@ def _pow_jvp(p, t, out):
 
 
 def _max_jvp(p, t, out, pick):
-    # Ties split the derivative evenly (so max(x, x) has derivative 1).
+    # Ties split the derivative evenly (so max(x, x) has derivative 1).  A NaN
+    # operand is the result (NumPy propagates it): its derivative is NaN, and
+    # the other operand, which the result then ignores, gets none.
     (x, y), (tx, ty) = p, t
     wx = select(pick(x, y), full_like(out, 1.0), select(eq(x, y), full_like(out, 0.5), zeros(aval_of(out))))
-    a = None if tx is None else mul(tx, wx)
-    b = None if ty is None else mul(ty, sub(1.0, wx))
+    nan = full_like(out, np.nan)
+    a = None if tx is None else mul(tx, select(ne(x, x), nan, select(ne(y, y), zeros(aval_of(out)), wx)))
+    b = None if ty is None else mul(ty, select(ne(y, y), nan, select(ne(x, x), zeros(aval_of(out)), sub(1.0, wx))))
     return _add_tangents(a, b)
 
 
