@@ -129,6 +129,8 @@ def literal(value, dtype):
 
 def _lit_of(value, dtype):
     if isinstance(value, str):   # an init template such as "-np.inf"
+        if np.dtype(dtype) == np.bool_:          # the bounds of booleans are False, True
+            return literal({"-np.inf": False, "np.inf": True}.get(value, eval(value)), dtype)
         if np.dtype(dtype).kind in "iu":
             info = np.iinfo(dtype)
             value = {"-np.inf": info.min, "np.inf": info.max}.get(value, value)

@@ -27,6 +27,8 @@ UFUNCS = {
     "less_equal": jnp.less_equal, "greater": jnp.greater, "greater_equal": jnp.greater_equal,
     "equal": jnp.equal, "not_equal": jnp.not_equal, "logical_and": jnp.logical_and,
     "logical_or": jnp.logical_or, "logical_not": jnp.logical_not, "logical_xor": jnp.logical_xor,
+    "bitwise_and": jnp.bitwise_and, "bitwise_or": jnp.bitwise_or, "bitwise_xor": jnp.bitwise_xor,
+    "invert": jnp.invert,
     "isnan": jnp.isnan, "isinf": jnp.isinf, "isfinite": jnp.isfinite,
     "floor_divide": jnp.floor_divide, "remainder": jnp.remainder, "deg2rad": jnp.deg2rad,
     "rad2deg": jnp.rad2deg, "matmul": jnp.matmul,
@@ -113,9 +115,10 @@ def _install_tracer_methods():
     T.__ge__ = lambda s, o: jnp.greater_equal(s, o)
     T.__eq__ = lambda s, o: jnp.equal(s, o)
     T.__ne__ = lambda s, o: jnp.not_equal(s, o)
-    T.__and__ = lambda s, o: jnp.logical_and(s, o)
-    T.__or__ = lambda s, o: jnp.logical_or(s, o)
-    T.__invert__ = lambda s: jnp.logical_not(s)
+    T.__and__ = T.__rand__ = lambda s, o: jnp.bitwise_and(s, o)
+    T.__or__ = T.__ror__ = lambda s, o: jnp.bitwise_or(s, o)
+    T.__xor__ = T.__rxor__ = lambda s, o: jnp.bitwise_xor(s, o)
+    T.__invert__ = lambda s: jnp.invert(s)
     T.__getitem__ = jnp.getitem
     T.sum = jnp.sum
     T.prod = jnp.prod

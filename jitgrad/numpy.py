@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 
 import numpy as _np
 
@@ -118,6 +119,7 @@ def _no_out(kwargs):
 # Elementwise functions
 
 exp, log, log1p, expm1 = (_unary_fn(f) for f in (P.exp, P.log, P.log1p, P.expm1))
+log2, log10 = _unary_fn(P.log2), _unary_fn(P.log10)
 sin, cos, tan = (_unary_fn(f) for f in (P.sin, P.cos, P.tan))
 arcsin, arccos, arctan = (_unary_fn(f, name=n) for f, n in
                           ((P.asin, "arcsin"), (P.acos, "arccos"), (P.atan, "arctan")))
@@ -184,15 +186,35 @@ divide = true_divide
 maximum, minimum = _binary_fn(P.maximum, name="maximum"), _binary_fn(P.minimum, name="minimum")
 arctan2 = _binary_fn(P.atan2, float_only=True, name="arctan2")
 hypot = _binary_fn(P.hypot, float_only=True, name="hypot")
-less, less_equal = _binary_fn(P.lt, name="less"), _binary_fn(P.le, name="less_equal")
-greater, greater_equal = _binary_fn(P.gt, name="greater"), _binary_fn(P.ge, name="greater_equal")
-equal, not_equal = _binary_fn(P.eq, name="equal"), _binary_fn(P.ne, name="not_equal")
+def _comparison(prim, pyop, name):
+    """A comparison.  A Python integer outside the range of the other operand's
+    integer dtype compares as its exact value (NumPy 2): every element is on
+    the same side of it, so the answer is that of 0 against it."""
+    compare = _binary_fn(prim, name=name)
+
+    def fn(x, y, /, **kwargs):
+        x, y = _operand(x), _operand(y)
+        for arr, k, k_first in ((x, y, False), (y, x, True)):
+            if type(k) is int and not isinstance(arr, _PY_SCALARS) and result_dtype(arr).kind in "iu":
+                info = _np.iinfo(result_dtype(arr))
+                if not info.min <= k <= info.max:
+                    answer = pyop(k, 0) if k_first else pyop(0, k)
+                    return P.full(_shape(arr), answer, _np.bool_)
+        return compare(x, y, **kwargs)
+    fn.__name__ = name
+    return fn
+
+
+less = _comparison(P.lt, operator.lt, "less")
+less_equal = _comparison(P.le, operator.le, "less_equal")
+greater = _comparison(P.gt, operator.gt, "greater")
+greater_equal = _comparison(P.ge, operator.ge, "greater_equal")
+equal = _comparison(P.eq, operator.eq, "equal")
+not_equal = _comparison(P.ne, operator.ne, "not_equal")
 logical_and = _binary_fn(P.logical_and, name="logical_and", dtype=bool)
 logical_or = _binary_fn(P.logical_or, name="logical_or", dtype=bool)
 add = _bool_as_logical(_binary_fn(P.add, name="add"), logical_or)
 multiply = _bool_as_logical(_binary_fn(P.mul, name="multiply"), logical_and)
-
-_LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 
 def positive(x, /, **kwargs):
@@ -265,14 +287,6 @@ def exp2(x, /, **kwargs):
     return power(_np.asarray(2.0, _ufunc_float_dtype(result_dtype(x)))[()], x)
 
 
-def log2(x, /, **kwargs):
-    return multiply(log(x), _np.asarray(1.0 / _LN2, _ufunc_float_dtype(result_dtype(_operand(x))))[()])
-
-
-def log10(x, /, **kwargs):
-    return multiply(log(x), _np.asarray(1.0 / _LN10, _ufunc_float_dtype(result_dtype(_operand(x))))[()])
-
-
 def logaddexp(x, y, /, **kwargs):
     # max(x, y) + log1p(exp(-|x - y|)), which is NaN with a NaN operand, value
     # and derivatives; x + y where both are the same infinity (x - y is NaN).
@@ -296,6 +310,26 @@ def isfinite(x, /, **kwargs):
 
 def logical_xor(x, y, /, **kwargs):
     return not_equal(astype(x, bool), astype(y, bool))
+
+
+def _bitwise(logical, name):
+    """&, |, ^ and ~: NumPy's bitwise operations, which on booleans are the
+    logical ones; jitgrad has no bitwise operations on integers."""
+    def fn(*xs, **kwargs):
+        xs = [_operand(x) for x in xs]
+        if builtins.any(result_dtype(x) != _np.bool_ for x in xs if not isinstance(x, bool)):
+            raise NotImplementedError(
+                f"jitgrad supports {name} only on booleans (where it is the logical operation); "
+                "for integers, compute it outside the traced function")
+        return logical(*xs, **kwargs)
+    fn.__name__ = name
+    return fn
+
+
+bitwise_and = _bitwise(logical_and, "bitwise_and")
+bitwise_or = _bitwise(logical_or, "bitwise_or")
+bitwise_xor = _bitwise(logical_xor, "bitwise_xor")
+invert = bitwise_not = _bitwise(logical_not, "invert")
 
 
 def _integer_division(op):
@@ -339,6 +373,11 @@ def where(condition, x=None, y=None, /):
 def clip(a, a_min=None, a_max=None, out=None, **kwargs):
     a_min = kwargs.pop("min", a_min)
     a_max = kwargs.pop("max", a_max)
+    a = _operand(a)
+    if result_dtype(a).kind in "iu":     # Python integer bounds beyond the dtype's range clip nothing
+        info = _np.iinfo(result_dtype(a))
+        a_min = info.min if type(a_min) is int and a_min < info.min else a_min
+        a_max = info.max if type(a_max) is int and a_max > info.max else a_max
     if a_min is not None:
         a = maximum(a, a_min)
     if a_max is not None:

@@ -135,6 +135,11 @@ neg_p = _unary("neg", np.negative, "(-{0})",
                lambda p, t, out: None if t[0] is None else neg(t[0]))
 exp_p = _unary("exp", np.exp, "vexp({0})", _chain(lambda x, y: y))
 log_p = _unary("log", np.log, "vlog({0})", _chain(lambda x, y: reciprocal(x)))
+# (log2, log10: their own primitives, exact where NumPy's are, log2(8) == 3)
+log2_p = _unary("log2", np.log2, "math.log2({0})",
+                _chain(lambda x, y: reciprocal(mul(x, np.asarray(np.log(2), x.dtype)[()]))))
+log10_p = _unary("log10", np.log10, "math.log10({0})",
+                 _chain(lambda x, y: reciprocal(mul(x, np.asarray(np.log(10), x.dtype)[()]))))
 log1p_p = _unary("log1p", np.log1p, "vlog1p({0})", _chain(lambda x, y: reciprocal(add(x, 1.0))))
 expm1_p = _unary("expm1", np.expm1, "vexpm1({0})", _chain(lambda x, y: add(y, 1.0)))
 sin_p = _unary("sin", np.sin, "vsin({0})", _chain(lambda x, y: cos(x)))
@@ -168,6 +173,7 @@ round_p = _unary("round", np.rint, "np.rint({0})", _zero_jvp)
 not_p = _unary("not", np.logical_not, "(not {0})", _zero_jvp)
 
 neg, exp, log, log1p, expm1 = map(_op1, (neg_p, exp_p, log_p, log1p_p, expm1_p))
+log2, log10 = map(_op1, (log2_p, log10_p))
 sin, cos, tan, asin, acos, atan = map(_op1, (sin_p, cos_p, tan_p, asin_p, acos_p, atan_p))
 sinh, cosh, tanh, asinh, acosh, atanh = map(_op1, (sinh_p, cosh_p, tanh_p, asinh_p, acosh_p, atanh_p))
 sqrt, cbrt, abs_, sign = map(_op1, (sqrt_p, cbrt_p, abs_p, sign_p))
