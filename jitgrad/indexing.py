@@ -148,8 +148,7 @@ def _index_array(k, n, axis, total):
         if not _np.issubdtype(k.aval.dtype, _np.integer):
             raise IndexError(f"arrays used as indices must be of integer (or boolean) type, "
                              f"got {k.aval.dtype}")
-        if k.aval.dtype == _np.uint64 and n > 0:     # (no int64 holds every uint64)
-            k = where(k >= n, n, k)
+        # (uint64 indices wrap to int64, as NumPy casts them)
         k = P.convert(k, _np.int64) if k.aval.dtype != _np.int64 else k
         wrapped = where(k < 0, k + n, k)
         return where(P.logical_or(wrapped < 0, wrapped >= n), -total, wrapped)
