@@ -167,6 +167,14 @@ RAISES = [
     # -- core
 
     # -- numerics
+    ("bitwise_and_of_ints", lambda: jitgrad.jit(lambda x, y: x & y)(np.array([6, 3]), np.array([3, 5])),
+     NotImplementedError, "only on booleans"),
+    ("invert_of_ints", lambda: jitgrad.jit(lambda x: ~x)(np.array([0, 5])),
+     NotImplementedError, "only on booleans"),
+    ("max_of_empty", lambda: jitgrad.jit(np.max)(np.zeros((2, 0))), ValueError, "zero-size array"),
+    ("argmax_of_empty", lambda: jitgrad.jit(np.argmax)(np.zeros(0)), ValueError, "empty sequence"),
+    ("int_power_negative", lambda: jitgrad.jit(lambda x: x ** -2)(np.arange(3)), ValueError,
+     "negative integer powers"),
 
     # -- api
 
@@ -184,6 +192,32 @@ EQUALS = [
     # -- core
 
     # -- numerics
+    # a NaN input gives a NaN derivative (JAX, PyTorch), also through max/where compositions
+    ("grad_logaddexp_nan", lambda: jitgrad.grad(lambda x: np.sum(np.logaddexp(x, .5)))(np.array([np.nan])),
+     np.array([np.nan])),
+    ("grad_logaddexp_nan_other", lambda: jitgrad.grad(lambda y: np.sum(np.logaddexp(.5, y)))(np.array([np.nan])),
+     np.array([np.nan])),
+    ("grad_softplus_nan", lambda: jitgrad.grad(lambda x: np.sum(np.logaddexp(0.0, x)))(np.array([np.nan, 0.0])),
+     np.array([np.nan, 0.5])),
+    ("grad_logaddexp_equal_infinities", lambda: jitgrad.grad(lambda x, y: np.sum(np.logaddexp(x, y)),
+                                                             argnums=(0, 1))(np.array([np.inf]), np.array([np.inf])),
+     (np.array([1.0]), np.array([1.0]))),
+    ("grad_logaddexp_ties_and_limits", lambda: jitgrad.grad(lambda x, y: np.sum(np.logaddexp(x, y)), argnums=(0, 1))(
+        np.array([1.0, -np.inf, np.inf]), np.array([1.0, 0.0, -np.inf])), (np.array([0.5, 0.0, 1.0]), np.array([0.5, 1.0, 0.0]))),
+    ("grad_maximum_nan", lambda: jitgrad.grad(lambda x, y: np.sum(np.maximum(x, y)), argnums=(0, 1))(
+        np.array([np.nan, 1.0, 2.0, 1.0]), np.array([1.0, np.nan, 1.0, 1.0])),
+     (np.array([np.nan, 0.0, 1.0, 0.5]), np.array([0.0, np.nan, 0.0, 0.5]))),
+    ("grad_minimum_nan", lambda: jitgrad.grad(lambda x: np.sum(np.minimum(x, 1.0)))(np.array([np.nan, 0.0, 2.0])),
+     np.array([np.nan, 1.0, 0.0])),
+    ("grad_clip_nan", lambda: jitgrad.grad(lambda x: np.sum(np.clip(x, 0, 1)))(np.array([np.nan, 0.5, 2.0])),
+     np.array([np.nan, 1.0, 0.0])),
+    ("grad_relu_nan", lambda: jitgrad.grad(lambda x: np.sum(np.maximum(x, 0)))(np.array([np.nan, 1.0])), np.array([np.nan, 1.0])),
+    ("grad_abs_nan", lambda: jitgrad.grad(lambda x: np.sum(np.abs(x)))(np.array([np.nan, -2.0])), np.array([np.nan, -1.0])),
+    ("grad_max_reduction_nan", lambda: jitgrad.grad(np.max)(np.array([np.nan, 1.0])), np.array([np.nan, np.nan])),
+    ("grad_where_masks_nan_input", lambda: jitgrad.grad(lambda x: np.sum(np.where(x > 0, x, 0.0)))(
+        np.array([np.nan, 1.0])), np.array([0.0, 1.0])),
+    ("grad_remainder", lambda: jitgrad.grad(lambda x, y: np.sum(x % y), argnums=(0, 1))(
+        np.array([5.5, -5.5]), np.array([2.0, 2.0])), (np.array([1.0, 1.0]), np.array([-2.0, 3.0]))),
 
     # -- api
 
@@ -265,3 +299,27 @@ def test_equals(call, expected):
             assert g is None
         else:
             np.testing.assert_allclose(np.asarray(g, float), np.asarray(w, float), rtol=1e-12, equal_nan=True)
+
+
+# === numerics ===
+
+def _strided_view_closure():
+    base = np.arange(20.0)
+    view = base[::-4]                                # strided, negative step
+    matrix = base.reshape(4, 5)[::-2, ::2]           # a 2-d strided view (BLAS needs a copy)
+    return base, view, (lambda x: x * view), (lambda y: y @ matrix)
+
+
+@pytest.mark.parametrize("mode", ["never", "always"])
+def test_closure_over_a_mutated_view_reads_live_values(mode):
+    """Both tiers read a captured view's values at call time, as the NumPy
+    function itself does (no copy taken at compile time)."""
+    base, view, f, g = _strided_view_closure()
+    with jitgrad.config(compile=mode):
+        jf, jg = jitgrad.jit(f), jitgrad.jit(g)
+        x, y = np.ones(5), np.arange(6.0).reshape(3, 2)
+        for step in range(3):
+            base[:] = np.arange(20.0) * (step + 1)
+            np.testing.assert_array_equal(jf(x), f(x))
+            np.testing.assert_array_equal(jg(y), g(y))
+            np.testing.assert_array_equal(jitgrad.grad(lambda v: np.sum(f(v)))(x), view)
