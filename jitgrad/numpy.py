@@ -378,10 +378,12 @@ def clip(a, a_min=None, a_max=None, out=None, **kwargs):
         info = _np.iinfo(result_dtype(a))
         a_min = info.min if type(a_min) is int and a_min < info.min else a_min
         a_max = info.max if type(a_max) is int and a_max > info.max else a_max
+    # the bound first: maximum and minimum return their second operand on a
+    # tie, so clip(-0.0, 0.0, 1.0) keeps -0.0, as NumPy's clip does
     if a_min is not None:
-        a = maximum(a, a_min)
+        a = maximum(a_min, a)
     if a_max is not None:
-        a = minimum(a, a_max)
+        a = minimum(a_max, a)
     return _operand(a)
 
 
@@ -468,7 +470,8 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
     axes = _axes(a, axis)
     n = math.prod(_shape(a)[i] for i in axes)
     dev = subtract(a, mean(a, axis=axes, dtype=dtype, keepdims=True))
-    return divide(sum(multiply(dev, dev), axis=axes, keepdims=keepdims), float(n - ddof))
+    # (NumPy divides by 0 when ddof >= n: nan, or inf)
+    return divide(sum(multiply(dev, dev), axis=axes, keepdims=keepdims), float(builtins.max(n - ddof, 0)))
 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):

@@ -215,7 +215,8 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
             name = f"np.ascontiguousarray({name})"
         return f"{name}.reshape({shape3})"
 
-    if B == 1 and xa.ndim == 2 and ya.ndim == 2 and out_aval.ndim == 2:
+    blas = np.dtype(out_aval.dtype).kind == "f"     # BLAS has no integer or boolean products
+    if blas and B == 1 and xa.ndim == 2 and ya.ndim == 2 and out_aval.ndim == 2:
         # a plain matrix product: pass transposed views, BLAS takes either layout
         # (ascontiguousarray costs nothing on a C array; it copies a strided
         # captured view, which BLAS could not take)
@@ -225,7 +226,16 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
         return [f"{out} = np.dot({xe}, {ye})"]
     lines.append(f"{out}_x = {arrange(x, xa, list(xb) + xf + list(xc), (B, M, K))}")
     lines.append(f"{out}_y = {arrange(y, ya, list(yb) + list(yc) + yf, (B, K, N))}")
-    if B == 1:
+    if not blas:
+        # accumulating into the result's dtype wraps as NumPy's integer products do
+        dt = np.dtype(out_aval.dtype).name
+        lines += [f"{out}_r = np.zeros(({B}, {M}, {N}), np.{dt})",
+                  f"for b in range({B}):",
+                  f"    for m in range({M}):",
+                  f"        for k in range({K}):",
+                  f"            for n in range({N}):",
+                  f"                {out}_r[b, m, n] += {out}_x[b, m, k] * {out}_y[b, k, n]"]
+    elif B == 1:
         lines.append(f"{out}_r = np.dot({out}_x[0], {out}_y[0])")
     else:
         dt = np.dtype(out_aval.dtype).name

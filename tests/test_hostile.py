@@ -19,6 +19,7 @@ are tests of their own further down, each built on a small table too.
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -127,6 +128,11 @@ AGREE = [
      (np.linspace(0, 1, 1001, dtype=np.float32),), 1e-6),
     ("float32_transcendental", lambda x: (np.exp(x), np.sin(x)), (np.array([1.0, 2.0, 100.0], np.float32),), 1e-6),
     ("float_power_three", lambda x: (x ** 3, x ** -2, x ** 2), (np.linspace(-3, 3, 7) + 0.1,), 1e-15),
+    ("var_ddof_at_least_n", lambda x: (np.var(x, ddof=1), np.std(x, ddof=2)), (np.array([1.0]),)),
+    ("clip_keeps_signed_zero", lambda x: np.clip(x, 0.0, 1.0), (np.array([-0.0, 0.0, 2.0, np.nan]),)),
+    ("int8_matmul_wraps", lambda x, y: x @ y, (np.full((2, 2, 3), 100, np.int8), np.full((2, 3, 2), 3, np.int8))),
+    ("int_and_bool_products", lambda x, y, b: (x @ y, np.dot(x, x), np.outer(x, y), b @ b),
+     (np.arange(6).reshape(2, 3), np.arange(3), np.array([[True, False], [True, True]]))),
 
     # -- api
 
@@ -233,7 +239,8 @@ EQUALS = [
 
 def _numpy_outcome(f, args):
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)      # NumPy's own (mean of empty, ddof)
             return f(*args), None
     except Exception as exc:     # noqa: BLE001 - the exception type is the outcome
         return None, type(exc)
