@@ -348,6 +348,11 @@ remainder = _integer_division(P.remainder)
 mod = remainder
 
 
+def divmod(x, y, /, **kwargs):
+    """(x // y, x % y), as np.divmod."""
+    return floor_divide(x, y, **kwargs), remainder(x, y, **kwargs)
+
+
 def deg2rad(x, /, **kwargs):
     return multiply(_as_float(x), _np.pi / 180)
 
@@ -439,6 +444,13 @@ sum = _reduction(P.reduce_sum, _sum_dtype)
 prod = _reduction(P.reduce_prod, _sum_dtype)
 max = amax = _reduction(P.reduce_max)
 min = amin = _reduction(P.reduce_min)
+
+
+def ptp(a, axis=None, out=None, keepdims=False):
+    """Peak to peak, max - min (raises on an empty axis, as both do)."""
+    if out is not None:
+        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+    return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
 
 
 def cumsum(a, axis=None, dtype=None, out=None):
