@@ -151,8 +151,7 @@ def _no_bool(fn, what):
     """negative, subtract and sign have no boolean loop in NumPy."""
     def wrapped(*xs, **kwargs):
         xs = [_operand(x) for x in xs]
-        if builtins.all(result_dtype(x) == _np.bool_ for x in xs if not isinstance(x, _PY_SCALARS)) \
-                and not builtins.all(isinstance(x, _PY_SCALARS) for x in xs):
+        if result_dtype(*xs) == _np.bool_:
             raise TypeError(f"numpy boolean {what} is not supported; use the logical functions "
                             "(np.logical_not, np.logical_xor) or convert to int first")
         return fn(*xs, **kwargs)

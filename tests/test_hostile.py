@@ -88,7 +88,10 @@ AGREE = [
     # booleans: + and * are logical; - has no boolean loop
     ("bool_add_then_int", lambda x, y: (x + y).astype(np.int64), (np.array([True, False]), np.array([True, True]))),
     ("bool_negative", lambda x: -x, (np.array([True, False]),)),
-    ("bool_subtract", lambda x, y: x - y, (np.array([True, False]), np.array([True, True]))),
+    ("bool_subtract", lambda x, y: (x - y), (np.array([True, False]), np.array([True, True]))),
+    ("bool_minus_python_int", lambda x: (x - 1, 1 - x), (np.array([True, False]),)),
+    ("bool_minus_python_bool", lambda x: x - True, (np.array([True, False]),)),
+    ("int8_sqrt_is_float16", np.sqrt, (np.array([4, 2], np.int8),)),
     ("bool_square_power", lambda x: (np.square(x), x ** x), (np.array([True, False]),)),
     # integer powers: negative exponents raise, positive ones wrap
     ("int_power_negative_array", lambda x, y: x ** y, (np.array([2, 3]), np.array([-1, 2]))),
