@@ -227,8 +227,20 @@ convert_p.shape = lambda x, dtype: Aval(x.shape, np.dtype(dtype))
 convert_p.jvp = lambda p, t, out, dtype: (
     None if t[0] is None or not _is_float(dtype) else convert(t[0], dtype))
 convert_p.transpose = lambda ct, x, dtype: [convert(ct, x.aval.dtype)]
-convert_p.code = lambda args, lit, dtype: (
-    f"({args[0]} != 0)" if np.dtype(dtype) == _BOOL else f"np.{np.dtype(dtype).name}({args[0]})")
+def _convert_code(args, lit, dtype):
+    (x,), dtype = args, np.dtype(dtype)
+    if dtype == _BOOL:
+        return f"({x} != 0)"
+    if dtype.kind == "u":
+        # through int64, as NumPy converts a negative float (-1.5 -> 2**32 - 1),
+        # except for uint64 values from 2**63 on, which int64 cannot hold
+        wrapped = f"np.{dtype.name}(np.int64({x}))"
+        return wrapped if dtype.itemsize < 8 else \
+            f"({wrapped} if {x} < 9223372036854775808.0 else np.uint64({x}))"
+    return f"np.{dtype.name}({x})"
+
+
+convert_p.code = _convert_code
 
 
 def convert(x, dtype):
