@@ -120,7 +120,8 @@ AGREE = [
     ("int8_clip_beyond_range", lambda x: np.clip(x, -200, 200), (np.array([100, -100], np.int8),)),
     ("int_float_compare_exact", lambda x, y: x == y, (np.array([2**53 + 1]), np.array([2.0**53]))),
     ("negative_float_to_unsigned", lambda x: (x.astype(np.uint8), x.astype(np.uint32), x.astype(np.uint64)),
-     (np.array([-1.7, -300.5, 255.9, 2.0**63 + 2**11]),)),
+     (np.array([-1.7, -300.5, 255.9]),)),
+    ("float_beyond_int64_to_uint64", lambda x: x.astype(np.uint64), (np.array([2.0**63 + 2**11, 1.5]),)),
     ("float_to_int_and_bool", lambda x: (x.astype(np.int64), x.astype(bool)), (np.array([1.7, -1.7, 0.0, -0.0, np.nan]),)),
     # layouts: Fortran order, negative strides, zero strides, 0-d
     ("fortran_order", lambda x: (x * 2 + 1, np.sum(x, axis=0), x @ x.T), (np.asfortranarray(np.arange(12.0).reshape(3, 4)),)),
