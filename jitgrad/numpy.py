@@ -133,20 +133,6 @@ abs = fabs = absolute
 logical_not = _unary_fn(P.logical_not, float_only=False, name="logical_not")
 
 
-def _integral_identity(fn):
-    """floor, ceil (and trunc, round): integers and booleans are returned as
-    they are, in their own dtype (NumPy 2)."""
-    def wrapped(x, /, *args, **kwargs):
-        x = _operand(x)
-        return fn(x, *args, **kwargs) if not _is_exact(x) else x
-    wrapped.__name__ = fn.__name__
-    return wrapped
-
-
-floor = _integral_identity(_unary_fn(P.floor))
-ceil = _integral_identity(_unary_fn(P.ceil))
-
-
 def _no_bool(fn, what):
     """negative, subtract and sign have no boolean loop in NumPy."""
     def wrapped(*xs, **kwargs):
@@ -185,6 +171,8 @@ divide = true_divide
 maximum, minimum = _binary_fn(P.maximum, name="maximum"), _binary_fn(P.minimum, name="minimum")
 arctan2 = _binary_fn(P.atan2, float_only=True, name="arctan2")
 hypot = _binary_fn(P.hypot, float_only=True, name="hypot")
+
+
 def _comparison(prim, pyop, name):
     """A comparison.  A Python integer outside the range of the other operand's
     integer dtype compares as its exact value (NumPy 2): every element is on
@@ -218,30 +206,6 @@ multiply = _bool_as_logical(_binary_fn(P.mul, name="multiply"), logical_and)
 
 def positive(x, /, **kwargs):
     return _operand(x)
-
-
-def round(a, decimals=0, out=None):
-    """Half to even (np.rint); integers stay integers."""
-    a = _operand(a)
-    if _is_exact(a) and result_dtype(a) != _np.bool_:
-        if decimals >= 0:
-            return a
-        return astype(round(astype(a, _np.float64), decimals), result_dtype(a))
-    if decimals != 0:
-        scale = 10.0 ** decimals
-        return divide(rint(multiply(a, scale)), scale)
-    return rint(a)
-
-
-around = round
-
-
-def trunc(x, /, **kwargs):
-    x = _operand(x)
-    return x if _is_exact(x) else where(less(x, 0), ceil(x), floor(x))
-
-
-fix = trunc
 
 
 def power(x, y, /, **kwargs):
@@ -309,47 +273,6 @@ def isfinite(x, /, **kwargs):
 
 def logical_xor(x, y, /, **kwargs):
     return not_equal(astype(x, bool), astype(y, bool))
-
-
-def _bitwise(logical, name):
-    """&, |, ^ and ~: NumPy's bitwise operations, which on booleans are the
-    logical ones; jitgrad has no bitwise operations on integers."""
-    def fn(*xs, **kwargs):
-        xs = [_operand(x) for x in xs]
-        if builtins.any(result_dtype(x) != _np.bool_ for x in xs if not isinstance(x, bool)):
-            raise NotImplementedError(
-                f"jitgrad supports {name} only on booleans (where it is the logical operation); "
-                "for integers, compute it outside the traced function")
-        return logical(*xs, **kwargs)
-    fn.__name__ = name
-    return fn
-
-
-bitwise_and = _bitwise(logical_and, "bitwise_and")
-bitwise_or = _bitwise(logical_or, "bitwise_or")
-bitwise_xor = _bitwise(logical_xor, "bitwise_xor")
-invert = bitwise_not = _bitwise(logical_not, "invert")
-
-
-def _integer_division(op):
-    """floor_divide and remainder: NumPy's divmod rule for floats and integers
-    (booleans are divided as int8, as NumPy does)."""
-    def fn(x, y, /, **kwargs):
-        _no_out(kwargs)
-        x, y = _operand(x), _operand(y)
-        return _elementwise(op, x, y, dtype=_int8_for_bool(result_dtype(x, y)))
-    fn.__name__ = op.__name__
-    return fn
-
-
-floor_divide = _integer_division(P.floor_divide)
-remainder = _integer_division(P.remainder)
-mod = remainder
-
-
-def divmod(x, y, /, **kwargs):
-    """(x // y, x % y), as np.divmod."""
-    return floor_divide(x, y, **kwargs), remainder(x, y, **kwargs)
 
 
 def deg2rad(x, /, **kwargs):
@@ -662,6 +585,8 @@ def size(a, axis=None):
     return math.prod(s) if axis is None else s[axis]
 
 
+from .rounding import (around, bitwise_and, bitwise_not, bitwise_or, bitwise_xor,  # noqa: E402,F401
+                       ceil, divmod, fix, floor, floor_divide, invert, mod, remainder, round, trunc)
 from .products import dot, inner, linalg, matmul, outer, tensordot, vdot  # noqa: E402,F401
 from .indexing import (argmax, argmin, argsort, diag, diagonal, diff, getitem,  # noqa: E402,F401
                        sort, take, trace)
