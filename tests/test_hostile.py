@@ -340,3 +340,16 @@ def test_closure_over_a_mutated_view_reads_live_values(mode):
             np.testing.assert_array_equal(jf(x), f(x))
             np.testing.assert_array_equal(jg(y), g(y))
             np.testing.assert_array_equal(jitgrad.grad(lambda v: np.sum(f(v)))(x), view)
+
+
+_NAN_GRADIENTS = [r for r in EQUALS if r[0] in (
+    "grad_logaddexp_nan", "grad_softplus_nan", "grad_maximum_nan", "grad_clip_nan", "grad_remainder")]
+
+
+@pytest.mark.parametrize("call, expected", [r[1:] for r in _NAN_GRADIENTS], ids=[r[0] for r in _NAN_GRADIENTS])
+def test_nan_gradients_compiled(call, expected):
+    """The NaN-propagating derivatives are IR, so the compiled tier gives them too."""
+    with jitgrad.config(compile="always"):
+        got = call()
+    for g, w in zip(tree_util.flatten(got)[0], tree_util.flatten(expected)[0]):
+        np.testing.assert_allclose(np.asarray(g, float), np.asarray(w, float), rtol=1e-12, equal_nan=True)
