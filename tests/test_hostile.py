@@ -66,6 +66,10 @@ AGREE = [
     # remainder and floor_divide: NumPy's divmod (fmod-based), integers by zero give 0
     ("remainder_huge_quotient", lambda a, b: (a % b, a // b),
      (np.array([2.0**60 + 2**8, -1e-300, 1e300, 5.5, -5.5, 3.0]), np.array([3.0, 1e300, 3.0, -2.0, 2.0, -3.0]))),
+    ("remainder_quotient_overflows", lambda a, b: (a % b, a // b),
+     (np.array([1e300, 1.47e-300, 5e-324]), np.array([1e-300, 1e-300, 1e-323]))),
+    ("int_quotient_beyond_2_53", lambda a, b: (a % b, a // b),
+     (np.array([2**60 + 1, -(2**62) - 5, 2**63 - 1]), np.array([3, 7, 2]))),
     ("remainder_special", lambda a, b: (a % b, a // b),
      (np.array([0.0, -0.0, np.inf, np.nan, 7.0, 1.0, -1.0]), np.array([-1.0, 1.0, 2.0, 1.0, 0.0, np.inf, np.inf]))),
     ("remainder_float32", lambda a, b: (a % b, a // b),
