@@ -38,7 +38,8 @@ UFUNC_REDUCE = {"add": jnp.sum, "multiply": jnp.prod, "maximum": jnp.max, "minim
 
 FUNCTIONS = {
     _np.sum: jnp.sum, _np.prod: jnp.prod, _np.max: jnp.max, _np.min: jnp.min, _np.amax: jnp.max,
-    _np.amin: jnp.min, _np.ptp: jnp.ptp, _np.mean: jnp.mean, _np.var: jnp.var, _np.std: jnp.std, _np.dot: jnp.dot,
+    _np.amin: jnp.min, _np.ptp: jnp.ptp, _np.mean: jnp.mean, _np.var: jnp.var, _np.std: jnp.std,
+    _np.dot: jnp.dot,
     _np.matmul: jnp.matmul, _np.vdot: jnp.vdot, _np.inner: jnp.inner, _np.outer: jnp.outer,
     _np.tensordot: jnp.tensordot, _np.transpose: jnp.transpose, _np.swapaxes: jnp.swapaxes,
     _np.moveaxis: jnp.moveaxis, _np.reshape: jnp.reshape, _np.ravel: jnp.ravel,

@@ -285,10 +285,11 @@ def _max_jvp(p, t, out, pick):
     # operand is the result (NumPy propagates it): its derivative is NaN, and
     # the other operand, which the result then ignores, gets none.
     (x, y), (tx, ty) = p, t
-    wx = select(pick(x, y), full_like(out, 1.0), select(eq(x, y), full_like(out, 0.5), zeros(aval_of(out))))
-    nan = full_like(out, np.nan)
-    a = None if tx is None else mul(tx, select(ne(x, x), nan, select(ne(y, y), zeros(aval_of(out)), wx)))
-    b = None if ty is None else mul(ty, select(ne(y, y), nan, select(ne(x, x), zeros(aval_of(out)), sub(1.0, wx))))
+    zero, nan = zeros(aval_of(out)), full_like(out, np.nan)
+    wx = select(pick(x, y), full_like(out, 1.0), select(eq(x, y), full_like(out, 0.5), zero))
+    x_nan, y_nan = ne(x, x), ne(y, y)
+    a = None if tx is None else mul(tx, select(x_nan, nan, select(y_nan, zero, wx)))
+    b = None if ty is None else mul(ty, select(y_nan, nan, select(x_nan, zero, sub(1.0, wx))))
     return _add_tangents(a, b)
 
 
