@@ -35,6 +35,50 @@ def _nanmax(a, b):
 def _nanmin(a, b):
     return a if (a < b or a != a) else b
 
+
+@njit(inline="always")
+def _power(a, b):
+    if not isinstance(a, (float, np.float32)) and b < 0:
+        raise ValueError("Integers to negative integer powers are not allowed.")
+    return a ** b
+
+
+@njit(inline="always")
+def _remainder(a, b):
+    # NumPy's rule: fmod (exact), moved into the divisor's sign; 0 takes the
+    # divisor's sign.  Integers: x % 0 == 0, and x % -1 == 0 (no INT_MIN trap).
+    if isinstance(a, (float, np.float32)):
+        m = np.fmod(a, b)
+        if m != 0:
+            return m + b if (m < 0) != (b < 0) else m
+        return -abs(m) if b < 0 else abs(m)
+    if b == 0 or b == -1:
+        return a - a
+    return a % b
+
+
+@njit(inline="always")
+def _floor_divide(a, b):
+    # NumPy's rule: (a - fmod(a, b)) / b, one less where the remainder changes
+    # sign, then rounded; x // 0 is x / 0.  Integers: x // 0 == 0 and
+    # INT_MIN // -1 wraps to INT_MIN.
+    if isinstance(a, (float, np.float32)):
+        if b == 0:
+            return a / b
+        m = np.fmod(a, b)
+        d = (a - m) / b
+        if m != 0 and (m < 0) != (b < 0):
+            d -= np.float32(1)       # (a float32 one keeps float32 in float32)
+        if d == 0:
+            return math.copysign(d, a / b)
+        f = np.floor(d)
+        return f + np.float32(1) if d - f > 0.5 else f
+    if b == 0:
+        return a - a
+    if b == -1:
+        return (a - a) - a
+    return a // b
+
 '''
 
 
@@ -85,6 +129,8 @@ def literal(value, dtype):
 
 def _lit_of(value, dtype):
     if isinstance(value, str):   # an init template such as "-np.inf"
+        if np.dtype(dtype) == np.bool_:          # the bounds of booleans are False, True
+            return literal({"-np.inf": False, "np.inf": True}.get(value, eval(value)), dtype)
         if np.dtype(dtype).kind in "iu":
             info = np.iinfo(dtype)
             value = {"-np.inf": info.min, "np.inf": info.max}.get(value, value)
@@ -187,8 +233,8 @@ def _emit_group(g: Group, plan: Plan, names):
             e = plan.eqn_of[cur]       # recompute at the mapped index (see fuse.Plan)
             args = [load(x, at=cur_idx) for x in e.inputs]
             lit = lambda val, dt=cur.aval.dtype: literal(val, dt)
-            value = e.prim.code.format(*args) if isinstance(e.prim.code, str) else \
-                e.prim.code(args, lit, **e.params)
+            value = _wrap_int(e.prim.code.format(*args) if isinstance(e.prim.code, str) else
+                              e.prim.code(args, lit, **e.params), cur.aval.dtype)
         elif cur.aval.shape == ():
             value = names[cur]
         else:
@@ -221,6 +267,8 @@ def _emit_group(g: Group, plan: Plan, names):
             post.append(f"{names[out]} = np.float32({names[out]})")
         elif out.aval.shape == ():
             pre.append(f"{names[out]} = {init}")
+            if _wrap_int(names[out], out.aval.dtype) != names[out]:
+                post.append(f"{names[out]} = {_wrap_int(names[out], out.aval.dtype)}")
         else:
             pre.append(f"{names[out]} = np.full({out.aval.shape}, {init})")
     def emit_body(suffix="_"):
@@ -240,7 +288,8 @@ def _emit_group(g: Group, plan: Plan, names):
             ins = [load(a) for a in e.inputs]
             lit = lambda val, dt=v.aval.dtype: literal(val, dt)
             code = e.prim.code
-            expr = code.format(*ins) if isinstance(code, str) else code(ins, lit, **e.params)
+            expr = _wrap_int(code.format(*ins) if isinstance(code, str) else
+                             code(ins, lit, **e.params), v.aval.dtype)
             name = names[v] if scalar else names[v] + suffix
             loop.append(_comment(e, names))
             loop.append(f"{name} = {expr}")
@@ -297,6 +346,13 @@ def _emit_group(g: Group, plan: Plan, names):
             indent += "    "
         lines += [indent + line for line in body]
     return lines + post
+
+
+def _wrap_int(expr, dtype):
+    """Numba computes with integers narrower than 64 bits in 64 bits; NumPy
+    wraps every result to its dtype, so the code casts each one back."""
+    dtype = np.dtype(dtype)
+    return f"np.{dtype.name}({expr})" if dtype.kind in "iu" and dtype.itemsize < 8 else expr
 
 
 def _widen(e):

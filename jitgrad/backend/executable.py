@@ -122,7 +122,9 @@ class Executable:
         self.calls = 0
         self.compiling = False
         self.error = None
-        self.consts = [np.ascontiguousarray(c) for c in ir.consts]
+        # the captured arrays themselves, views included (Numba takes any
+        # layout): both tiers read their values at call time, as NumPy would
+        self.consts = list(ir.consts)
         self.scalar_out = [(i, np.dtype(v.aval.dtype).type) for i, v in enumerate(ir.outvars)
                            if v.aval.shape == ()]
         self.copied_out = shared_outputs(ir)

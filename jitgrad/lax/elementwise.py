@@ -156,6 +156,11 @@ neg_p = _unary("neg", np.negative, "(-{0})",
                lambda p, t, out: None if t[0] is None else neg(t[0]))
 exp_p = _unary("exp", np.exp, "vexp({0})", _chain(lambda x, y: y))
 log_p = _unary("log", np.log, "vlog({0})", _chain(lambda x, y: reciprocal(x)))
+# (log2, log10: their own primitives, exact where NumPy's are, log2(8) == 3)
+log2_p = _unary("log2", np.log2, "math.log2({0})",
+                _chain(lambda x, y: reciprocal(mul(x, np.asarray(np.log(2), x.dtype)[()]))))
+log10_p = _unary("log10", np.log10, "math.log10({0})",
+                 _chain(lambda x, y: reciprocal(mul(x, np.asarray(np.log(10), x.dtype)[()]))))
 log1p_p = _unary("log1p", np.log1p, "vlog1p({0})", _chain(lambda x, y: reciprocal(add(x, 1.0))))
 expm1_p = _unary("expm1", np.expm1, "vexpm1({0})", _chain(lambda x, y: add(y, 1.0)))
 sin_p = _unary("sin", np.sin, "vsin({0})", _chain(lambda x, y: cos(x)))
@@ -181,13 +186,15 @@ sqrt_p = _unary("sqrt", np.sqrt, "math.sqrt({0})", _chain(lambda x, y: div(0.5, 
 cbrt_p = _unary("cbrt", np.cbrt, "np.cbrt({0})",
                 _chain(lambda x, y: div(np.asarray(1 / 3, y.dtype)[()], mul(y, y))))
 abs_p = _unary("abs", np.abs, "abs({0})", _chain(lambda x, y: sign(x)))
-sign_p = _unary("sign", np.sign, "np.sign({0})", _zero_jvp)
+# (+ 0 makes sign(-0.0) +0.0, as NumPy's)
+sign_p = _unary("sign", np.sign, lambda args, lit: f"(np.sign({args[0]}) + {lit(0)})", _zero_jvp)
 floor_p = _unary("floor", np.floor, "np.floor({0})", _zero_jvp)
 ceil_p = _unary("ceil", np.ceil, "np.ceil({0})", _zero_jvp)
 round_p = _unary("round", np.rint, "np.rint({0})", _zero_jvp)
 not_p = _unary("not", np.logical_not, "(not {0})", _zero_jvp)
 
 neg, exp, log, log1p, expm1 = map(_op1, (neg_p, exp_p, log_p, log1p_p, expm1_p))
+log2, log10 = map(_op1, (log2_p, log10_p))
 sin, cos, tan, asin, acos, atan = map(_op1, (sin_p, cos_p, tan_p, asin_p, acos_p, atan_p))
 sinh, cosh, tanh, asinh, acosh, atanh = map(_op1, (sinh_p, cosh_p, tanh_p, asinh_p, acosh_p, atanh_p))
 sqrt, cbrt, abs_, sign = map(_op1, (sqrt_p, cbrt_p, abs_p, sign_p))
@@ -202,9 +209,11 @@ def reciprocal(x):
     return integer_pow(x, -1)
 
 
-# integer_pow: x ** n for a fixed integer n; the code multiplies.
+# integer_pow: x ** n for a fixed integer n.  The code multiplies (exact for
+# integers, which wrap as NumPy's; for floats and |n| > 2 within a few ulp of
+# NumPy's pow, whose SIMD kernels no scalar code reproduces bit for bit).
 integer_pow_p = _new("integer_pow", "elementwise")
-integer_pow_p.impl = lambda x, n: np.asarray(np.power(x, n) if n >= 0 else 1 / np.power(x, -n))
+integer_pow_p.impl = lambda x, n: np.asarray(np.power(x, n) if n != -1 else 1 / np.asarray(x))
 integer_pow_p.shape = lambda x, n: _elementwise_shape(x)
 
 
@@ -239,8 +248,20 @@ convert_p.shape = lambda x, dtype: Aval(x.shape, np.dtype(dtype))
 convert_p.jvp = lambda p, t, out, dtype: (
     None if t[0] is None or not _is_float(dtype) else convert(t[0], dtype))
 convert_p.transpose = lambda ct, x, dtype: [convert(ct, x.aval.dtype)]
-convert_p.code = lambda args, lit, dtype: (
-    f"({args[0]} != 0)" if np.dtype(dtype) == _BOOL else f"np.{np.dtype(dtype).name}({args[0]})")
+def _convert_code(args, lit, dtype):
+    (x,), dtype = args, np.dtype(dtype)
+    if dtype == _BOOL:
+        return f"({x} != 0)"
+    if dtype.kind == "u":
+        # through int64, as NumPy converts a negative float (-1.5 -> 2**32 - 1),
+        # except for uint64 values from 2**63 on, which int64 cannot hold
+        wrapped = f"np.{dtype.name}(np.int64({x}))"
+        return wrapped if dtype.itemsize < 8 else \
+            f"({wrapped} if {x} < 9223372036854775808.0 else np.uint64({x}))"
+    return f"np.{dtype.name}({x})"
+
+
+convert_p.code = _convert_code
 
 
 def convert(x, dtype):
@@ -281,11 +302,15 @@ def _pow_jvp(p, t, out):
 
 
 def _max_jvp(p, t, out, pick):
-    # Ties split the derivative evenly (so max(x, x) has derivative 1).
+    # Ties split the derivative evenly (so max(x, x) has derivative 1).  A NaN
+    # operand is the result (NumPy propagates it): its derivative is NaN, and
+    # the other operand, which the result then ignores, gets none.
     (x, y), (tx, ty) = p, t
-    wx = select(pick(x, y), full_like(out, 1.0), select(eq(x, y), full_like(out, 0.5), zeros(aval_of(out))))
-    a = None if tx is None else mul(tx, wx)
-    b = None if ty is None else mul(ty, sub(1.0, wx))
+    zero, nan = zeros(aval_of(out)), full_like(out, np.nan)
+    wx = select(pick(x, y), full_like(out, 1.0), select(eq(x, y), full_like(out, 0.5), zero))
+    x_nan, y_nan = ne(x, x), ne(y, y)
+    a = None if tx is None else mul(tx, select(x_nan, nan, select(y_nan, zero, wx)))
+    b = None if ty is None else mul(ty, select(y_nan, nan, select(x_nan, zero, sub(1.0, wx))))
     return _add_tangents(a, b)
 
 
@@ -316,7 +341,7 @@ mul_p.transpose = lambda ct, x, y: (
     [mul(ct, y), None] if isinstance(x, Undefined) else [None, mul(x, ct)])
 div_p = _binary("div", np.true_divide, "({0} / {1})", _div_jvp)
 div_p.transpose = lambda ct, x, y: [div(ct, y), None]
-pow_p = _binary("pow", np.power, "({0} ** {1})", _pow_jvp)
+pow_p = _binary("pow", np.power, "_power({0}, {1})", _pow_jvp)   # (integers: checks y >= 0)
 max_p = _binary("max", np.maximum, "max({0}, {1})", lambda p, t, o: _max_jvp(p, t, o, gt))
 min_p = _binary("min", np.minimum, "min({0}, {1})", lambda p, t, o: _max_jvp(p, t, o, lt))
 atan2_p = _binary("atan2", np.arctan2, "math.atan2({0}, {1})", _atan2_jvp)
@@ -325,7 +350,26 @@ hypot_p = _binary("hypot", np.hypot, "math.hypot({0}, {1})", _hypot_jvp)
 max_p.code = "_nanmax({0}, {1})"
 min_p.code = "_nanmin({0}, {1})"
 
+# floor_divide and remainder: NumPy's divmod, whose remainder is fmod's (exact
+# for any quotient) moved into the divisor's sign and whose quotient is
+# (x - remainder) / y rounded; integers divided by zero give 0 and 0 (as
+# NumPy, which warns).  The generated code calls the _floor_divide and
+# _remainder helpers of the generated module, written with the same rule.
+def _remainder_jvp(p, t, out):
+    # x % y = x - (x // y) * y, with x // y piecewise constant
+    (x, y), (tx, ty) = p, t
+    if ty is None:
+        return tx
+    b = mul(ty, floor_divide(x, y))
+    return neg(b) if tx is None else sub(tx, b)
+
+
+floor_divide_p = _binary("floor_divide", np.floor_divide, "_floor_divide({0}, {1})", _zero_jvp)
+remainder_p = _binary("remainder", np.remainder, "_remainder({0}, {1})", _remainder_jvp)
+
+
 add, sub, mul, div, pow_ = map(_op2, (add_p, sub_p, mul_p, div_p, pow_p))
+floor_divide, remainder = map(_op2, (floor_divide_p, remainder_p))
 maximum, minimum, atan2, hypot = map(_op2, (max_p, min_p, atan2_p, hypot_p))
 
 _BOOL = np.dtype(bool)

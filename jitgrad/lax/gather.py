@@ -31,6 +31,9 @@ gather_p = _new("gather", "opaque")
 scatter_add_p = _new("scatter_add", "opaque")
 
 
+_OUT_OF_BOUNDS = "jitgrad: an array index is out of bounds for an axis of size {n}"
+
+
 def _check_idx(idx, who):
     if not np.issubdtype(idx.dtype, np.integer):
         raise TypeError(f"{who}: indices must be integers, got {idx.dtype}")
@@ -51,14 +54,29 @@ def _scatter_shape(ct, idx, n):
     return Aval((n,) + tuple(ct.shape[idx.ndim:]), ct.dtype)
 
 
+def _check_bounds(idx, n):
+    """The interpreter's version of the generated loops' check: an index
+    outside [0, n) (a negative one was wrapped already) is an error, never a
+    wrapped read."""
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError(_OUT_OF_BOUNDS.format(n=n))
+
+
+def _gather_impl(x, idx):
+    x, idx = np.asarray(x), np.asarray(idx)
+    _check_bounds(idx, x.shape[0])
+    return np.take(x, idx, axis=0)
+
+
 def _scatter_impl(ct, idx, n):
     ct, idx = np.asarray(ct), np.asarray(idx)
+    _check_bounds(idx, n)
     out = np.zeros((n,) + ct.shape[idx.ndim:], ct.dtype)
     np.add.at(out, idx, ct)
     return out
 
 
-gather_p.impl = lambda x, idx: np.take(np.asarray(x), np.asarray(idx), axis=0)
+gather_p.impl = _gather_impl
 gather_p.shape = _gather_shape
 gather_p.jvp = lambda p, t, out: None if t[0] is None else gather(t[0], p[1])
 gather_p.transpose = lambda ct, x, idx: [
@@ -89,7 +107,7 @@ def _row_loop(out, n, m, body):
     return [f"for m_ in range({m}):",
             f"    j_ = {out}_i[m_]",
             f"    if j_ < 0 or j_ >= {n}:",
-            f"        raise IndexError('jitgrad: an array index is out of bounds for an axis of size {n}')",
+            f"        raise IndexError('{_OUT_OF_BOUNDS.format(n=n)}')",
             *("    " + line for line in body)]
 
 

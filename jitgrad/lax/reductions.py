@@ -22,6 +22,16 @@ def _reduce_shape(x, axes):
     return Aval(tuple(s for i, s in enumerate(x.shape) if i not in axes), x.dtype)
 
 
+def _reduce_shape_no_identity(name):
+    """The shape rule of a reduction without an identity (max, min): NumPy
+    raises for an empty reduced axis, and so do both tiers, at trace time."""
+    def shape(x, axes):
+        if any(x.shape[i] == 0 for i in axes):
+            raise ValueError(f"zero-size array to reduction operation {name} which has no identity")
+        return _reduce_shape(x, axes)
+    return shape
+
+
 def _kept_dims(ndim, axes):
     return tuple(i for i in range(ndim) if i not in axes)
 
@@ -37,7 +47,8 @@ def _expand_back(y, in_aval, axes):
 
 
 reduce_sum_p = _new("reduce_sum", "reduce")
-reduce_sum_p.impl = lambda x, axes: np.asarray(np.sum(x, axis=axes))
+# (dtype=: NumPy would sum small integers in int64; the primitive keeps x's dtype)
+reduce_sum_p.impl = lambda x, axes: np.asarray(np.sum(x, axis=axes, dtype=np.asarray(x).dtype))
 reduce_sum_p.shape = _reduce_shape
 reduce_sum_p.jvp = lambda p, t, out, axes: None if t[0] is None else reduce_sum(t[0], axes)
 reduce_sum_p.transpose = lambda ct, x, axes: [_expand_back(ct, x.aval, axes)]
@@ -56,14 +67,14 @@ def _reduce_max_jvp(p, t, out, axes):
 
 reduce_max_p = _new("reduce_max", "reduce")
 reduce_max_p.impl = lambda x, axes: np.asarray(np.max(x, axis=axes))
-reduce_max_p.shape = _reduce_shape
+reduce_max_p.shape = _reduce_shape_no_identity("maximum")
 reduce_max_p.jvp = _reduce_max_jvp
 reduce_max_p.code = ("-np.inf", "_nanmax({acc}, {x})")
 reduce_max_p.batch = _reduce_batch(reduce_max_p)
 
 reduce_min_p = _new("reduce_min", "reduce")
 reduce_min_p.impl = lambda x, axes: np.asarray(np.min(x, axis=axes))
-reduce_min_p.shape = _reduce_shape
+reduce_min_p.shape = _reduce_shape_no_identity("minimum")
 reduce_min_p.jvp = _reduce_max_jvp
 reduce_min_p.code = ("np.inf", "_nanmin({acc}, {x})")
 reduce_min_p.batch = _reduce_batch(reduce_min_p)
@@ -87,7 +98,7 @@ def _reduce_prod_jvp(p, t, out, axes):
 
 
 reduce_prod_p = _new("reduce_prod", "reduce")
-reduce_prod_p.impl = lambda x, axes: np.asarray(np.prod(x, axis=axes))
+reduce_prod_p.impl = lambda x, axes: np.asarray(np.prod(x, axis=axes, dtype=np.asarray(x).dtype))
 reduce_prod_p.shape = _reduce_shape
 reduce_prod_p.jvp = _reduce_prod_jvp
 reduce_prod_p.code = ("1", "{acc} * {x}")
@@ -214,14 +225,27 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
             name = f"np.ascontiguousarray({name})"
         return f"{name}.reshape({shape3})"
 
-    if B == 1 and xa.ndim == 2 and ya.ndim == 2 and out_aval.ndim == 2:
+    blas = np.dtype(out_aval.dtype).kind == "f"     # BLAS has no integer or boolean products
+    if blas and B == 1 and xa.ndim == 2 and ya.ndim == 2 and out_aval.ndim == 2:
         # a plain matrix product: pass transposed views, BLAS takes either layout
-        xe = x if list(xf + list(xc)) == [0, 1] else f"{x}.T"
-        ye = y if list(list(yc) + yf) == [0, 1] else f"{y}.T"
+        # (ascontiguousarray costs nothing on a C array; it copies a strided
+        # captured view, which BLAS could not take)
+        xe, ye = f"np.ascontiguousarray({x})", f"np.ascontiguousarray({y})"
+        xe = xe if list(xf + list(xc)) == [0, 1] else f"{xe}.T"
+        ye = ye if list(list(yc) + yf) == [0, 1] else f"{ye}.T"
         return [f"{out} = np.dot({xe}, {ye})"]
     lines.append(f"{out}_x = {arrange(x, xa, list(xb) + xf + list(xc), (B, M, K))}")
     lines.append(f"{out}_y = {arrange(y, ya, list(yb) + list(yc) + yf, (B, K, N))}")
-    if B == 1:
+    if not blas:
+        # accumulating into the result's dtype wraps as NumPy's integer products do
+        dt = np.dtype(out_aval.dtype).name
+        lines += [f"{out}_r = np.zeros(({B}, {M}, {N}), np.{dt})",
+                  f"for b in range({B}):",
+                  f"    for m in range({M}):",
+                  f"        for k in range({K}):",
+                  f"            for n in range({N}):",
+                  f"                {out}_r[b, m, n] += {out}_x[b, m, k] * {out}_y[b, k, n]"]
+    elif B == 1:
         lines.append(f"{out}_r = np.dot({out}_x[0], {out}_y[0])")
     else:
         dt = np.dtype(out_aval.dtype).name

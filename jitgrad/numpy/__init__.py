@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 
 import numpy as _np
 
@@ -43,8 +44,26 @@ def result_dtype(*xs):
 
 
 def _float_dtype(dtype):
+    """float64 for integers (the dtype of mean, true_divide and np.linalg)."""
     dtype = _np.dtype(dtype)
     return dtype if _np.issubdtype(dtype, _np.floating) else _np.dtype(_np.float64)
+
+
+def _ufunc_float_dtype(dtype):
+    """The dtype of a float ufunc (exp, sqrt, arctan2, ...) of integers: the
+    smallest float that holds them (float16 for booleans and 8-bit integers,
+    float32 for 16-bit ones, float64 above), as NumPy chooses its loop."""
+    dtype = _np.dtype(dtype)
+    return dtype if _np.issubdtype(dtype, _np.floating) else _np.result_type(dtype, _np.float16)
+
+
+def _int8_for_bool(dtype):
+    """Arithmetic without a boolean loop (power, floor_divide) runs booleans as int8."""
+    return _np.dtype(_np.int8) if dtype == _np.bool_ else _np.dtype(dtype)
+
+
+def _is_exact(x):
+    return result_dtype(x).kind in "biu"
 
 
 def _shape(x):
@@ -66,7 +85,7 @@ def _elementwise(op, *xs, dtype=None, float_only=False):
     xs = [_operand(x) for x in xs]
     dt = result_dtype(*xs) if dtype is None else _np.dtype(dtype)
     if float_only:
-        dt = _float_dtype(dt)
+        dt = _ufunc_float_dtype(dt)
     try:
         shape = _np.broadcast_shapes(*[_shape(x) for x in xs])
     except ValueError:
@@ -100,6 +119,7 @@ def _no_out(kwargs):
 # Elementwise functions
 
 exp, log, log1p, expm1 = (_unary_fn(f) for f in (P.exp, P.log, P.log1p, P.expm1))
+log2, log10 = _unary_fn(P.log2), _unary_fn(P.log10)
 sin, cos, tan = (_unary_fn(f) for f in (P.sin, P.cos, P.tan))
 arcsin, arccos, arctan = (_unary_fn(f, name=n) for f, n in
                           ((P.asin, "arcsin"), (P.acos, "arccos"), (P.atan, "arctan")))
@@ -107,49 +127,85 @@ sinh, cosh, tanh = (_unary_fn(f) for f in (P.sinh, P.cosh, P.tanh))
 arcsinh, arccosh, arctanh = (_unary_fn(f, name=n) for f, n in
                              ((P.asinh, "arcsinh"), (P.acosh, "arccosh"), (P.atanh, "arctanh")))
 sqrt, cbrt = _unary_fn(P.sqrt), _unary_fn(P.cbrt)
-floor, ceil = _unary_fn(P.floor), _unary_fn(P.ceil)
 rint = _unary_fn(P.round_, name="rint")
-negative = _unary_fn(P.neg, float_only=False, name="negative")
 absolute = _unary_fn(P.abs_, float_only=False, name="absolute")
 abs = fabs = absolute
-sign = _unary_fn(P.sign, float_only=False, name="sign")
 logical_not = _unary_fn(P.logical_not, float_only=False, name="logical_not")
 
-add = _binary_fn(P.add, name="add")
-subtract = _binary_fn(P.sub, name="subtract")
-multiply = _binary_fn(P.mul, name="multiply")
-true_divide = divide = _binary_fn(P.div, float_only=True, name="divide")
+
+def _no_bool(fn, what):
+    """negative, subtract and sign have no boolean loop in NumPy."""
+    def wrapped(*xs, **kwargs):
+        xs = [_operand(x) for x in xs]
+        if result_dtype(*xs) == _np.bool_:
+            raise TypeError(f"numpy boolean {what} is not supported; use the logical functions "
+                            "(np.logical_not, np.logical_xor) or convert to int first")
+        return fn(*xs, **kwargs)
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+negative = _no_bool(_unary_fn(P.neg, float_only=False, name="negative"), "negative, the `-` operator,")
+sign = _no_bool(_unary_fn(P.sign, float_only=False, name="sign"), "sign")
+subtract = _no_bool(_binary_fn(P.sub, name="subtract"), "subtract, the `-` operator,")
+
+
+def _bool_as_logical(fn, logical):
+    """add and multiply of booleans are NumPy's logical or and and."""
+    def wrapped(x, y, /, **kwargs):
+        x, y = _operand(x), _operand(y)
+        if result_dtype(x, y) == _np.bool_:
+            return logical(x, y, **kwargs)
+        return fn(x, y, **kwargs)
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+def true_divide(x, y, /, **kwargs):
+    _no_out(kwargs)
+    x, y = _operand(x), _operand(y)
+    return _elementwise(P.div, x, y, dtype=_float_dtype(result_dtype(x, y)))
+
+
+divide = true_divide
 maximum, minimum = _binary_fn(P.maximum, name="maximum"), _binary_fn(P.minimum, name="minimum")
 arctan2 = _binary_fn(P.atan2, float_only=True, name="arctan2")
 hypot = _binary_fn(P.hypot, float_only=True, name="hypot")
-less, less_equal = _binary_fn(P.lt, name="less"), _binary_fn(P.le, name="less_equal")
-greater, greater_equal = _binary_fn(P.gt, name="greater"), _binary_fn(P.ge, name="greater_equal")
-equal, not_equal = _binary_fn(P.eq, name="equal"), _binary_fn(P.ne, name="not_equal")
+
+
+def _comparison(prim, pyop, name):
+    """A comparison.  A Python integer outside the range of the other operand's
+    integer dtype compares as its exact value (NumPy 2): every element is on
+    the same side of it, so the answer is that of 0 against it."""
+    compare = _binary_fn(prim, name=name)
+
+    def fn(x, y, /, **kwargs):
+        x, y = _operand(x), _operand(y)
+        for arr, k, k_first in ((x, y, False), (y, x, True)):
+            if type(k) is int and not isinstance(arr, _PY_SCALARS) and result_dtype(arr).kind in "iu":
+                info = _np.iinfo(result_dtype(arr))
+                if not info.min <= k <= info.max:
+                    answer = pyop(k, 0) if k_first else pyop(0, k)
+                    return P.full(_shape(arr), answer, _np.bool_)
+        return compare(x, y, **kwargs)
+    fn.__name__ = name
+    return fn
+
+
+less = _comparison(P.lt, operator.lt, "less")
+less_equal = _comparison(P.le, operator.le, "less_equal")
+greater = _comparison(P.gt, operator.gt, "greater")
+greater_equal = _comparison(P.ge, operator.ge, "greater_equal")
+equal = _comparison(P.eq, operator.eq, "equal")
+not_equal = _comparison(P.ne, operator.ne, "not_equal")
 logical_and = _binary_fn(P.logical_and, name="logical_and", dtype=bool)
 logical_or = _binary_fn(P.logical_or, name="logical_or", dtype=bool)
-
-_LN2, _LN10 = math.log(2.0), math.log(10.0)
+add = _bool_as_logical(_binary_fn(P.add, name="add"), logical_or)
+multiply = _bool_as_logical(_binary_fn(P.mul, name="multiply"), logical_and)
 
 
 def positive(x, /, **kwargs):
     return _operand(x)
-
-
-def round(a, decimals=0, out=None):
-    if decimals != 0:
-        scale = 10.0 ** decimals
-        return divide(rint(multiply(a, scale)), scale)
-    return rint(a)
-
-
-around = round
-
-
-def trunc(x, /, **kwargs):
-    return where(less(x, 0), ceil(x), floor(x))
-
-
-fix = trunc
 
 
 def power(x, y, /, **kwargs):
@@ -158,11 +214,19 @@ def power(x, y, /, **kwargs):
     if not isinstance(y, Tracer) and _np.ndim(y) == 0:
         yv = float(y)
         if yv.is_integer() and builtins.abs(yv) <= 64 and not isinstance(x, _PY_SCALARS):
-            dt = result_dtype(x, y)
+            dt = _int8_for_bool(result_dtype(x, y))
             if _np.issubdtype(dt, _np.integer) and yv < 0:
                 raise ValueError("Integers to negative integer powers are not allowed.")
             return P.integer_pow(_to(x, dt, _shape(x)), int(yv))
-    return _elementwise(P.pow_, x, y)
+    return _elementwise(P.pow_, x, y, dtype=_int8_for_bool(result_dtype(x, y)))
+
+
+def _as_float(x):
+    """x in the dtype of a float ufunc of it (see _ufunc_float_dtype)."""
+    x = _operand(x)
+    if isinstance(x, _PY_SCALARS):
+        return float(x)            # (stays weak)
+    return astype(x, _ufunc_float_dtype(result_dtype(x))) if _is_exact(x) else x
 
 
 def float_power(x, y, /, **kwargs):
@@ -170,33 +234,29 @@ def float_power(x, y, /, **kwargs):
 
 
 def square(x, /, **kwargs):
-    return power(x, 2)
+    x = _operand(x)
+    return power(astype(x, _np.int8) if result_dtype(x) == _np.bool_ else x, 2)
 
 
 def reciprocal(x, /, **kwargs):
-    return power(astype(x, _float_dtype(result_dtype(_operand(x)))), -1)
+    x = _operand(x)
+    if _is_exact(x):     # NumPy: 1 / x in float64, truncated back to x's dtype
+        return astype(divide(1.0, astype(x, _np.float64)), _int8_for_bool(result_dtype(x)))
+    return power(x, -1)
 
 
 def exp2(x, /, **kwargs):
     x = _operand(x)
-    return power(_np.asarray(2.0, _float_dtype(result_dtype(x)))[()], x)
-
-
-def log2(x, /, **kwargs):
-    return multiply(log(x), 1.0 / _LN2)
-
-
-def log10(x, /, **kwargs):
-    return multiply(log(x), 1.0 / _LN10)
+    return power(_np.asarray(2.0, _ufunc_float_dtype(result_dtype(x)))[()], x)
 
 
 def logaddexp(x, y, /, **kwargs):
-    # max(x, y) + log1p(exp(-|x - y|)); where x - y is NaN (both infinite of one sign,
-    # or a NaN operand) NumPy returns x + y.
-    x, y = _operand(x), _operand(y)
+    # max(x, y) + log1p(exp(-|x - y|)), which is NaN with a NaN operand, value
+    # and derivatives; x + y where both are the same infinity (x - y is NaN).
+    x, y = _as_float(x), _as_float(y)
     delta = subtract(x, y)
     smooth = add(maximum(x, y), log1p(exp(negative(absolute(delta)))))
-    return where(isnan(delta), add(x, y), smooth)
+    return where(logical_and(equal(x, y), isinf(x)), add(x, y), smooth)
 
 
 def isnan(x, /, **kwargs):
@@ -215,27 +275,12 @@ def logical_xor(x, y, /, **kwargs):
     return not_equal(astype(x, bool), astype(y, bool))
 
 
-def floor_divide(x, y, /, **kwargs):
-    x, y = _operand(x), _operand(y)
-    dt = result_dtype(x, y)
-    q = floor(divide(x, y))
-    # integers: exact while |x / y| < 2**53 (the quotient is computed in float64)
-    return q if _np.issubdtype(dt, _np.floating) else astype(q, dt)
-
-
-def remainder(x, y, /, **kwargs):
-    return subtract(x, multiply(floor_divide(x, y), y))
-
-
-mod = remainder
-
-
 def deg2rad(x, /, **kwargs):
-    return multiply(x, _np.pi / 180)
+    return multiply(_as_float(x), _np.pi / 180)
 
 
 def rad2deg(x, /, **kwargs):
-    return multiply(x, 180 / _np.pi)
+    return multiply(_as_float(x), 180 / _np.pi)
 
 
 radians, degrees = deg2rad, rad2deg
@@ -255,10 +300,17 @@ def where(condition, x=None, y=None, /):
 def clip(a, a_min=None, a_max=None, out=None, **kwargs):
     a_min = kwargs.pop("min", a_min)
     a_max = kwargs.pop("max", a_max)
+    a = _operand(a)
+    if result_dtype(a).kind in "iu":     # Python integer bounds beyond the dtype's range clip nothing
+        info = _np.iinfo(result_dtype(a))
+        a_min = info.min if type(a_min) is int and a_min < info.min else a_min
+        a_max = info.max if type(a_max) is int and a_max > info.max else a_max
+    # the bound first: maximum and minimum return their second operand on a
+    # tie, so clip(-0.0, 0.0, 1.0) keeps -0.0, as NumPy's clip does
     if a_min is not None:
-        a = maximum(a, a_min)
+        a = maximum(a_min, a)
     if a_max is not None:
-        a = minimum(a, a_max)
+        a = minimum(a_max, a)
     return _operand(a)
 
 
@@ -316,6 +368,13 @@ max = amax = _reduction(P.reduce_max)
 min = amin = _reduction(P.reduce_min)
 
 
+def ptp(a, axis=None, out=None, keepdims=False):
+    """Peak to peak, max - min (raises on an empty axis, as both do)."""
+    if out is not None:
+        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+    return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
+
+
 def cumsum(a, axis=None, dtype=None, out=None):
     """Running totals along ``axis`` (of the flattened array when None)."""
     if out is not None:
@@ -345,7 +404,8 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
     axes = _axes(a, axis)
     n = math.prod(_shape(a)[i] for i in axes)
     dev = subtract(a, mean(a, axis=axes, dtype=dtype, keepdims=True))
-    return divide(sum(multiply(dev, dev), axis=axes, keepdims=keepdims), float(n - ddof))
+    # (NumPy divides by 0 when ddof >= n: nan, or inf)
+    return divide(sum(multiply(dev, dev), axis=axes, keepdims=keepdims), float(builtins.max(n - ddof, 0)))
 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
@@ -525,6 +585,8 @@ def size(a, axis=None):
     return math.prod(s) if axis is None else s[axis]
 
 
+from .rounding import (around, bitwise_and, bitwise_not, bitwise_or, bitwise_xor,  # noqa: E402,F401
+                       ceil, divmod, fix, floor, floor_divide, invert, mod, remainder, round, trunc)
 from .products import dot, inner, linalg, matmul, outer, tensordot, vdot  # noqa: E402,F401
 from .indexing import (argmax, argmin, argsort, diag, diagonal, diff, getitem,  # noqa: E402,F401
                        sort, take, trace)

@@ -27,15 +27,19 @@ UFUNCS = {
     "less_equal": jnp.less_equal, "greater": jnp.greater, "greater_equal": jnp.greater_equal,
     "equal": jnp.equal, "not_equal": jnp.not_equal, "logical_and": jnp.logical_and,
     "logical_or": jnp.logical_or, "logical_not": jnp.logical_not, "logical_xor": jnp.logical_xor,
+    "bitwise_and": jnp.bitwise_and, "bitwise_or": jnp.bitwise_or, "bitwise_xor": jnp.bitwise_xor,
+    "invert": jnp.invert,
     "isnan": jnp.isnan, "isinf": jnp.isinf, "isfinite": jnp.isfinite,
-    "floor_divide": jnp.floor_divide, "remainder": jnp.remainder, "deg2rad": jnp.deg2rad,
+    "floor_divide": jnp.floor_divide, "remainder": jnp.remainder, "divmod": jnp.divmod,
+    "deg2rad": jnp.deg2rad,
     "rad2deg": jnp.rad2deg, "matmul": jnp.matmul,
 }
 UFUNC_REDUCE = {"add": jnp.sum, "multiply": jnp.prod, "maximum": jnp.max, "minimum": jnp.min}
 
 FUNCTIONS = {
     _np.sum: jnp.sum, _np.prod: jnp.prod, _np.max: jnp.max, _np.min: jnp.min, _np.amax: jnp.max,
-    _np.amin: jnp.min, _np.mean: jnp.mean, _np.var: jnp.var, _np.std: jnp.std, _np.dot: jnp.dot,
+    _np.amin: jnp.min, _np.ptp: jnp.ptp, _np.mean: jnp.mean, _np.var: jnp.var, _np.std: jnp.std,
+    _np.dot: jnp.dot,
     _np.matmul: jnp.matmul, _np.vdot: jnp.vdot, _np.inner: jnp.inner, _np.outer: jnp.outer,
     _np.tensordot: jnp.tensordot, _np.transpose: jnp.transpose, _np.swapaxes: jnp.swapaxes,
     _np.moveaxis: jnp.moveaxis, _np.reshape: jnp.reshape, _np.ravel: jnp.ravel,
@@ -99,7 +103,8 @@ def _install_tracer_methods():
     T.__array_function__ = _array_function
     binary = {
         "add": jnp.add, "sub": jnp.subtract, "mul": jnp.multiply, "truediv": jnp.divide,
-        "floordiv": jnp.floor_divide, "mod": jnp.remainder, "pow": jnp.power, "matmul": jnp.matmul,
+        "floordiv": jnp.floor_divide, "mod": jnp.remainder, "divmod": jnp.divmod, "pow": jnp.power,
+        "matmul": jnp.matmul,
     }
     for name, fn in binary.items():
         setattr(T, f"__{name}__", _defer(lambda s, o, fn=fn: fn(s, o)))
@@ -113,9 +118,10 @@ def _install_tracer_methods():
     T.__ge__ = lambda s, o: jnp.greater_equal(s, o)
     T.__eq__ = lambda s, o: jnp.equal(s, o)
     T.__ne__ = lambda s, o: jnp.not_equal(s, o)
-    T.__and__ = lambda s, o: jnp.logical_and(s, o)
-    T.__or__ = lambda s, o: jnp.logical_or(s, o)
-    T.__invert__ = lambda s: jnp.logical_not(s)
+    T.__and__ = T.__rand__ = lambda s, o: jnp.bitwise_and(s, o)
+    T.__or__ = T.__ror__ = lambda s, o: jnp.bitwise_or(s, o)
+    T.__xor__ = T.__rxor__ = lambda s, o: jnp.bitwise_xor(s, o)
+    T.__invert__ = lambda s: jnp.invert(s)
     T.__getitem__ = jnp.getitem
     T.sum = jnp.sum
     T.prod = jnp.prod

@@ -122,7 +122,7 @@ def _advanced(x, key):
     lead = shape[p:q]
     if p:
         x = moveaxis(x, tuple(range(p, q)), tuple(range(q - p)))
-    idx = _flat_position([_index_array(k, n, p + d)
+    idx = _flat_position([_index_array(k, n, p + d, math.prod(lead))
                           for d, (k, n) in enumerate(zip(key[p:q], lead))], lead)
     rows = reshape(x, (math.prod(lead),) + tuple(_shape(x)[q - p:]))
     y = P.gather(rows, idx)
@@ -138,15 +138,20 @@ def _is_bool(k):
     return isinstance(k, (list, _np.ndarray)) and _np.asarray(k).dtype == _np.bool_
 
 
-def _index_array(k, n, axis):
+def _index_array(k, n, axis, total):
     """An integer index for an axis of size n, wrapped into [0, n) (negative
-    indices count from the end); concrete ones are bounds-checked here."""
+    indices count from the end); concrete ones are bounds-checked here.  A
+    traced one outside [-n, n) becomes -total, which puts the flat position
+    (a sum over the indexed axes, see _flat_position) below 0, so that gather
+    raises IndexError, as NumPy does, rather than read another element."""
     if isinstance(k, Tracer):
         if not _np.issubdtype(k.aval.dtype, _np.integer):
             raise IndexError(f"arrays used as indices must be of integer (or boolean) type, "
                              f"got {k.aval.dtype}")
+        # (uint64 indices wrap to int64, as NumPy casts them)
         k = P.convert(k, _np.int64) if k.aval.dtype != _np.int64 else k
-        return where(k < 0, k + n, k)
+        wrapped = where(k < 0, k + n, k)
+        return where(P.logical_or(wrapped < 0, wrapped >= n), -total, wrapped)
     a = _np.asarray(k)
     if a.size and not _np.issubdtype(a.dtype, _np.integer):
         raise IndexError(f"arrays used as indices must be of integer (or boolean) type, "
@@ -294,10 +299,17 @@ def _arg_first(a, axis, keepdims, flip):
     a = _operand(a)
     nd = len(_shape(a))
     y, back = _last_axis(a, axis)
+    if _shape(y)[-1] == 0:
+        raise ValueError(f"attempt to get {'argmax' if flip else 'argmin'} of an empty sequence")
     dt = _np.dtype(P.aval_of(y).dtype)
     if dt == _np.bool_:
         y = P.convert(y, _np.int8)
-    key = negative(y) if flip else y
+    if not flip:
+        key = y
+    elif dt.kind in "iub":       # -1 - y (max - y if unsigned) reverses the order without overflow
+        key = subtract(_np.iinfo(P.aval_of(y).dtype).max if dt.kind == "u" else -1, y)
+    else:
+        key = negative(y)
     if dt.kind == "f":
         # NumPy returns the first nan: sort nan first (a sort puts it last)
         key = where(isnan(y), -_np.inf, key)
