@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import functools
 import glob
 import hashlib
@@ -41,6 +42,7 @@ import importlib.util
 import linecache
 import numbers
 import os
+import signal
 import sys
 import threading
 import types
@@ -164,26 +166,33 @@ class _CompileQueue:
             self.worker.start()
 
     def _work(self):
-        while True:
-            # the job is taken with the compile lock held, so that a fork never
-            # happens between taking a job and compiling it (see _before_fork)
-            with _compile_lock:
-                with self.cond:
-                    exe = None
-                    while exe is None and self.jobs and not self.closing:
-                        exe = self.jobs.popleft()()
-                    if exe is None:
-                        self.worker = None
-                        self.cond.notify_all()
-                        return
-                    self.busy = True
-                try:
-                    exe.compile()
-                finally:
-                    exe = None              # let it go before waiting for the next job
-                    with self.cond:
-                        self.busy = False
-                        self.cond.notify_all()
+        try:
+            while self._work_one():
+                pass
+        finally:
+            with self.cond:
+                self.worker = None
+                self.busy = False
+                self.cond.notify_all()
+                self._ensure_worker()       # a job put while this worker was leaving
+
+    def _work_one(self):
+        """Compile the next live job; False when there is none."""
+        # the job is taken with the compile lock held, so that a fork never
+        # happens between taking a job and compiling it (see _before_fork)
+        with _compile_lock:
+            with self.cond:
+                exe = None
+                while exe is None and self.jobs and not self.closing:
+                    exe = self.jobs.popleft()()
+                if exe is None:
+                    return False
+                self.busy = True
+            exe.compile()
+            with self.cond:
+                self.busy = False
+                self.cond.notify_all()
+        return True
 
     def wait(self):
         with self.cond:
@@ -262,10 +271,29 @@ def _numba():
     """Import Numba, choosing its threading layer first: "forksafe" (TBB if
     installed, else the workqueue; GNU OpenMP aborts a forked child), unless the
     user chose one with NUMBA_THREADING_LAYER."""
-    import numba
+    with _interrupts_deferred():
+        import numba
     if "NUMBA_THREADING_LAYER" not in os.environ:
         numba.config.THREADING_LAYER = "forksafe"
     return numba
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold a Ctrl-C (SIGINT) until the block is done: an import of Numba cut
+    short leaves it broken for the rest of the process.  Signals reach the
+    main thread only, so elsewhere there is nothing to hold."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda *args: held.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)    # delivered now, to the usual handler
 
 
 def _launches_take_turns():
@@ -413,12 +441,12 @@ def _vecmath_hash():
 def compile_ir(ir, label="f", consts=None):
     """Generate, write, import and compile the Numba function for ``ir`` at
     its signature (``consts``: its constants as they will be passed)."""
+    numba = _numba()             # first: the code generator imports it too
     from . import __version__
     from .codegen import generate
     gen = generate(ir, label)
     if _debug_level() >= 4:
         print(gen.source, file=sys.stderr)
-    numba = _numba()
     # the generated module calls jitgrad.vecmath, whose machine code Numba's
     # cache stores with the module's: a change there must change the file name
     key = hashlib.sha256(f"{gen.key}/{__version__}/{numba.__version__}/{_vecmath_hash()}".encode()
@@ -445,34 +473,41 @@ def _build(source, modname, fn_name, sig):
     files are deleted and the function built once more, which writes them
     anew.  A cache that cannot be written (a full disk, a read-only folder)
     makes that fail too, with an OSError: then compile without a disk cache."""
-    def attempt(disk):
-        module = _load_module(source, modname, disk)
-        try:
-            fn = getattr(module, fn_name)
-            fn.compile(sig)
-            return fn
-        except BaseException:
-            sys.modules.pop(modname, None)
-            raise
     try:
-        return attempt(disk=True)
+        return _compile_module(source, modname, fn_name, sig, disk=True)
     except Exception:
-        _discard_cache(modname)
+        pass                    # its cache files are gone: once more
     try:
-        return attempt(disk=True)
+        return _compile_module(source, modname, fn_name, sig, disk=True)
     except OSError as exc:
         _warn_no_disk_cache(exc)
-        return attempt(disk=False)
+        return _compile_module(source, modname, fn_name, sig, disk=False)
 
 
-def _discard_cache(modname):
-    """Delete Numba's cache files (index and data) of the module ``modname``."""
-    folder = os.path.join(config.cache_dir, "__pycache__")
-    for path in glob.glob(os.path.join(glob.escape(folder), glob.escape(modname) + ".*")):
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+def _compile_module(source, modname, fn_name, sig, disk):
+    module = _load_module(source, modname, disk)
+    fn = getattr(module, fn_name)
+    try:
+        fn.compile(sig)
+    except BaseException:
+        sys.modules.pop(modname, None)
+        _discard_cache(modname, fn)
+        raise
+    return fn
+
+
+def _discard_cache(modname, fn):
+    """Delete Numba's cache files (index and data) of the module ``modname``:
+    in the cache folder's ``__pycache__``, or where Numba put them for ``fn``
+    (its user-wide cache, when that folder is not writable)."""
+    folders = {os.path.join(config.cache_dir, "__pycache__"),
+               getattr(getattr(fn, "_cache", None), "_cache_path", None)}
+    for folder in filter(None, folders):
+        for path in glob.glob(os.path.join(glob.escape(folder), glob.escape(modname) + ".*")):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
 
 
 @functools.lru_cache(maxsize=None)

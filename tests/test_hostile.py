@@ -256,8 +256,8 @@ import jitgrad
 warnings.simplefilter("error")
 jitgrad.config.compile = "always"
 x = np.linspace(-3, 3, {PARALLEL_N})
-g = jitgrad.grad(lambda x: np.sum(np.sin(x) + np.cos(2 * x)))
-want = np.cos(x) - 2 * np.sin(2 * x)
+g = jitgrad.grad(lambda x: np.sum(np.exp(-x * x) * x))
+want = np.exp(-x * x) * (1 - 2 * x * x)
 def check():
     assert np.allclose(g(x), want, rtol=1e-13, atol=1e-13)
     return True
@@ -390,6 +390,54 @@ def test_exit_while_compiling_in_the_background():
     assert "Fatal" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
+def test_keyboard_interrupt_while_waiting_for_a_compile():
+    # interrupted, wait_for_compiles still knows the compile, and waits for it
+    proc = _python("""
+        import os, signal, threading
+        import numpy as np
+        import jitgrad
+        jitgrad.config.compile = "auto"
+        jitgrad.config.big_elements = 0
+        f = jitgrad.grad(lambda x: np.sum(np.exp(x) * 1.375 + np.tanh(x)))
+        f(np.arange(3.0))
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            jitgrad.wait_for_compiles()
+            print("not interrupted")
+        except KeyboardInterrupt:
+            print("interrupted")
+        jitgrad.wait_for_compiles()
+        (entry,) = f._staged.cache.values()
+        print("compiled", entry.exe.fn is not None)
+    """)
+    _ok(proc, "compiled True")
+
+
+def test_keyboard_interrupt_during_a_compile_on_the_calling_thread():
+    # whatever the interrupt cuts short (at 50 ms, the import of Numba), the
+    # next call compiles and is right
+    proc = _python("""
+        import os, signal, threading, warnings
+        import numpy as np
+        import jitgrad
+        warnings.simplefilter("error")
+        jitgrad.config.compile = "always"
+        f = jitgrad.grad(lambda x: np.sum(np.exp(x) * 1.625 + np.tanh(x)))
+        x = np.arange(3.0)
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            f(x)
+            print("not interrupted")
+        except KeyboardInterrupt:
+            print("interrupted")
+        want = 1.625 * np.exp(x) + 1 / np.cosh(x) ** 2
+        print("right", np.allclose(f(x), want, rtol=1e-13))
+        (entry,) = f._staged.cache.values()
+        print("compiled", entry.exe.fn is not None)
+    """)
+    _ok(proc, "right True", "compiled True")
+
+
 def test_environment_compile_mode_is_checked():
     proc = _python("import jitgrad", JITGRAD_COMPILE="alwyas")
     assert proc.returncode != 0
@@ -448,6 +496,18 @@ def test_damaged_cache_entry_is_rebuilt(damage, tmp_path):
     for path, data in damaged.items():
         assert path.exists() and path.read_bytes() != data, f"{path.name} not repaired"
     _ok(_python(CACHE_PROGRAM, **env), "compiled")     # and the repaired entry loads
+
+
+def test_two_processes_fill_one_cache_entry(tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT, "JITGRAD_CACHE_DIR": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(CACHE_PROGRAM)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0 and "compiled" in out, err
+    _ok(_python(CACHE_PROGRAM, JITGRAD_CACHE_DIR=str(tmp_path)), "compiled")
+    assert not list(tmp_path.rglob("*.tmp*")), "temporary files left behind"
 
 
 def _fresh_compile(scale):
