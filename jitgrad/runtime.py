@@ -72,7 +72,7 @@ def _check_setting(name, value, where=None):
             raise ValueError(f"{where} must be an integer >= {least}, got {value!r}")
         return int(value)
     if name == "cache_dir":
-        if not isinstance(value, (str, os.PathLike)):
+        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
             raise ValueError(f"{where} must be a folder path (str or os.PathLike), got {value!r}")
         return os.fspath(value)
     raise AttributeError(f"jitgrad.config has no setting {name!r}; the settings are "
@@ -89,8 +89,9 @@ class _Config:
                                       "the environment variable JITGRAD_COMPILE")
         self.hot_calls = 2            # compile when a signature is called this many times
         self.big_elements = 200_000   # ... or at once when its arrays are this large
-        self.cache_dir = os.environ.get(
-            "JITGRAD_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jitgrad"))
+        # (an empty JITGRAD_CACHE_DIR means the default, not the current folder)
+        self.cache_dir = os.environ.get("JITGRAD_CACHE_DIR") or os.path.join(
+            os.path.expanduser("~"), ".cache", "jitgrad")
 
     def __setattr__(self, name, value):
         object.__setattr__(self, name, _check_setting(name, value))
@@ -152,12 +153,12 @@ class _CompileQueue:
         return len(self.jobs) + self.busy
 
     def put(self, exe):
-        """Queue ``exe`` unless it is queued already."""
+        """Queue ``exe`` unless it is queued already; make sure a worker runs
+        (a forked child inherits the jobs but not the worker)."""
         with self.cond:
-            if exe.queued or self.closing:
-                return
-            exe.queued = True
-            self.jobs.append(weakref.ref(exe))
+            if not exe.queued and not self.closing:
+                exe.queued = True
+                self.jobs.append(weakref.ref(exe))
             self._ensure_worker()
 
     def _ensure_worker(self):
@@ -344,7 +345,7 @@ class Executable:
             return self(args)
         outs = self.interpret(args)
         # queue after answering, so the compile does not slow this call
-        if mode == "auto" and not self.queued and self.error is None and self.worth_compiling():
+        if mode == "auto" and self.error is None and (self.queued or self.worth_compiling()):
             _queue.put(self)
         return outs
 

@@ -99,6 +99,8 @@ RAISES = [
      ValueError, r"big_elements must be an integer >= 0"),
     ("config_cache_dir_number", lambda: jitgrad.config(cache_dir=3),
      ValueError, r"cache_dir must be a folder path"),
+    ("config_cache_dir_empty", lambda: jitgrad.config(cache_dir=""),
+     ValueError, r"cache_dir must be a folder path"),
     ("config_unknown_setting", lambda: jitgrad.config(compil="always"),
      AttributeError, r"no setting 'compil'; the settings are compile, hot_calls"),
     ("config_unknown_setting_assigned", lambda: setattr(jitgrad.config, "hot_call", 3),
@@ -436,6 +438,35 @@ def test_keyboard_interrupt_during_a_compile_on_the_calling_thread():
         print("compiled", entry.exe.fn is not None)
     """)
     _ok(proc, "right True", "compiled True")
+
+
+def test_forked_child_compiles_the_signatures_queued_before_the_fork():
+    proc = _python("""
+        import os
+        import numpy as np
+        import jitgrad
+        jitgrad.config.compile = "auto"
+        f = jitgrad.grad(lambda x: np.sum(np.exp(x) * 1.8125))
+        x = np.arange(3.0)
+        with jitgrad.runtime._compile_lock:     # the worker cannot start it before the fork
+            f(x), f(x)                          # hot: queued
+            pid = os.fork()
+        if pid == 0:
+            for _ in range(50):
+                f(x)                            # a call of a queued signature starts a worker
+                (entry,) = f._staged.cache.values()
+                if entry.exe.fn is not None:
+                    os._exit(0)
+                import time; time.sleep(0.1)
+            os._exit(1)
+        print("child exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    """)
+    _ok(proc, "child exit 0")
+
+
+def test_empty_cache_dir_variable_means_the_default():
+    proc = _python("import jitgrad; print(jitgrad.config.cache_dir)", JITGRAD_CACHE_DIR="")
+    _ok(proc, os.path.join(".cache", "jitgrad"))
 
 
 def test_environment_compile_mode_is_checked():
