@@ -118,7 +118,9 @@ class _Override:
 
 
 config = _Config()
-_compiled = {}                    # source key -> Native (shared by equal IRs)
+# source key -> Native, shared by equal IRs.  (Kept: Numba does not free the
+# machine code of a function it compiled, about a megabyte each.)
+_compiled = {}
 _lock = threading.Lock()          # guards _compiled
 # Held while compiling (Numba compiles one function at a time anyway); a fork
 # waits for it, so that the child never inherits a compile half done.
@@ -511,15 +513,17 @@ def _discard_cache(modname, fn):
                 pass
 
 
-@functools.lru_cache(maxsize=None)
-def _warn_no_disk_cache_once(folder, reason):
-    warnings.warn(f"jitgrad cannot use the compile cache in {folder!r} ({reason}); compiling "
-                  "without a disk cache (set JITGRAD_CACHE_DIR to a writable folder)",
-                  RuntimeWarning, stacklevel=3)
+_warned_folders = set()
 
 
 def _warn_no_disk_cache(exc):
-    _warn_no_disk_cache_once(config.cache_dir, f"{type(exc).__name__}: {exc}")
+    """Warn, once per folder, that compiles go without a disk cache."""
+    folder = config.cache_dir
+    if folder not in _warned_folders:
+        _warned_folders.add(folder)
+        warnings.warn(f"jitgrad cannot use the compile cache in {folder!r} ({type(exc).__name__}: "
+                      f"{exc}); compiling without a disk cache (set JITGRAD_CACHE_DIR to a "
+                      "writable folder)", RuntimeWarning, stacklevel=2)
 
 
 def _load_module(source, modname, disk=True):
