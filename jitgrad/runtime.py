@@ -286,11 +286,12 @@ def _interrupts_deferred():
     """Hold a Ctrl-C (SIGINT) until the block is done: an import of Numba cut
     short leaves it broken for the rest of the process.  Signals reach the
     main thread only, so elsewhere there is nothing to hold."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield                   # (None: a handler installed from C, which cannot be restored)
         return
     held = []
-    previous = signal.signal(signal.SIGINT, lambda *args: held.append(args))
+    signal.signal(signal.SIGINT, lambda *args: held.append(args))
     try:
         yield
     finally:
