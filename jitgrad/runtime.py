@@ -35,6 +35,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import contextvars
 import functools
 import glob
 import hashlib
@@ -80,41 +81,52 @@ def _check_setting(name, value, where=None):
 
 
 class _Config:
-    """jitgrad's settings; every assignment is checked (see ``_check_setting``)."""
+    """jitgrad's settings.  Assignment (``jitgrad.config.compile = "never"``)
+    sets a setting for every thread; ``with jitgrad.config(...)`` overrides
+    settings for the code in the block, on this thread only (as JAX's
+    configuration context managers), so that threads never undo each other's
+    overrides.  Every value is checked (see ``_check_setting``)."""
 
     SETTINGS = ("compile", "hot_calls", "big_elements", "cache_dir")
 
     def __init__(self):
-        self.compile = _check_setting("compile", os.environ.get("JITGRAD_COMPILE", "auto"),
-                                      "the environment variable JITGRAD_COMPILE")
+        object.__setattr__(self, "_values", {})
+        object.__setattr__(self, "_overrides", contextvars.ContextVar("jitgrad.config", default={}))
+        self._values["compile"] = _check_setting(
+            "compile", os.environ.get("JITGRAD_COMPILE", "auto"),
+            "the environment variable JITGRAD_COMPILE")
         self.hot_calls = 2            # compile when a signature is called this many times
         self.big_elements = 200_000   # ... or at once when its arrays are this large
         # (an empty JITGRAD_CACHE_DIR means the default, not the current folder)
         self.cache_dir = os.environ.get("JITGRAD_CACHE_DIR") or os.path.join(
             os.path.expanduser("~"), ".cache", "jitgrad")
 
+    def __getattr__(self, name):      # only for names that are not attributes: the settings
+        if name not in _Config.SETTINGS:
+            raise AttributeError(f"jitgrad.config has no setting {name!r}; the settings are "
+                                 f"{', '.join(_Config.SETTINGS)}")
+        overrides = self._overrides.get()
+        return overrides[name] if name in overrides else self._values[name]
+
     def __setattr__(self, name, value):
-        object.__setattr__(self, name, _check_setting(name, value))
+        self._values[name] = _check_setting(name, value)
 
     def __call__(self, **kw):
-        """Temporarily change settings: ``with jitgrad.config(compile="always"): ...``."""
-        for k, v in kw.items():
-            _check_setting(k, v)      # all checked before any is changed
-        return _Override(self, kw)
+        """Override settings in a block, on this thread:
+        ``with jitgrad.config(compile="always"): ...``."""
+        return _Override(self, {k: _check_setting(k, v) for k, v in kw.items()})
 
 
 class _Override:
     def __init__(self, cfg, kw):
-        self.cfg, self.kw = cfg, kw
+        self.cfg, self.kw, self.tokens = cfg, kw, []
 
     def __enter__(self):
-        self.old = {k: getattr(self.cfg, k) for k in self.kw}
-        for k, v in self.kw.items():
-            setattr(self.cfg, k, v)
+        self.tokens.append(self.cfg._overrides.set({**self.cfg._overrides.get(), **self.kw}))
+        return self.cfg
 
     def __exit__(self, *exc):
-        for k, v in self.old.items():
-            setattr(self.cfg, k, v)
+        self.cfg._overrides.reset(self.tokens.pop())
 
 
 config = _Config()
@@ -418,11 +430,24 @@ class Executable:
                 self.call = self._native_caller(native)
                 self.fn = native.fn
             except Exception as exc:   # keep answering from the interpreter
-                self.error = exc
+                self.error = _without_tracebacks(exc)
                 warnings.warn(f"jitgrad could not compile {self.label} ({type(exc).__name__}: "
                               f"{exc}); it will keep running on the NumPy interpreter",
                               RuntimeWarning)
         return self.fn
+
+
+def _without_tracebacks(exc):
+    """``exc`` and the exceptions it chains, without their tracebacks: kept,
+    a traceback keeps every frame of the failed call alive, the user's
+    function and its arguments included."""
+    seen = set()
+    e = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        e.__traceback__ = None
+        e = e.__cause__ or e.__context__
+    return exc
 
 
 # ---------------------------------------------------------------------------

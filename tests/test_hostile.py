@@ -340,16 +340,16 @@ def test_threads_overlap_compiled_calls():
     want = [np.exp(-x * x) * (1 - 2 * x * x) for x in xs]
     with jitgrad.config(compile="always"):
         f(xs[0])
-        results = [[] for _ in xs]
+    results = [[] for _ in xs]
 
-        def run(k):
-            for _ in range(200):
-                results[k].append(f(xs[k]))
-        threads = [threading.Thread(target=run, args=(k,)) for k in range(len(xs))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    def run(k):
+        for _ in range(200):
+            results[k].append(f(xs[k]))
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     for k, rs in enumerate(results):
         assert len(rs) == 200
         for r in rs:
@@ -469,6 +469,34 @@ def test_empty_cache_dir_variable_means_the_default():
     _ok(proc, os.path.join(".cache", "jitgrad"))
 
 
+def test_config_overrides_on_two_threads_do_not_undo_each_other():
+    # A enters, B enters, A leaves, B leaves: with one shared override, B's
+    # exit would restore A's setting for everyone
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        with jitgrad.config(compile="always", hot_calls=3):
+            a_in.set()
+            b_in.wait()
+            seen["a"] = (jitgrad.config.compile, jitgrad.config.hot_calls)
+        a_out.set()
+
+    def b():
+        a_in.wait()
+        with jitgrad.config(compile="auto"):
+            b_in.set()
+            a_out.wait()
+            seen["b"] = (jitgrad.config.compile, jitgrad.config.hot_calls)
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"a": ("always", 3), "b": ("auto", 2)}
+    assert (jitgrad.config.compile, jitgrad.config.hot_calls) == ("never", 2)
+
+
 def test_environment_compile_mode_is_checked():
     proc = _python("import jitgrad", JITGRAD_COMPILE="alwyas")
     assert proc.returncode != 0
@@ -579,13 +607,17 @@ def test_compile_failure_while_another_thread_calls(monkeypatch):
     f = jitgrad.grad(lambda x: np.sum(x * x * 1.3125))
     x = np.arange(4.0)
     results = []
-    with jitgrad.config(compile="always"), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        threads = [threading.Thread(target=lambda: results.append(f(x))) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    jitgrad.config.compile = "always"                # for every thread
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            threads = [threading.Thread(target=lambda: results.append(f(x))) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        jitgrad.config.compile = "never"
     assert len(results) == 4
     for r in results:
         np.testing.assert_allclose(r, 2.625 * x)
@@ -675,6 +707,14 @@ RELEASES = [
 @pytest.mark.parametrize("use", [r[1] for r in RELEASES], ids=[r[0] for r in RELEASES])
 def test_transforms_release_the_function(use):
     assert _drops(use)
+
+
+def test_a_failed_compile_releases_the_function(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler today")
+    monkeypatch.setattr(runtime, "compile_ir", broken)
+    with jitgrad.config(compile="always"), pytest.warns(RuntimeWarning, match="no compiler"):
+        assert _drops(lambda f: jitgrad.jvp(f, (X3,), (X3,)))
 
 
 def test_compiled_jvp_releases_the_function():
