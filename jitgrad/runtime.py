@@ -335,7 +335,12 @@ class Executable:
         self.calls = 0
         self.queued = False       # in the background queue, or compiled from it
         self.error = None
-        self.consts = [np.ascontiguousarray(c) for c in ir.consts]
+        # constants are passed to native code contiguous and in native byte order
+        self.consts = [np.ascontiguousarray(c, c.dtype.newbyteorder("=")) for c in ir.consts]
+        if any(not np.dtype(v.aval.dtype).isnative for v in ir.invars):
+            # Numba takes arrays in native byte order only: the interpreter
+            # answers (NumPy's results), and no compile is tried
+            self.error = TypeError("an argument is not in native byte order")
         self.scalar_out = [(i, np.dtype(v.aval.dtype).type) for i, v in enumerate(ir.outvars)
                            if v.aval.shape == ()]
         self.size = sum(v.aval.size for v in ir.invars) + sum(

@@ -43,6 +43,9 @@ AGREE = [
     # -- api
 
     # -- runtime
+    ("big_endian_argument", lambda x: np.sum(x * 2.0), (np.arange(4.0).astype(">f8"),)),
+    ("big_endian_argument_returned", lambda x: x, (np.arange(4.0).astype(">f8"),)),
+    ("big_endian_constant", lambda x: x * np.arange(4.0).astype(">f8"), (np.ones(4),)),
 
     # -- tape
 ]
@@ -278,6 +281,15 @@ def test_parallel_sin_cos_loop_compiles(transform):
     assert entry.exe.fn is not None
     want = sincos(x) if transform == "jit" else sincos_grad_exact(x)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+
+
+def test_big_endian_arguments_answer_without_warnings():
+    x = np.arange(4.0).astype(">f8")
+    f = jitgrad.grad(lambda x: np.sum(x * x * 1.25))
+    with jitgrad.config(compile="always"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(f(x), 2.5 * x)
+        np.testing.assert_allclose(jitgrad.jit(lambda a: a * x)(np.ones(4)), x)
 
 
 def test_compiled_code_releases_the_gil():
