@@ -410,16 +410,25 @@ class Executable:
             else:
                 outs.append(f"r[{i}]")
         unpack = "".join(f"a{i}, " for i in range(len(self.ir.invars)))
-        src = (f"def call(args):\n"
-               f"    {unpack or '_'} = {'args' if unpack else '()'}\n")
+        run = f"r = fn({', '.join(args)})"
         if native.parallel and _launches_take_turns():
-            src += f"    with launch.lock:\n        r = fn({', '.join(args)})\n"
-        else:
-            src += f"    r = fn({', '.join(args)})\n"
-        if native.range_checked:
-            src += f"    if r[{len(outs)}]:\n        return interpret(args)\n"
-        src += f"    return ({''.join(o + ', ' for o in outs)})\n"
-        exec(src, ns)
+            run = f"with launch.lock:\n            {run}"
+
+        def function(name, guarded):
+            src = f"def {name}(args):\n    {unpack or '_'} = {'args' if unpack else '()'}\n"
+            if guarded:
+                src += f"    try:\n        {run}\n    except TypeError:\n" \
+                       f"        return unguarded(copies(args))\n"
+            else:
+                src += f"    {run}\n".replace("\n        ", "\n    ")
+            if native.range_checked:
+                src += f"    if r[{len(outs)}]:\n        return interpret(args)\n"
+            return src + f"    return ({''.join(o + ', ' for o in outs)})\n"
+        # Numba compiled fn for contiguous, writable arrays and compiles no
+        # more (see compile_ir): another layout (a strided view, a read-only
+        # or unaligned array) is a TypeError, and the call is made with copies
+        ns["copies"] = _contiguous_copies
+        exec(function("unguarded", False) + function("call", True), ns)
         return ns["call"]
 
     # -- compiling
@@ -440,6 +449,10 @@ class Executable:
                               f"{exc}); it will keep running on the NumPy interpreter",
                               RuntimeWarning)
         return self.fn
+
+
+def _contiguous_copies(args):
+    return [np.array(a, order="C") if type(a) is not float and np.ndim(a) else a for a in args]
 
 
 def _without_tracebacks(exc):
@@ -494,6 +507,9 @@ def compile_ir(ir, label="f", consts=None):
                                  else np.zeros(v.aval.shape, v.aval.dtype)) for v in ir.invars)
         sig += tuple(numba.typeof(c) for c in (ir.consts if consts is None else consts))
         fn = _build(gen.source, f"jitgrad_gen_{key}", gen.fn_name, sig)
+        # no compiles at call time, for other layouts, on the caller's thread
+        # (see Executable._native_caller)
+        fn.disable_compile()
         native = Native(fn, gen.range_checked, gen.parallel)
         with _lock:
             _compiled[key] = native

@@ -292,6 +292,32 @@ def test_big_endian_arguments_answer_without_warnings():
         np.testing.assert_allclose(jitgrad.jit(lambda a: a * x)(np.ones(4)), x)
 
 
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+# (id, the argument in another layout than the C-contiguous one compiled for)
+LAYOUTS = [
+    ("strided", np.linspace(0, 1, 24)[::2]),
+    ("reversed", np.linspace(0, 1, 12)[::-1]),
+    ("read_only", _read_only(np.linspace(0, 1, 12))),
+    ("unaligned", np.frombuffer(b"\0" + np.linspace(0, 1, 12).tobytes(), offset=1)),
+]
+
+
+@pytest.mark.parametrize("x", [r[1] for r in LAYOUTS], ids=[r[0] for r in LAYOUTS])
+def test_other_layouts_are_not_compiled_on_the_calling_thread(x):
+    f = jitgrad.grad(lambda x: np.sum(np.exp(x) * 1.1875))
+    with jitgrad.config(compile="always"):
+        f(np.linspace(0, 1, 12))
+        got = f(x)
+    np.testing.assert_allclose(got, 1.1875 * np.exp(x), rtol=1e-13)
+    (entry,) = f._staged.cache.values()
+    assert len(entry.exe.fn.signatures) == 1, "compiled again for the layout"
+
+
 def test_compiled_code_releases_the_gil():
     assert "nogil=True" in jitgrad.source(jitgrad.grad(sincos))(np.ones(3))
 
