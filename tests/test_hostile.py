@@ -617,13 +617,22 @@ def _fresh_compile(scale):
     np.testing.assert_allclose(got, np.sum(np.exp(np.arange(3.0)) * scale))
 
 
-def test_cache_dir_that_is_a_file(tmp_path):
-    not_a_folder = tmp_path / "cache"
-    not_a_folder.write_text("a file")
-    with jitgrad.config(cache_dir=str(not_a_folder)):
+# (id, a cache folder that cannot be used, given a temporary folder, scale for a fresh compile)
+UNUSABLE_CACHE_DIRS = [
+    ("a_file", lambda tmp: tmp / "file", 1.0625),
+    ("under_a_file", lambda tmp: tmp / "file" / "cache", 1.09375),
+    ("read_only_file_system", lambda tmp: "/proc/jitgrad-cache", 1.15625),
+]
+
+
+@pytest.mark.parametrize("folder, scale", [r[1:] for r in UNUSABLE_CACHE_DIRS],
+                         ids=[r[0] for r in UNUSABLE_CACHE_DIRS])
+def test_unusable_cache_dir_compiles_without_a_disk_cache(folder, scale, tmp_path):
+    (tmp_path / "file").write_text("a file")
+    with jitgrad.config(cache_dir=str(folder(tmp_path))):
         with pytest.warns(RuntimeWarning, match="cannot use the compile cache"):
-            _fresh_compile(1.0625)
-    assert not_a_folder.read_text() == "a file"
+            _fresh_compile(scale)
+    assert (tmp_path / "file").read_text() == "a file"
 
 
 def test_cache_on_a_full_disk(tmp_path, monkeypatch):
