@@ -163,6 +163,8 @@ AGREE = [
     ("list_argument", lambda p: p[0] * p[1], ([np.ones(2), np.arange(2.0)],)),
 
     # -- runtime
+    ("big_endian_argument_summed", lambda x: np.sum(x * 2.0), (np.arange(4.0).astype(">f8"),)),
+    ("big_endian_constant", lambda x: x * np.arange(4.0).astype(">f8"), (np.ones(4),)),
 
     # -- tape
 ]
@@ -534,6 +536,28 @@ RAISES = [
      jitgrad.JitgradError, "escaped"),
 
     # -- runtime
+    ("config_compile_typo", lambda: jitgrad.config(compile="alwyas"),
+     ValueError, r"compile must be one of 'auto', 'always', 'never', got 'alwyas'"),
+    ("config_compile_typo_assigned", lambda: setattr(jitgrad.config, "compile", "alwyas"),
+     ValueError, r"compile must be one of 'auto', 'always', 'never'"),
+    ("config_hot_calls_string", lambda: jitgrad.config(hot_calls="2"),
+     ValueError, r"hot_calls must be an integer >= 1, got '2'"),
+    ("config_hot_calls_zero", lambda: setattr(jitgrad.config, "hot_calls", 0),
+     ValueError, r"hot_calls must be an integer >= 1"),
+    ("config_hot_calls_bool", lambda: jitgrad.config(hot_calls=True),
+     ValueError, r"hot_calls must be an integer"),
+    ("config_big_elements_float", lambda: jitgrad.config(big_elements=1e5),
+     ValueError, r"big_elements must be an integer >= 0, got 100000.0"),
+    ("config_big_elements_negative", lambda: setattr(jitgrad.config, "big_elements", -1),
+     ValueError, r"big_elements must be an integer >= 0"),
+    ("config_cache_dir_number", lambda: jitgrad.config(cache_dir=3),
+     ValueError, r"cache_dir must be a folder path"),
+    ("config_cache_dir_empty", lambda: jitgrad.config(cache_dir=""),
+     ValueError, r"cache_dir must be a folder path"),
+    ("config_unknown_setting", lambda: jitgrad.config(compil="always"),
+     AttributeError, r"no setting 'compil'; the settings are compile, hot_calls"),
+    ("config_unknown_setting_assigned", lambda: setattr(jitgrad.config, "hot_call", 3),
+     AttributeError, r"no setting 'hot_call'"),
 
     # -- tape
     ("tape_output_gradients_wrong_shape", lambda: _tape_misuse(
@@ -641,6 +665,11 @@ EQUALS = [
         np.arange(3.0).view(type("Sub", (np.ndarray,), {}))), np.array([0.0, 2.0, 4.0])),
 
     # -- runtime
+    # arguments are taken in native byte order: an identity returns a native copy
+    ("big_endian_identity_is_native",
+     lambda: jitgrad.jit(lambda x: x)(np.arange(4.0).astype(">f8")).dtype.isnative, True),
+    ("config_numpy_integer_setting", lambda: _setting_inside("hot_calls", np.int64(5)), 5),
+    ("config_unchanged_by_rejected_override", lambda: _hot_calls_after_rejected_override(), 2),
 
     # -- tape
     ("tape_mixed_sources_pow", lambda: (lambda w: _tape(lambda: ((lambda h: (h ** 2, [h]))(2 * w)), [w]))(
@@ -1201,3 +1230,584 @@ def test_nan_gradients_compiled(call, expected):
         got = call()
     for g, w in zip(tree_util.flatten(got)[0], tree_util.flatten(expected)[0]):
         np.testing.assert_allclose(np.asarray(g, float), np.asarray(w, float), rtol=1e-12, equal_nan=True)
+
+
+# === runtime ===
+# Compiling, the parallel loops, threads and processes, the disk cache, the
+# compile queue and what the caches keep alive.  Anything that could abort or
+# hang the interpreter runs in a subprocess.
+
+import gc                 # noqa: E402
+import os                 # noqa: E402
+import subprocess         # noqa: E402
+import sys                # noqa: E402
+import textwrap           # noqa: E402
+import threading          # noqa: E402
+import warnings           # noqa: E402
+import weakref            # noqa: E402
+
+from jitgrad.backend import executable as runtime  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(jitgrad.__file__)))
+PARALLEL_N = 1 << 18       # the smallest size that takes the parallel path
+
+
+def _setting_inside(name, value):
+    with jitgrad.config(**{name: value}):
+        got = getattr(jitgrad.config, name)
+    assert type(got) is int
+    return got
+
+
+def _hot_calls_after_rejected_override():
+    """An override with one bad setting changes none, not even its valid ones."""
+    with pytest.raises(ValueError):
+        with jitgrad.config(hot_calls=7, compile="alwyas"):
+            pass
+    return jitgrad.config.hot_calls
+
+
+def _python(code, timeout=240, **env):
+    """Run ``code`` in a fresh interpreter importing this jitgrad; returns the
+    completed process (an abort or a hang cannot take pytest with it)."""
+    full_env = {**os.environ, "PYTHONPATH": ROOT, **env}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _ok(proc, *expected):
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    for line in expected:
+        assert line in proc.stdout, f"{line!r} not in\n{proc.stdout}\n{proc.stderr}"
+
+
+def sincos(x):
+    return np.sum(np.sin(x) + np.cos(2 * x))
+
+
+def sincos_grad_exact(x):
+    return np.cos(x) - 2 * np.sin(2 * x)
+
+
+# The parallel program every process test runs, and its check.
+PARALLEL_SETUP = f"""
+import os, sys, threading, warnings
+import numpy as np
+import jitgrad
+warnings.simplefilter("error")
+jitgrad.config.compile = "always"
+x = np.linspace(-3, 3, {PARALLEL_N})
+g = jitgrad.grad(lambda x: np.sum(np.exp(-x * x) * x))
+want = np.exp(-x * x) * (1 - 2 * x * x)
+def check():
+    assert np.allclose(g(x), want, rtol=1e-13, atol=1e-13)
+    return True
+"""
+
+
+@pytest.mark.parametrize("transform", ["jit", "grad"])
+def test_parallel_sin_cos_loop_compiles(transform):
+    x = np.linspace(-3, 3, PARALLEL_N)
+    f = getattr(jitgrad, transform)(sincos)
+    assert " in prange(" in jitgrad.source(f)(x), "not the parallel path"
+    with jitgrad.config(compile="always"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = f(x)
+    (entry,) = f._staged.cache.values()
+    assert entry.exe.fn is not None
+    want = sincos(x) if transform == "jit" else sincos_grad_exact(x)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+
+
+def test_big_endian_arguments_answer_without_warnings():
+    x = np.arange(4.0).astype(">f8")
+    f = jitgrad.grad(lambda x: np.sum(x * x * 1.25))
+    with jitgrad.config(compile="always"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(f(x), 2.5 * x)
+        np.testing.assert_allclose(jitgrad.jit(lambda a: a * x)(np.ones(4)), x)
+
+
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+# (id, the argument in another layout than the C-contiguous one compiled for)
+LAYOUTS = [
+    ("strided", np.linspace(0, 1, 24)[::2]),
+    ("reversed", np.linspace(0, 1, 12)[::-1]),
+    ("read_only", _read_only(np.linspace(0, 1, 12))),
+    ("unaligned", np.frombuffer(b"\0" + np.linspace(0, 1, 12).tobytes(), offset=1)),
+]
+
+
+@pytest.mark.parametrize("x", [r[1] for r in LAYOUTS], ids=[r[0] for r in LAYOUTS])
+def test_other_layouts_are_not_compiled_on_the_calling_thread(x):
+    f = jitgrad.grad(lambda x: np.sum(np.exp(x) * 1.1875))
+    with jitgrad.config(compile="always"):
+        f(np.linspace(0, 1, 12))
+        got = f(x)
+    np.testing.assert_allclose(got, 1.1875 * np.exp(x), rtol=1e-13)
+    (entry,) = f._staged.cache.values()
+    assert len(entry.exe.fn.signatures) == 1, "compiled again for the layout"
+
+
+def test_compiled_code_releases_the_gil():
+    assert "nogil=True" in jitgrad.source(jitgrad.grad(sincos))(np.ones(3))
+
+
+def test_fork_after_a_parallel_kernel():
+    proc = _python(PARALLEL_SETUP + textwrap.dedent("""
+        check()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if check() else 1)
+        print("child exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    """))
+    _ok(proc, "child exit 0")
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_multiprocessing_pool_after_a_parallel_kernel(method, tmp_path):
+    # spawn imports the main module in the children: a script file
+    script = tmp_path / "pool_script.py"
+    script.write_text(PARALLEL_SETUP + textwrap.dedent(f"""
+        def work(i):
+            return check()
+        if __name__ == "__main__":
+            import multiprocessing
+            check()
+            with multiprocessing.get_context("{method}").Pool(2) as pool:
+                print("pool", pool.map(work, range(2)))
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=240, env={**os.environ, "PYTHONPATH": ROOT})
+    _ok(proc, "pool [True, True]")
+
+
+def test_threads_call_a_parallel_gradient_concurrently():
+    proc = _python(PARALLEL_SETUP + textwrap.dedent("""
+        check()
+        sys.setswitchinterval(1e-5)
+        errors = []
+        def run():
+            try:
+                for _ in range(5):
+                    check()
+            except Exception as exc:
+                errors.append(exc)
+        threads = [threading.Thread(target=run) for _ in range(3)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print("errors", errors)
+    """), NUMBA_THREADING_LAYER="workqueue")
+    _ok(proc, "errors []")
+
+
+def test_threads_overlap_compiled_calls():
+    # serial compiled calls from several threads at once, each with its own
+    # arrays: every answer right (the calls run without the GIL)
+    f = jitgrad.grad(lambda x: np.sum(np.exp(-x * x) * x))
+    xs = [np.linspace(-1, 1, 64) + k for k in range(4)]
+    want = [np.exp(-x * x) * (1 - 2 * x * x) for x in xs]
+    with jitgrad.config(compile="always"):
+        f(xs[0])
+    results = [[] for _ in xs]
+
+    def run(k):
+        for _ in range(200):
+            results[k].append(f(xs[k]))
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, rs in enumerate(results):
+        assert len(rs) == 200
+        for r in rs:
+            np.testing.assert_allclose(r, want[k], rtol=1e-13, atol=1e-15)
+
+
+def test_fork_during_a_background_compile():
+    # the child must not inherit a compile lock held by a thread it lacks
+    proc = _python("""
+        import os
+        import numpy as np
+        import jitgrad
+        jitgrad.config.compile = "auto"
+        jitgrad.config.big_elements = 0          # compile every signature at once
+        f = jitgrad.grad(lambda x: np.sum(np.exp(x) * 1.25 + np.tanh(x)))
+        f(np.arange(3.0))                        # queued: compiling in the background
+        pid = os.fork()
+        if pid == 0:
+            with jitgrad.config(compile="always"):
+                g = jitgrad.grad(lambda x: np.sum(np.cos(x) * 1.75))
+                ok = np.allclose(g(np.arange(3.0)), -1.75 * np.sin(np.arange(3.0)))
+                jitgrad.wait_for_compiles()
+            os._exit(0 if ok else 1)
+        print("child exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    """, timeout=120)
+    _ok(proc, "child exit 0")
+
+
+def test_exit_while_compiling_in_the_background():
+    proc = _python("""
+        import numpy as np
+        import jitgrad
+        jitgrad.config.compile = "auto"
+        jitgrad.config.big_elements = 0
+        for k in range(3):
+            jitgrad.grad(lambda x: np.sum(np.exp(x) * (k + 0.5)))(np.arange(3.0))
+        print("done")
+    """)
+    _ok(proc, "done")
+    assert "Fatal" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_keyboard_interrupt_while_waiting_for_a_compile():
+    # interrupted, wait_for_compiles still knows the compile, and waits for it
+    proc = _python("""
+        import os, signal, threading
+        import numpy as np
+        import jitgrad
+        jitgrad.config.compile = "auto"
+        jitgrad.config.big_elements = 0
+        f = jitgrad.grad(lambda x: np.sum(np.exp(x) * 1.375 + np.tanh(x)))
+        f(np.arange(3.0))
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            jitgrad.wait_for_compiles()
+            print("not interrupted")
+        except KeyboardInterrupt:
+            print("interrupted")
+        jitgrad.wait_for_compiles()
+        (entry,) = f._staged.cache.values()
+        print("compiled", entry.exe.fn is not None)
+    """)
+    _ok(proc, "compiled True")
+
+
+def test_keyboard_interrupt_during_a_compile_on_the_calling_thread():
+    # whatever the interrupt cuts short (at 50 ms, the import of Numba), the
+    # next call compiles and is right
+    proc = _python("""
+        import os, signal, threading, warnings
+        import numpy as np
+        import jitgrad
+        warnings.simplefilter("error")
+        jitgrad.config.compile = "always"
+        f = jitgrad.grad(lambda x: np.sum(np.exp(x) * 1.625 + np.tanh(x)))
+        x = np.arange(3.0)
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            f(x)
+            print("not interrupted")
+        except KeyboardInterrupt:
+            print("interrupted")
+        want = 1.625 * np.exp(x) + 1 / np.cosh(x) ** 2
+        print("right", np.allclose(f(x), want, rtol=1e-13))
+        (entry,) = f._staged.cache.values()
+        print("compiled", entry.exe.fn is not None)
+    """)
+    _ok(proc, "right True", "compiled True")
+
+
+def test_forked_child_compiles_the_signatures_queued_before_the_fork():
+    proc = _python("""
+        import os
+        import numpy as np
+        import jitgrad
+        jitgrad.config.compile = "auto"
+        f = jitgrad.grad(lambda x: np.sum(np.exp(x) * 1.8125))
+        x = np.arange(3.0)
+        with jitgrad.backend.executable._compile_lock:     # the worker cannot start it before the fork
+            f(x), f(x)                          # hot: queued
+            pid = os.fork()
+        if pid == 0:
+            for _ in range(50):
+                f(x)                            # a call of a queued signature starts a worker
+                (entry,) = f._staged.cache.values()
+                if entry.exe.fn is not None:
+                    os._exit(0)
+                import time; time.sleep(0.1)
+            os._exit(1)
+        print("child exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    """)
+    _ok(proc, "child exit 0")
+
+
+def test_empty_cache_dir_variable_means_the_default():
+    proc = _python("import jitgrad; print(jitgrad.config.cache_dir)", JITGRAD_CACHE_DIR="")
+    _ok(proc, os.path.join(".cache", "jitgrad"))
+
+
+def test_config_overrides_on_two_threads_do_not_undo_each_other():
+    # A enters, B enters, A leaves, B leaves: with one shared override, B's
+    # exit would restore A's setting for everyone
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        with jitgrad.config(compile="always", hot_calls=3):
+            a_in.set()
+            b_in.wait()
+            seen["a"] = (jitgrad.config.compile, jitgrad.config.hot_calls)
+        a_out.set()
+
+    def b():
+        a_in.wait()
+        with jitgrad.config(compile="auto"):
+            b_in.set()
+            a_out.wait()
+            seen["b"] = (jitgrad.config.compile, jitgrad.config.hot_calls)
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"a": ("always", 3), "b": ("auto", 2)}
+    assert (jitgrad.config.compile, jitgrad.config.hot_calls) == ("never", 2)
+
+
+def test_environment_compile_mode_is_checked():
+    proc = _python("import jitgrad", JITGRAD_COMPILE="alwyas")
+    assert proc.returncode != 0
+    assert "JITGRAD_COMPILE must be one of 'auto', 'always', 'never', got 'alwyas'" in proc.stderr
+
+
+# -- the disk cache
+
+def _cache_files(folder, suffix):
+    return sorted(p for p in folder.rglob("*" + suffix))
+
+
+CACHE_PROGRAM = """
+    import warnings
+    import numpy as np
+    import jitgrad
+    warnings.simplefilter("error")              # a fallback to the interpreter warns
+    jitgrad.config.compile = "always"
+    f = jitgrad.grad(lambda x: np.sum(np.exp(x) * np.tanh(x)))
+    x = np.linspace(-1, 1, 7)
+    want = np.exp(x) * np.tanh(x) + np.exp(x) / np.cosh(x) ** 2
+    assert np.allclose(f(x), want, rtol=1e-13)
+    (entry,) = f._staged.cache.values()
+    assert entry.exe.fn is not None, entry.exe.error
+    print("compiled")
+"""
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:20])
+
+
+def _garble(path):
+    path.write_bytes(bytes(range(256)) * 3)
+
+
+# (id, what to damage: [(suffix, damage)])
+CACHE_DAMAGE = [
+    ("index_truncated", [(".nbi", _truncate)]),
+    ("index_garbled", [(".nbi", _garble)]),
+    ("data_garbled", [(".nbc", _garble)]),
+    ("everything_garbled", [(".nbi", _garble), (".nbc", _garble), (".py", _garble)]),
+]
+
+
+@pytest.mark.parametrize("damage", [r[1] for r in CACHE_DAMAGE], ids=[r[0] for r in CACHE_DAMAGE])
+def test_damaged_cache_entry_is_rebuilt(damage, tmp_path):
+    env = {"JITGRAD_CACHE_DIR": str(tmp_path)}
+    _ok(_python(CACHE_PROGRAM, **env), "compiled")
+    damaged = {}
+    for suffix, fn in damage:
+        (path,) = _cache_files(tmp_path, suffix)
+        fn(path)
+        damaged[path] = path.read_bytes()
+    _ok(_python(CACHE_PROGRAM, **env), "compiled")
+    for path, data in damaged.items():
+        assert path.exists() and path.read_bytes() != data, f"{path.name} not repaired"
+    _ok(_python(CACHE_PROGRAM, **env), "compiled")     # and the repaired entry loads
+
+
+def test_two_processes_fill_one_cache_entry(tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT, "JITGRAD_CACHE_DIR": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(CACHE_PROGRAM)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0 and "compiled" in out, err
+    _ok(_python(CACHE_PROGRAM, JITGRAD_CACHE_DIR=str(tmp_path)), "compiled")
+    assert not list(tmp_path.rglob("*.tmp*")), "temporary files left behind"
+
+
+def _fresh_compile(scale):
+    """Compile a function no other test compiles (its constant is in the source)."""
+    f = jitgrad.jit(lambda x: np.sum(np.exp(x) * scale))
+    with jitgrad.config(compile="always"):
+        got = f(np.arange(3.0))
+    (entry,) = f._staged.cache.values()
+    assert entry.exe.fn is not None, entry.exe.error
+    np.testing.assert_allclose(got, np.sum(np.exp(np.arange(3.0)) * scale))
+
+
+# (id, a cache folder that cannot be used, given a temporary folder, scale for a fresh compile)
+UNUSABLE_CACHE_DIRS = [
+    ("a_file", lambda tmp: tmp / "file", 1.0625),
+    ("under_a_file", lambda tmp: tmp / "file" / "cache", 1.09375),
+    ("read_only_file_system", lambda tmp: "/proc/jitgrad-cache", 1.15625),
+]
+
+
+@pytest.mark.parametrize("folder, scale", [r[1:] for r in UNUSABLE_CACHE_DIRS],
+                         ids=[r[0] for r in UNUSABLE_CACHE_DIRS])
+def test_unusable_cache_dir_compiles_without_a_disk_cache(folder, scale, tmp_path):
+    (tmp_path / "file").write_text("a file")
+    with jitgrad.config(cache_dir=str(folder(tmp_path))):
+        with pytest.warns(RuntimeWarning, match="cannot use the compile cache"):
+            _fresh_compile(scale)
+    assert (tmp_path / "file").read_text() == "a file"
+
+
+def test_cache_on_a_full_disk(tmp_path, monkeypatch):
+    import errno
+    from numba.core import caching
+
+    def full(self, path):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+    monkeypatch.setattr(caching.IndexDataCacheFile, "_open_for_write", full)
+    with jitgrad.config(cache_dir=str(tmp_path)):
+        with pytest.warns(RuntimeWarning, match="No space left on device"):
+            _fresh_compile(1.1875)
+
+
+def test_compile_failure_while_another_thread_calls(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler today")
+    monkeypatch.setattr(runtime, "compile_ir", broken)
+    f = jitgrad.grad(lambda x: np.sum(x * x * 1.3125))
+    x = np.arange(4.0)
+    results = []
+    jitgrad.config.compile = "always"                # for every thread
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            threads = [threading.Thread(target=lambda: results.append(f(x))) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        jitgrad.config.compile = "never"
+    assert len(results) == 4
+    for r in results:
+        np.testing.assert_allclose(r, 2.625 * x)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and "no compiler today" in messages[0], messages
+
+
+# -- the compile queue
+
+def _compile_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("jitgrad-compile")]
+
+
+def test_new_shapes_do_not_each_start_a_compile(monkeypatch):
+    compiled = []
+    real = runtime.compile_ir
+    monkeypatch.setattr(runtime, "compile_ir", lambda ir, *a: compiled.append(ir) or real(ir, *a))
+    f = jitgrad.grad(lambda x: np.sum(np.sin(x) * 1.4375))
+    runtime.wait_for_compiles()
+    with jitgrad.config(compile="auto"):
+        with runtime._compile_lock:              # the worker waits: the queue only grows
+            for n in range(1, 41):
+                x = np.linspace(0, 1, n)
+                f(x), f(x)
+                assert len(_compile_threads()) <= 1
+        jitgrad.wait_for_compiles()
+        assert len(compiled) == 1                # the first hot shape; the rest waited
+        assert not runtime._queue.jobs and not runtime._queue.busy
+        x = np.linspace(0, 1, 7)                 # with the queue empty, a hot shape compiles
+        for _ in range(jitgrad.config.hot_calls):
+            f(x)
+        jitgrad.wait_for_compiles()
+    assert len(compiled) == 2
+    np.testing.assert_allclose(f(x), 1.4375 * np.cos(x), rtol=1e-13)
+
+
+def test_queued_compiles_of_dropped_functions_are_skipped(monkeypatch):
+    compiled = []
+    real = runtime.compile_ir
+    monkeypatch.setattr(runtime, "compile_ir", lambda ir, *a: compiled.append(ir) or real(ir, *a))
+    runtime.wait_for_compiles()
+    refs = []
+    with jitgrad.config(compile="auto", big_elements=0):   # every signature queued at once
+        with runtime._compile_lock:
+            for k in range(20):
+                def f(x, k=k):
+                    return np.sum(np.sin(x) * (k + 0.5))
+                g = jitgrad.grad(f)
+                g(np.arange(3.0))
+                refs.append(weakref.ref(f))
+                del f, g
+            gc.collect()
+            assert all(r() is None for r in refs), "a queued compile keeps its function alive"
+        jitgrad.wait_for_compiles()
+    assert compiled == []
+
+
+# -- what the caches keep alive
+
+def _drops(use):
+    """Whether a function (closure included) is freed once the caller drops it,
+    after ``use(f)`` called a transform of it."""
+    big = np.ones(1000)
+
+    def f(a):
+        return np.sum(np.sin(a) * big[:3])
+    use(f)
+    ref = weakref.ref(f)
+    del f
+    gc.collect()
+    return ref() is None
+
+
+X3 = np.arange(3.0)
+RELEASES = [
+    ("grad", lambda f: jitgrad.grad(f)(X3)),
+    ("jit", lambda f: jitgrad.jit(f)(X3)),
+    ("jvp", lambda f: jitgrad.jvp(f, (X3,), (X3,))),
+    ("vjp", lambda f: jitgrad.vjp(f, X3)[1](1.0)),
+    ("linearize", lambda f: jitgrad.linearize(f, X3)[1](X3)),
+    ("hvp", lambda f: jitgrad.hvp(f, (X3,), (X3,))),
+    ("jacfwd", lambda f: jitgrad.jacfwd(f)(X3)),
+    ("vmap", lambda f: jitgrad.vmap(f)(np.ones((2, 3)))),
+]
+
+
+@pytest.mark.parametrize("use", [r[1] for r in RELEASES], ids=[r[0] for r in RELEASES])
+def test_transforms_release_the_function(use):
+    assert _drops(use)
+
+
+def test_a_failed_compile_releases_the_function(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler today")
+    monkeypatch.setattr(runtime, "compile_ir", broken)
+    with jitgrad.config(compile="always"), pytest.warns(RuntimeWarning, match="no compiler"):
+        assert _drops(lambda f: jitgrad.jvp(f, (X3,), (X3,)))
+
+
+def test_compiled_jvp_releases_the_function():
+    with jitgrad.config(compile="always"):
+        assert _drops(lambda f: jitgrad.jvp(f, (X3,), (X3,)))
+
+
+def test_jvp_cache_still_serves_a_live_function():
+    h = lambda a: np.sum(a * a * 1.5625)   # noqa: E731
+    for _ in range(3):
+        out, tan = jitgrad.jvp(h, (X3,), (np.ones(3),))
+    np.testing.assert_allclose(tan, 3.125 * np.sum(X3))
+    assert len(jitgrad.api.functions._STAGED[h]["jvp"].cache) == 1

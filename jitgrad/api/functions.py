@@ -338,14 +338,18 @@ _STAGED = weakref.WeakKeyDictionary()
 
 
 def _staged_for(kind, f, make):
-    """One Staged per (function, kind), kept as long as the function lives."""
+    """One Staged per (function, kind), kept as long as the function lives.
+
+    ``make(fn)`` builds it around ``fn``, a weak proxy of ``f``: the cached
+    value must not refer back to its key, or the function (closure included)
+    would never be freed.  Builds run only during a call that holds ``f``."""
     try:
         per_f = _STAGED.setdefault(f, {})
-    except TypeError:
-        return make()
+    except TypeError:          # f cannot be weakly referenced: no cache
+        return make(f)
     s = per_f.get(kind)
     if s is None:
-        s = per_f[kind] = make()
+        s = per_f[kind] = make(weakref.proxy(f))
     return s
 
 
@@ -385,11 +389,11 @@ def jvp(f, primals, tangents):
             return e.finish(e.exe.call((*primals, *tangents)))
     _check_tangents(primals, tangents)
 
-    def make():
+    def make(fn):
         def build(leaves, in_tree, static):
             k = len(leaves) // 2
             prim_tree = in_tree.children[0]
-            ir, out_tree = trace(f, leaves[:k], prim_tree)
+            ir, out_tree = trace(fn, leaves[:k], prim_tree)
             which = [i for i, x in enumerate(leaves[:k]) if np.issubdtype(_aval(x).dtype, np.floating)]
             j = jvp_ir(ir, which)
             m = len(ir.outvars)
@@ -401,7 +405,7 @@ def jvp(f, primals, tangents):
                 return (tree_util.unflatten(out_tree, outs[:m]),
                         tree_util.unflatten(out_tree, outs[m:]))
             return _select_inputs(j, k, which), finish
-        return Staged(build, label=f"jvp_{_name(f)}")
+        return Staged(build, label=f"jvp_{_name(fn)}")
 
     staged = _staged_for("jvp", f, make)
     return staged.miss((tuple(primals), tuple(tangents)),
@@ -440,9 +444,9 @@ def vjp(f, *primals, has_aux=False):
     check_callable(f, "vjp")
     fname = _name(f)
 
-    def make_fwd():
+    def make_fwd(fn):
         def build(leaves, in_tree, static):
-            ir, out_tree = trace(f, leaves, in_tree, static)
+            ir, out_tree = trace(fn, leaves, in_tree, static)
             return ir, _unflattener(out_tree)
         return Staged(build, label=fname)
 
@@ -455,12 +459,12 @@ def vjp(f, *primals, has_aux=False):
     out_leaves, out_tree = tree_util.flatten(out)
     out_avals = [_aval(coerce(o, "output")) for o in out_leaves]
 
-    def make_bwd():
+    def make_bwd(fn):
         def build(leaves, in_tree, static):
             prim_tree, ct_tree = in_tree.children
             k = prim_tree.num_leaves
             args = tree_util.unflatten(prim_tree, leaves[:k])
-            ir, otree = trace(f, leaves[:k], prim_tree)
+            ir, otree = trace(fn, leaves[:k], prim_tree)
             n_main = otree.children[0].num_leaves if has_aux else len(ir.outvars)
             which = [i for i, x in enumerate(leaves[:k]) if np.issubdtype(_aval(x).dtype, np.floating)]
             vir = vjp_ir(ir, which, n_cts=n_main)
@@ -498,6 +502,8 @@ def vjp(f, *primals, has_aux=False):
                                 f"{av.dtype}; they must match")
         return bwd(tuple(primals), cotangent)
 
+    # bwd traces f through a weak proxy (see _staged_for): vjp_fn keeps f alive
+    vjp_fn._f = f
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
 
 

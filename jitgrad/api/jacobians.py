@@ -164,7 +164,7 @@ def hvp(f, primals, tangents):
                         "for example hvp(f, (x,), (v,))")
     primals, tangents = tuple(primals), tuple(tangents)
     argnums = 0 if len(primals) == 1 else tuple(range(len(primals)))
-    g = _staged_for(("hvp_grad", argnums), f, lambda: grad(f, argnums=argnums))
+    g = _staged_for(("hvp_grad", argnums), f, lambda fn: grad(fn, argnums=argnums))
     return jvp(g, primals, tangents)[1]
 
 

@@ -89,6 +89,7 @@ class Generated:
     key: str
     n_consts: int
     range_checked: bool = False   # the function returns one more value: see RANGE_CHECKED
+    parallel: bool = False        # the function runs prange loops
 
 
 # The vectorised sin/cos (jitgrad.backend.vecmath) are exact only for |x| <= TRIG_LIMIT.
@@ -175,11 +176,11 @@ def generate(ir: IR, label="f") -> Generated:
         for e in g.reductions) for g in plan.schedule)
     flags = ', fastmath={"reassoc"}' if sums else ""
     src = HEADER + "# IR:\n" + ir_text + "\n\n\n" + \
-        f'@njit(cache=True, error_model="numpy"{flags}{", parallel=True" if parallel else ""})\n'
+        f'@njit(cache=True, nogil=True, error_model="numpy"{flags}{", parallel=True" if parallel else ""})\n'
     src += f"def {fn}({', '.join(args)}):\n"
     src += "\n".join("    " + line if line else "" for line in body) + "\n"
     key = hashlib.sha256(src.encode()).hexdigest()[:20]
-    return Generated(src, fn, key, len(ir.constvars), range_checked)
+    return Generated(src, fn, key, len(ir.constvars), range_checked, parallel)
 
 
 def _comment(e, names):
@@ -274,7 +275,7 @@ def _emit_group(g: Group, plan: Plan, names):
     def emit_body(suffix="_"):
         loop = []
         local.clear()
-        checked = set()  # sin/cos arguments already range-checked in this loop
+        checked = []     # the distinct sin/cos arguments of this loop, to range-check
         for m in g.members:
             if isinstance(m, tuple):          # ("copy", view var)
                 v = m[1]
@@ -295,8 +296,12 @@ def _emit_group(g: Group, plan: Plan, names):
             loop.append(f"{name} = {expr}")
             local[v] = name
             if e.prim.name in RANGE_CHECKED and ins[0] not in checked:
-                loop.append(f"_far += abs({ins[0]}) > {TRIG_LIMIT!r}")
-                checked.add(ins[0])
+                checked.append(ins[0])
+        if checked:
+            # one update per iteration: a prange loop accepts a reduction
+            # variable only if it is updated once
+            far = " + ".join(f"(abs({a}) > {TRIG_LIMIT!r})" for a in checked)
+            loop.append(f"_far += {far}")
         for v in g.materialized:
             loop.append(f"{names[v]}[{', '.join(idx)}] = {local[v]}")
         for e in g.reductions:
