@@ -32,6 +32,15 @@ rs = np.random.default_rng(0)
 W = rs.standard_normal(3)          # a captured constant
 
 
+def _compiled(f, *args):
+    """``jit(f)(*args)`` with compiled code asked for; a compile that fails
+    (rather than being skipped for a dtype native code cannot take) fails the test."""
+    import warnings
+    with jitgrad.config(compile="always"), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        return jitgrad.jit(f)(*args)
+
+
 # ---------------------------------------------------------------------------
 # AGREE: (id, f, args) or (id, f, args, rtol).  f is called through
 # jitgrad.jit in both tiers and compared with plain NumPy: exactly (signed
@@ -401,6 +410,8 @@ RAISES = [
     ("argnums_out_of_range", lambda: jitgrad.grad(lambda x: x * 2.0, argnums=3)(1.0),
      ValueError, "out of range"),
     # -- core
+    ("python_int_beyond_int64", lambda: jitgrad.jit(lambda x: x * 2)(2 ** 70), OverflowError,
+     "does not fit in int64"),
 
     # -- numerics
     ("bitwise_and_of_ints", lambda: jitgrad.jit(lambda x, y: x & y)(np.array([6, 3]), np.array([3, 5])),
@@ -598,6 +609,8 @@ RAISES = [
 EQUALS = [
     ("grad_square", lambda: jitgrad.grad(lambda x: x * x)(3.0), 6.0),
     # -- core
+    ("jit_of_no_outputs_compiled", lambda: _compiled(lambda x: None, 1.0), None),
+    ("float16_answers_without_compiling", lambda: _compiled(lambda x: np.sqrt(x), np.float16(4.0)), 2.0),
 
     # -- numerics
     # a NaN input gives a NaN derivative (JAX, PyTorch), also through max/where compositions

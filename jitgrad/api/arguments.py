@@ -63,6 +63,9 @@ def coerce(x, where):
     elif isinstance(x, bool):
         value = np.bool_(x)
     elif isinstance(x, int):
+        if not -2**63 <= x < 2**63:
+            raise OverflowError(f"{where}: the Python integer {x} does not fit in int64, the dtype "
+                                "jitgrad gives Python integers; pass a float or a NumPy array")
         value = np.int64(x)
     elif isinstance(x, float):
         value = np.float64(x)

@@ -165,7 +165,7 @@ def generate(ir: IR, label="f") -> Generated:
     if range_checked:
         body.insert(0, "_far = 0   # arguments of sin/cos beyond vecmath.TRIG_LIMIT")
         outs.append("_far")
-    body.append(f"return ({', '.join(outs)},)")
+    body.append(f"return ({', '.join(outs)},)" if outs else "return ()")
     ir_text = "\n".join("#   " + line for line in pretty(ir).splitlines())
     # A floating-point sum is vectorised only if LLVM may reassociate it (it
     # then keeps several partial sums, which is also more accurate than one).

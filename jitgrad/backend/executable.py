@@ -359,6 +359,18 @@ def shared_outputs(ir):
     return copied
 
 
+def _uncompilable_dtype(ir):
+    """The first dtype of ``ir`` that Numba's native code cannot take (arrays
+    in a non-native byte order, float16, long double), or None."""
+    for v in [*ir.invars, *ir.constvars, *(o for e in ir.eqns for o in e.outputs)]:
+        dt = np.dtype(v.aval.dtype)
+        if not dt.isnative:
+            return f"arrays in non-native byte order ({dt})"
+        if dt.kind not in "biuf" or (dt.kind == "f" and dt.itemsize not in (4, 8)):
+            return f"{dt} values"
+    return None
+
+
 class Executable:
     """One IR at one signature."""
 
@@ -372,10 +384,10 @@ class Executable:
         # the captured arrays themselves, views included (Numba takes any
         # layout): both tiers read their values at call time, as NumPy would
         self.consts = list(ir.consts)
-        if any(not np.dtype(v.aval.dtype).isnative for v in ir.invars + ir.constvars):
-            # Numba takes arrays in native byte order only: the interpreter
-            # answers (NumPy's results), and no compile is tried
-            self.error = TypeError("an argument or a captured array is not in native byte order")
+        unsupported = _uncompilable_dtype(ir)
+        if unsupported is not None:
+            # the interpreter answers (NumPy's results), and no compile is tried
+            self.error = TypeError(f"native code does not take {unsupported}")
         self.scalar_out = [(i, np.dtype(v.aval.dtype).type) for i, v in enumerate(ir.outvars)
                            if v.aval.shape == ()]
         self.copied_out = shared_outputs(ir)
