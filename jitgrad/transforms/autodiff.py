@@ -140,11 +140,21 @@ def _transpose(linear_eqns, linear, seeds, read):
 # NaN-safe where.  The transpose of select(p, a, b) gives a the cotangent
 # select(p, ct, 0): zero where the branch was not taken.  Multiplying that zero
 # by an infinite derivative of the untaken branch (sqrt at 0, log at 0) would
-# give NaN.  A masked cotangent therefore stays masked through the elementwise
-# linear maps that follow it (mul, div, neg, convert, add, sub): the scaling is applied to
-# the cotangent before masking and the mask is applied after, so masked
-# positions are exactly 0 and every other position keeps IEEE arithmetic.
+# give NaN.  A masked cotangent therefore stays masked through the linear maps
+# that follow it:
+# - through the elementwise scalings (mul, div, neg, convert, add, sub) the
+#   scaling is applied to the cotangent before masking and the mask after, so
+#   masked positions are exactly 0 and every other position keeps IEEE
+#   arithmetic;
+# - through the maps that only move, copy or add up values (reshape,
+#   transpose, broadcast, sums, slices, gathers ...) the mask moves with them:
+#   applied to the indicator u of the unmasked positions (1 there, 0 where
+#   masked), the same map gives a count of unmasked contributions per output
+#   position (every coefficient is 0 or 1), and where that count is 0 every
+#   contribution was an exact 0, so the result is masked there.
 _SCALINGS = ("mul", "div", "neg", "convert", "add", "sub")
+_MOVES = ("reshape", "transpose", "broadcast_in_dim", "reduce_sum", "slice", "pad",
+          "concatenate", "gather", "scatter_add", "cumsum")
 
 
 def _transpose_masked(e, c, args, masked):
@@ -162,6 +172,15 @@ def _transpose_masked(e, c, args, masked):
             outs.append(out)
         return outs
     outs = e.prim.transpose(c, *args, **e.params)
+    if m is not None and m[0] is c and e.prim.name in _MOVES:
+        _, pred, on_true, _ = m
+        if P.aval_of(pred).shape == P.aval_of(c).shape:
+            dtype = P.aval_of(c).dtype
+            unmasked = P.select(pred, P.full(P.aval_of(pred).shape, 1 if on_true else 0, dtype),
+                                P.full(P.aval_of(pred).shape, 0 if on_true else 1, dtype))
+            for out, count in zip(outs, e.prim.transpose(unmasked, *args, **e.params)):
+                if out is not None:
+                    masked[id(out)] = (out, P.gt(count, 0), True, out)
     if e.prim.name == "select":
         pred = args[0]
         for i, on_true in ((1, True), (2, False)):
