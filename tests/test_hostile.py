@@ -77,6 +77,39 @@ RAISES = [
     ("argnums_out_of_range", lambda: jitgrad.grad(lambda x: x * 2.0, argnums=3)(1.0),
      ValueError, "out of range"),
     # -- core
+    # custom rules whose results do not fit the function: a clear error naming the rule
+    ("custom_jvp_tangent_wrong_shape", lambda: jitgrad.grad(lambda x: np.sum(_cj_bad_shape(x)))(np.ones(3)),
+     TypeError, r"jvp rule .* of custom_jvp function _cj_bad_shape: its tangent output has shape \(5,\)"),
+    ("custom_jvp_tangent_wrong_dtype", lambda: jitgrad.jvp(_cj_bad_dtype, (np.ones(3),), (np.ones(3),)),
+     TypeError, r"tangent output .* dtype float32; expected .* float64"),
+    ("custom_jvp_rule_not_a_pair", lambda: jitgrad.grad(_cj_single)(1.0),
+     TypeError, r"must return a pair \(primal_out, tangent_out\)"),
+    ("custom_jvp_primal_wrong_shape", lambda: jitgrad.grad(lambda x: np.sum(_cj_bad_primal(x)))(np.ones(3)),
+     TypeError, r"its primal output has shape \(4,\)"),
+    ("custom_jvp_tangent_wrong_structure", lambda: jitgrad.grad(lambda x: _cj_two_list(x)[0])(1.0),
+     TypeError, r"tangent output must have the structure tuple\(\*, \*\), got list"),
+    ("custom_vjp_cotangent_wrong_shape", lambda: jitgrad.grad(lambda x: np.sum(_cv_bad_shape(x)))(np.ones(3)),
+     TypeError, r"bwd rule .* of custom_vjp function _cv_bad_shape: its cotangent 0 has shape \(5,\)"),
+    ("custom_vjp_fwd_output_wrong_shape", lambda: jitgrad.grad(lambda x: np.sum(_cv_bad_fwd(x)))(np.ones(3)),
+     TypeError, r"fwd rule .* its output has shape \(4,\)"),
+    ("custom_vjp_fwd_not_a_pair", lambda: jitgrad.grad(_cv_fwd_single)(1.0),
+     TypeError, r"must return a pair \(output, residuals\)"),
+    ("custom_vjp_bwd_not_a_tuple", lambda: jitgrad.grad(_cv_bwd_bare)(1.0),
+     TypeError, r"one cotangent per argument \(1\)"),
+    ("custom_vjp_under_jvp", lambda: jitgrad.jvp(_cv_exp, (1.0,), (1.0,)),
+     NotImplementedError, "forward-mode .* custom_vjp"),
+    ("custom_jvp_wrt_closed_over_value", lambda: jitgrad.grad(_closes_over_its_input)(3.0),
+     jitgrad.core.errors.JitgradError, "differentiated with respect to a traced value it closes over"),
+    ("custom_vjp_traced_nondiff_argument", lambda: jitgrad.grad(lambda x: _cv_pow(x, x))(2.0),
+     TypeError, "argument 1 is in nondiff_argnums but holds a traced array"),
+    ("custom_jvp_unknown_keyword", lambda: jitgrad.grad(lambda x: _cj_sin(y=x))(1.0),
+     TypeError, "custom_jvp function _cj_sin: .*argument"),
+    ("custom_jvp_rule_error_kept", lambda: jitgrad.grad(_cj_raises)(1.0), ValueError, "rule failed"),
+    # pytree registration misuse
+    ("tree_flatten_returns_list", lambda: tree_util.flatten(_BadFlatten(1.0)),
+     TypeError, r"flatten function registered for _BadFlatten must return a pair"),
+    ("tree_register_not_a_class", lambda: tree_util.register("point", lambda p: ([], None), None),
+     TypeError, "must be a class"),
 
     # -- numerics
 
@@ -94,6 +127,58 @@ RAISES = [
 EQUALS = [
     ("grad_square", lambda: jitgrad.grad(lambda x: x * x)(3.0), 6.0),
     # -- core
+    # custom rules: pytrees, several outputs, keywords, nondiff_argnums, vmap keeps the rule
+    ("custom_jvp_rule_used_under_vmap", lambda: jitgrad.grad(lambda x: np.sum(jitgrad.vmap(_cj_twice_cos)(x)))(
+        np.zeros(3)), 2 * np.ones(3)),
+    ("custom_vjp_rule_used_under_vmap", lambda: jitgrad.grad(lambda x: np.sum(jitgrad.vmap(_cv_exp)(x)))(
+        np.zeros(2)), 7 * np.ones(2)),
+    ("custom_vjp_vmap_unbatched_argument", lambda: jitgrad.grad(
+        lambda x, y: np.sum(jitgrad.vmap(_cv_two, in_axes=(0, None))(x, y)[1]), argnums=(0, 1))(
+        np.ones(3), 2.0), (np.ones(3), 30.0)),
+    ("custom_jvp_dict_in_out", lambda: jitgrad.jacfwd(_cj_dict)({"a": 1.0, "b": 2.0}),
+     {"p": {"a": 2.0, "b": 1.0}, "s": {"a": 1.0, "b": 1.0}}),
+    ("custom_jvp_dict_in_out_jacrev", lambda: jitgrad.jacrev(_cj_dict)({"a": 1.0, "b": 2.0}),
+     {"p": {"a": 2.0, "b": 1.0}, "s": {"a": 1.0, "b": 1.0}}),
+    ("custom_vjp_tuple_out", lambda: jitgrad.jacrev(_cv_two, argnums=(0, 1))(1.0, 2.0),
+     ((2.0, 1.0), (1.0, 10.0))),
+    ("custom_vjp_none_cotangent", lambda: jitgrad.grad(_cv_none, argnums=(0, 1))(3.0, 2.0), (0.0, 3.0)),
+    ("custom_jvp_keyword_argument", lambda: jitgrad.grad(lambda x: _cj_sin(x=x))(0.0), 3.0),
+    ("custom_jvp_keyword_outside", lambda: _cj_sin(x=0.5), np.sin(0.5)),
+    ("custom_jvp_nondiff_argnums", lambda: jitgrad.grad(lambda x: _cj_apply(np.sin, x))(1.0), 3.0),
+    ("custom_vjp_nondiff_argnums", lambda: jitgrad.grad(lambda x: _cv_pow(x, 3))(2.0), 30.0),
+    ("custom_jvp_closes_over_constant", lambda: jitgrad.grad(_closes_over_constant, argnums=0)(
+        np.ones(2), 2.0), np.array([20.0, 20.0])),
+    ("custom_jvp_rule_calls_itself", lambda: jitgrad.grad(jitgrad.grad(_cj_recursive))(2.0), 2.0),
+    ("custom_jvp_recursive_under_vmap", lambda: jitgrad.grad(
+        lambda x: np.sum(jitgrad.vmap(_cj_recursive)(x)))(np.ones(2)), np.array([2.0, 2.0])),
+    # forward over reverse differentiates bwd, 7 ct: a zero Hessian
+    ("custom_vjp_hessian", lambda: jitgrad.hessian(lambda x: np.sum(_cv_exp(x)))(np.ones(2)),
+     np.zeros((2, 2))),
+    # pytrees
+    ("namedtuple_grad", lambda: jitgrad.grad(lambda p: np.sum(p.x * p.y))(_NT(np.ones(2), np.full(2, 3.0))),
+     (np.full(2, 3.0), np.ones(2))),
+    ("namedtuple_output_type", lambda: type(jitgrad.jit(lambda x: _NT(x, x * 2))(np.ones(2))).__name__ == "_NT",
+     True),
+    ("dict_keys_sorted", lambda: list(jitgrad.jit(lambda d: d)({"b": np.ones(1), "a": np.zeros(1)})) == ["a", "b"],
+     True),
+    ("none_leaf_keeps_none", lambda: jitgrad.grad(lambda d: np.sum(d["a"]))({"a": np.ones(2), "b": None}),
+     {"a": np.ones(2), "b": None}),
+    ("empty_tuple_argument", lambda: jitgrad.grad(lambda e, x: np.sum(x), argnums=(0, 1))((), np.ones(2)),
+     ((), np.ones(2))),
+    ("jacrev_of_tuple_output", lambda: jitgrad.jacrev(lambda x: {"a": x * 2, "b": (np.sum(x), x[0])})(np.ones(2)),
+     {"a": 2 * np.eye(2), "b": (np.ones(2), np.array([1.0, 0.0]))}),
+    ("vmap_size_zero", lambda: jitgrad.vmap(jitgrad.grad(lambda x: np.sum(x * x)))(np.ones((0, 2))).shape == (0, 2),
+     True),
+    ("vmap_constant_output", lambda: jitgrad.vmap(lambda x: np.ones(2))(np.ones((3, 2))), np.ones((3, 2))),
+    # special points (JAX's conventions: abs'(0) = 1 is JAX's, jitgrad keeps sign(0) = 0)
+    ("where_nan_untaken_through_reshape", lambda: jitgrad.grad(
+        lambda x: np.sum(np.where(x > 0, np.sqrt(x.reshape(2, 2)).T.ravel(), 0.0)))(np.array([0.0, 1.0, 4.0, -1.0])),
+     np.array([0.0, 0.5, 0.25, 0.0])),
+    ("max_ties_split", lambda: jitgrad.grad(np.max)(np.array([1.0, 3.0, 3.0])), np.array([0.0, 0.5, 0.5])),
+    ("maximum_tie_split", lambda: jitgrad.grad(lambda x: np.maximum(x, 0.0))(0.0), 0.5),
+    ("pow_float_exponent_at_zero", lambda: jitgrad.grad(lambda x: x ** 2.0)(0.0), 0.0),
+    ("sqrt_at_zero", lambda: jitgrad.grad(np.sqrt)(0.0), np.inf),
+    ("norm_at_zero_is_nan_as_jax", lambda: jitgrad.grad(np.linalg.norm)(np.zeros(2)), np.array([np.nan, np.nan])),
 
     # -- numerics
 
@@ -343,3 +428,162 @@ def test_traced_value_from_another_thread_is_refused():
     finally:
         done.set()
         t.join()
+
+
+# === transforms ===
+# The custom functions and containers the core rows above use.
+
+import collections
+import functools
+
+_NT = collections.namedtuple("_NT", "x y")
+
+
+class _BadFlatten:
+    def __init__(self, v):
+        self.v = v
+
+
+tree_util.register(_BadFlatten, lambda b: [b.v], lambda aux, c: _BadFlatten(*c))
+
+
+def _custom_jvp(rule):
+    """``custom_jvp(np.sin)`` with ``rule`` as its rule (a fresh function per use)."""
+    @jitgrad.custom_jvp
+    def f(x):
+        return np.sin(x)
+    f.defjvp(rule)
+    return f
+
+
+def _named(f, name):
+    f.__name__ = name
+    return f
+
+
+_cj_bad_shape = _named(_custom_jvp(lambda p, t: (np.sin(p[0]), np.ones(5))), "_cj_bad_shape")
+_cj_bad_dtype = _custom_jvp(lambda p, t: (np.sin(p[0]), (np.cos(p[0]) * t[0]).astype(np.float32)))
+_cj_single = _custom_jvp(lambda p, t: np.cos(p[0]) * t[0])
+_cj_bad_primal = _custom_jvp(lambda p, t: (np.ones(4), np.cos(p[0]) * t[0]))
+_cj_twice_cos = _custom_jvp(lambda p, t: (np.sin(p[0]), 2 * np.cos(p[0]) * t[0]))
+
+
+def _cj_raising_rule(p, t):
+    raise ValueError("rule failed")
+
+
+_cj_raises = _custom_jvp(_cj_raising_rule)
+
+
+@jitgrad.custom_jvp
+def _cj_two_list(x):
+    return x, x
+
+
+@_cj_two_list.defjvp
+def _cj_two_list_jvp(p, t):
+    return (p[0], p[0]), [t[0], t[0]]
+
+
+@jitgrad.custom_jvp
+def _cj_sin(x):
+    return np.sin(x)
+
+
+@_cj_sin.defjvp
+def _cj_sin_jvp(p, t):
+    return np.sin(p[0]), 3.0 * t[0]
+
+
+@jitgrad.custom_jvp
+def _cj_dict(d):
+    return {"s": d["a"] + d["b"], "p": d["a"] * d["b"]}
+
+
+@_cj_dict.defjvp
+def _cj_dict_jvp(p, t):
+    (d,), (td,) = p, t
+    return _cj_dict(d), {"s": td["a"] + td["b"], "p": td["a"] * d["b"] + d["a"] * td["b"]}
+
+
+@jitgrad.custom_jvp
+def _cj_recursive(x):
+    return x * x
+
+
+@_cj_recursive.defjvp
+def _cj_recursive_jvp(p, t):
+    return _cj_recursive(p[0]), 2 * p[0] * t[0]       # the rule calls its own function
+
+
+@functools.partial(jitgrad.custom_jvp, nondiff_argnums=(0,))
+def _cj_apply(fn, x):
+    return fn(x)
+
+
+@_cj_apply.defjvp
+def _cj_apply_jvp(fn, p, t):
+    return fn(p[0]), 3.0 * t[0]
+
+
+def _custom_vjp(fwd, bwd, name="f"):
+    @jitgrad.custom_vjp
+    def f(x):
+        return np.exp(x)
+    f.defvjp(fwd, bwd)
+    return _named(f, name)
+
+
+_cv_bad_shape = _custom_vjp(lambda x: (np.exp(x), x), lambda r, ct: (np.ones(5),), "_cv_bad_shape")
+_cv_bad_fwd = _custom_vjp(lambda x: (np.ones(4), x), lambda r, ct: (ct,))
+_cv_fwd_single = _custom_vjp(lambda x: np.exp(x), lambda r, ct: (ct,))
+_cv_bwd_bare = _custom_vjp(lambda x: (np.exp(x), x), lambda r, ct: ct)
+_cv_exp = _custom_vjp(lambda x: (np.exp(x), x), lambda r, ct: (7.0 * ct,))
+
+
+@jitgrad.custom_vjp
+def _cv_two(x, y):
+    return x * y, x + y
+
+
+_cv_two.defvjp(lambda x, y: ((x * y, x + y), (x, y)),
+               lambda r, ct: (ct[0] * r[1] + ct[1], ct[0] * r[0] + 10 * ct[1]))
+
+
+@jitgrad.custom_vjp
+def _cv_none(x, y):
+    return x * y
+
+
+_cv_none.defvjp(lambda x, y: (x * y, (x, y)), lambda r, ct: (None, ct * r[0]))
+
+
+@functools.partial(jitgrad.custom_vjp, nondiff_argnums=(1,))
+def _cv_pow(x, n):
+    return x ** n
+
+
+_cv_pow.defvjp(lambda x, n: (x ** n, x), lambda n, r, ct: (10.0 * n * ct,))
+
+
+def _closes_over_its_input(y):
+    @jitgrad.custom_jvp
+    def c(x):
+        return x * y
+
+    @c.defjvp
+    def c_jvp(p, t):
+        return p[0] * y, t[0] * y
+    return c(y)
+
+
+def _closes_over_constant(x, y):
+    # y is traced (an argument) but not differentiated: the rule may read it
+    @jitgrad.custom_jvp
+    def c(v):
+        return v * y
+
+    @c.defjvp
+    def c_jvp(p, t):
+        return p[0] * y, t[0] * y * 10
+    return np.sum(c(x))
