@@ -170,7 +170,9 @@ EQUALS = [
     ("vmap_size_zero", lambda: jitgrad.vmap(jitgrad.grad(lambda x: np.sum(x * x)))(np.ones((0, 2))).shape == (0, 2),
      True),
     ("vmap_constant_output", lambda: jitgrad.vmap(lambda x: np.ones(2))(np.ones((3, 2))), np.ones((3, 2))),
-    # special points (JAX's conventions: abs'(0) = 1 is JAX's, jitgrad keeps sign(0) = 0)
+    # special points.  abs'(0): JAX gives 1 (select(x >= 0, t, -t)), TensorFlow and PyTorch
+    # sign(0) = 0; jitgrad keeps 0.
+    ("abs_at_zero", lambda: jitgrad.grad(np.abs)(0.0), 0.0),
     ("where_nan_untaken_through_reshape", lambda: jitgrad.grad(
         lambda x: np.sum(np.where(x > 0, np.sqrt(x.reshape(2, 2)).T.ravel(), 0.0)))(np.array([0.0, 1.0, 4.0, -1.0])),
      np.array([0.0, 0.5, 0.25, 0.0])),
