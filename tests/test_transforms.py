@@ -735,11 +735,13 @@ def test_where_second_order_nan_safe():
     close(_quiet(grad(grad(lambda s: np.where(s > 0, np.sqrt(s), 0.0))), 0.0), 0.0)
 
 
-@pytest.mark.xfail(strict=True, reason="NaN-safe where does not hold at third order: "
-                   "grad(grad(grad(lambda s: np.where(s > 0, np.sqrt(s), 0.0))))(0.0) is NaN")
-def test_where_third_order_nan_safe():
-    g = _quiet(_nth(lambda s: np.where(s > 0, np.sqrt(s), 0.0), 3), 0.0)
-    assert g == 0.0
+def test_where_third_and_fourth_order_nan_safe():
+    # the backward pass sums masked cotangents: the sum stays masked
+    for n in (3, 4):
+        assert _quiet(_nth(lambda s: np.where(s > 0, np.sqrt(s), 0.0), n), 0.0) == 0.0
+        assert _quiet(_nth(lambda s: np.where(s > 0, np.log(s), 0.0), n), 0.0) == 0.0
+    g3 = _quiet(_nth(lambda s: np.where(s > 0, np.sqrt(s), 0.0), 3), 4.0)
+    close(g3, 3 / 8 * 4.0 ** -2.5, rtol=1e-12, atol=0)
 
 
 def test_where_nan_safe_compiled_matches_interpreter():

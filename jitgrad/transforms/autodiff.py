@@ -111,11 +111,17 @@ def _transpose(linear_eqns, linear, seeds, read):
     variable still reached (the inputs' among them).  ``read`` gives the
     values of the non-linear operands."""
     ct = {}
-    masked = {}   # id(cotangent) -> (pred, on_true, cotangent before masking); see below
+    masked = {}   # id(cotangent) -> (cotangent, pred, on_true, cotangent before masking); see below
 
     def add_ct(v, c):
-        if c is not None:
-            ct[v] = c if v not in ct else P.add(ct[v], c)
+        if c is None:
+            return
+        if v not in ct:
+            ct[v] = c
+            return
+        old = ct[v]
+        ct[v] = total = P.add(old, c)
+        _mask_sum(masked, total, old, c)
 
     for v, c in seeds:
         add_ct(v, c)
@@ -155,6 +161,23 @@ def _transpose(linear_eqns, linear, seeds, read):
 _SCALINGS = ("mul", "div", "neg", "convert", "add", "sub")
 _MOVES = ("reshape", "transpose", "broadcast_in_dim", "reduce_sum", "slice", "pad",
           "concatenate", "gather", "scatter_add", "cumsum")
+
+
+def _mask_sum(masked, total, a, b):
+    """A sum of two masked cotangents is masked where both are (its terms are
+    exact zeros there); a sum with an unmasked one is not."""
+    ma, mb = masked.get(id(a)), masked.get(id(b))
+    if ma is None or mb is None or ma[0] is not a or mb[0] is not b:
+        return
+    if ma[1] is mb[1] and ma[2] == mb[2]:
+        pred, on_true = ma[1], ma[2]
+    else:
+        shape = P.aval_of(total).shape
+        if P.aval_of(ma[1]).shape != shape or P.aval_of(mb[1]).shape != shape:
+            return
+        unmasked = [m[1] if m[2] else P.logical_not(m[1]) for m in (ma, mb)]
+        pred, on_true = P.logical_or(*unmasked), True
+    masked[id(total)] = (total, pred, on_true, total)
 
 
 def _transpose_masked(e, c, args, masked):
