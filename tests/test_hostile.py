@@ -105,6 +105,8 @@ RAISES = [
     ("custom_jvp_unknown_keyword", lambda: jitgrad.grad(lambda x: _cj_sin(y=x))(1.0),
      TypeError, "custom_jvp function _cj_sin: .*argument"),
     ("custom_jvp_rule_error_kept", lambda: jitgrad.grad(_cj_raises)(1.0), ValueError, "rule failed"),
+    ("jacrev_integer_output", lambda: jitgrad.jacrev(lambda x: (x > 0).astype(int))(np.ones(2)),
+     TypeError, "jacrev requires floating-point outputs"),
     # pytree registration misuse
     ("tree_flatten_returns_list", lambda: tree_util.flatten(_BadFlatten(1.0)),
      TypeError, r"flatten function registered for _BadFlatten must return a pair"),

@@ -105,6 +105,10 @@ def jacrev(f, argnums=0):
         groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacrev")
         which = [p for ps, _ in groups for p in ps]
         ir, out_tree = trace(f, leaves, in_tree)
+        for v in ir.outvars:      # an integer output has no cotangent (it gave zeros)
+            if not np.issubdtype(v.aval.dtype, np.floating):
+                raise TypeError(f"jacrev requires floating-point outputs, but {fname} returned "
+                                f"dtype {v.aval.dtype}; convert it (.astype(float)) or use jacfwd")
         out_shapes = [v.aval.shape for v in ir.outvars]
         m = sum(math.prod(s) for s in out_shapes)
         dtype = ir.outvars[0].aval.dtype
