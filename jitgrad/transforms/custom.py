@@ -139,8 +139,11 @@ def _use(rule):
 
 
 def _describe(x):
-    return f"a {type(x).__name__}" if not isinstance(x, (tuple, list)) else \
-        f"a {type(x).__name__} of {len(x)}"
+    if isinstance(x, (tuple, list)):
+        return f"a {type(x).__name__} of {len(x)}"
+    if isinstance(x, (Tracer, np.ndarray, np.generic)):
+        return "a single array"
+    return f"a {type(x).__name__}"
 
 
 def _check_like(value, tree, avals, what, strict_dtype=True):
