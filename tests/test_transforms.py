@@ -685,15 +685,21 @@ NAN_SAFE = {
     "mean": (lambda x: np.mean(np.where(x > 0, np.sqrt(x), 0.0)), XZ, [0, 0.125, 0.0625, 0]),
     "x**0.5": (lambda x: np.sum(np.where(x > 0, x ** 0.5, 0.0)), XZ, [0, 0.5, 0.25, 0]),
     "scalar": (lambda x: np.where(x > 0, np.sqrt(x), 0.0), 0.0, 0.0),
+    # the mask moves with the cotangent through reshapes, broadcasts, sums, slices
+    "reshape": (lambda x: np.sum(np.where(x > 0, np.sqrt(x.reshape(2, 2)).ravel(), 0.0)), XZ,
+                [0, 0.5, 0.25, 0]),
+    "broadcast": (lambda x: np.sum(np.where((x > 0) & np.array([[True], [True]]), np.sqrt(x), 0.0)),
+                  XZ, [0, 1.0, 0.5, 0]),
+    "transpose": (lambda x: np.sum(np.where(x.reshape(2, 2) > 0, np.sqrt(x.reshape(2, 2)).T.T, 0.0)),
+                  XZ, [0, 0.5, 0.25, 0]),
+    "slice": (lambda x: np.sum(np.where(x[1:] > 0, np.sqrt(x)[1:], 0.0)), np.array([0.0, 0.0, 4.0, -1.0]),
+              [0, 0, 0.25, 0]),
+    "scalar-pred-sum": (lambda x: np.where(np.sum(x) > 0, np.sum(np.sqrt(x)), 0.0), np.array([0.0, -1.0]),
+                        [0, 0]),
+    "concatenate": (lambda x: np.sum(np.where(np.concatenate([x, x]) > 0,
+                                              np.concatenate([np.sqrt(x), np.log(x)]), 0.0)), XZ,
+                    [0, 1.5, 0.5, 0]),
 }
-
-NAN_SAFE_BROKEN = {
-    "reshape": ((lambda x: np.sum(np.where(x > 0, np.sqrt(x.reshape(2, 2)).ravel(), 0.0))), XZ,
-                [0, 0.5, 0.25, 0], "the mask is not carried through reshape"),
-    "broadcast": ((lambda x: np.sum(np.where((x > 0) & np.array([[True], [True]]), np.sqrt(x), 0.0))),
-                  XZ, [0, 1.0, 0.5, 0], "the mask is not carried through broadcast/reduce_sum"),
-}
-
 
 @pytest.mark.parametrize("name", sorted(NAN_SAFE))
 def test_where_untaken_branch_is_nan_safe(name):
@@ -703,15 +709,6 @@ def test_where_untaken_branch_is_nan_safe(name):
     close(g, expected, rtol=1e-12, atol=0)
     # and through vjp
     close(_quiet(lambda x: vjp(f, x)[1](1.0)[0], x), expected, rtol=1e-12, atol=0)
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=f"NaN-safe where gap: {v[3]}"))
-    for k, v in sorted(NAN_SAFE_BROKEN.items())])
-def test_where_untaken_branch_is_nan_safe_known_gaps(name):
-    f, x, expected, _ = NAN_SAFE_BROKEN[name]
-    g = _quiet(grad(f), x)
-    close(g, expected, rtol=1e-12, atol=0)
 
 
 def test_where_forward_mode_untaken_branch():
@@ -738,11 +735,13 @@ def test_where_second_order_nan_safe():
     close(_quiet(grad(grad(lambda s: np.where(s > 0, np.sqrt(s), 0.0))), 0.0), 0.0)
 
 
-@pytest.mark.xfail(strict=True, reason="NaN-safe where does not hold at third order: "
-                   "grad(grad(grad(lambda s: np.where(s > 0, np.sqrt(s), 0.0))))(0.0) is NaN")
-def test_where_third_order_nan_safe():
-    g = _quiet(_nth(lambda s: np.where(s > 0, np.sqrt(s), 0.0), 3), 0.0)
-    assert g == 0.0
+def test_where_third_and_fourth_order_nan_safe():
+    # the backward pass sums masked cotangents: the sum stays masked
+    for n in (3, 4):
+        assert _quiet(_nth(lambda s: np.where(s > 0, np.sqrt(s), 0.0), n), 0.0) == 0.0
+        assert _quiet(_nth(lambda s: np.where(s > 0, np.log(s), 0.0), n), 0.0) == 0.0
+    g3 = _quiet(_nth(lambda s: np.where(s > 0, np.sqrt(s), 0.0), 3), 4.0)
+    close(g3, 3 / 8 * 4.0 ** -2.5, rtol=1e-12, atol=0)
 
 
 def test_where_nan_safe_compiled_matches_interpreter():

@@ -1,4 +1,4 @@
-"""Pytrees: nested tuples, lists, dicts and None holding arrays at the leaves.
+"""Pytrees: nested tuples, lists, namedtuples, dicts and None holding arrays at the leaves.
 
 ``flatten(x) -> (leaves, treedef)`` and ``unflatten(treedef, leaves)``.
 Custom containers join with :func:`register`.  A ``treedef`` is hashable, so it
@@ -14,9 +14,13 @@ _REGISTRY = {}
 def register(cls, flatten_fn, unflatten_fn):
     """Register a container type.
 
-    ``flatten_fn(obj) -> (children, aux)`` with ``aux`` hashable, and
-    ``unflatten_fn(aux, children) -> obj``.
+    ``flatten_fn(obj) -> (children, aux)`` with ``children`` a list or tuple
+    and ``aux`` hashable, and ``unflatten_fn(aux, children) -> obj``.
     """
+    if not isinstance(cls, type):
+        raise TypeError(f"tree.register: the first argument must be a class, got {cls!r}")
+    if not (callable(flatten_fn) and callable(unflatten_fn)):
+        raise TypeError(f"tree.register({cls.__name__}, ...): flatten_fn and unflatten_fn must be functions")
     _REGISTRY[cls] = (flatten_fn, unflatten_fn)
 
 
@@ -25,6 +29,16 @@ register(list, lambda t: (list(t), None), lambda aux, c: list(c))
 register(dict, lambda d: ([d[k] for k in sorted(d)], tuple(sorted(d))),
          lambda keys, c: dict(zip(keys, c)))
 register(type(None), lambda n: ([], None), lambda aux, c: None)
+
+
+def _entry(cls):
+    """The (flatten, unflatten) pair of a container type, or None for a leaf.
+    A namedtuple class is a container of its fields (as in JAX), registered
+    when first met."""
+    entry = _REGISTRY.get(cls)
+    if entry is None and issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        entry = _REGISTRY[cls] = (lambda t: (list(t), None), lambda aux, c: cls(*c))
+    return entry
 
 
 @dataclass(frozen=True)
@@ -52,11 +66,20 @@ def flatten(x):
 
 
 def _flatten(x, leaves):
-    entry = _REGISTRY.get(type(x))
+    entry = _entry(type(x))
     if entry is None:
         leaves.append(x)
         return LEAF
-    children, aux = entry[0](x)
+    out = entry[0](x)
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], (list, tuple))):
+        raise TypeError(f"the flatten function registered for {type(x).__name__} must return a pair "
+                        f"(children as a list or tuple, aux data), got {out!r}")
+    children, aux = out
+    try:
+        hash(aux)
+    except TypeError:
+        raise TypeError(f"the flatten function registered for {type(x).__name__} returned aux data of "
+                        f"type {type(aux).__name__}, which is not hashable (it is part of cache keys)") from None
     return TreeDef(type(x), aux, tuple(_flatten(c, leaves) for c in children))
 
 

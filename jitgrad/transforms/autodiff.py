@@ -111,11 +111,17 @@ def _transpose(linear_eqns, linear, seeds, read):
     variable still reached (the inputs' among them).  ``read`` gives the
     values of the non-linear operands."""
     ct = {}
-    masked = {}   # id(cotangent) -> (pred, on_true, cotangent before masking); see below
+    masked = {}   # id(cotangent) -> (cotangent, pred, on_true, cotangent before masking); see below
 
     def add_ct(v, c):
-        if c is not None:
-            ct[v] = c if v not in ct else P.add(ct[v], c)
+        if c is None:
+            return
+        if v not in ct:
+            ct[v] = c
+            return
+        old = ct[v]
+        ct[v] = total = P.add(old, c)
+        _mask_sum(masked, total, old, c)
 
     for v, c in seeds:
         add_ct(v, c)
@@ -140,11 +146,38 @@ def _transpose(linear_eqns, linear, seeds, read):
 # NaN-safe where.  The transpose of select(p, a, b) gives a the cotangent
 # select(p, ct, 0): zero where the branch was not taken.  Multiplying that zero
 # by an infinite derivative of the untaken branch (sqrt at 0, log at 0) would
-# give NaN.  A masked cotangent therefore stays masked through the elementwise
-# linear maps that follow it (mul, div, neg, convert, add, sub): the scaling is applied to
-# the cotangent before masking and the mask is applied after, so masked
-# positions are exactly 0 and every other position keeps IEEE arithmetic.
+# give NaN.  A masked cotangent therefore stays masked through the linear maps
+# that follow it:
+# - through the elementwise scalings (mul, div, neg, convert, add, sub) the
+#   scaling is applied to the cotangent before masking and the mask after, so
+#   masked positions are exactly 0 and every other position keeps IEEE
+#   arithmetic;
+# - through the maps that only move, copy or add up values (reshape,
+#   transpose, broadcast, sums, slices, gathers ...) the mask moves with them:
+#   applied to the indicator u of the unmasked positions (1 there, 0 where
+#   masked), the same map gives a count of unmasked contributions per output
+#   position (every coefficient is 0 or 1), and where that count is 0 every
+#   contribution was an exact 0, so the result is masked there.
 _SCALINGS = ("mul", "div", "neg", "convert", "add", "sub")
+_MOVES = ("reshape", "transpose", "broadcast_in_dim", "reduce_sum", "slice", "pad",
+          "concatenate", "gather", "scatter_add", "cumsum")
+
+
+def _mask_sum(masked, total, a, b):
+    """A sum of two masked cotangents is masked where both are (its terms are
+    exact zeros there); a sum with an unmasked one is not."""
+    ma, mb = masked.get(id(a)), masked.get(id(b))
+    if ma is None or mb is None or ma[0] is not a or mb[0] is not b:
+        return
+    if ma[1] is mb[1] and ma[2] == mb[2]:
+        pred, on_true = ma[1], ma[2]
+    else:
+        shape = P.aval_of(total).shape
+        if P.aval_of(ma[1]).shape != shape or P.aval_of(mb[1]).shape != shape:
+            return
+        unmasked = [m[1] if m[2] else P.logical_not(m[1]) for m in (ma, mb)]
+        pred, on_true = P.logical_or(*unmasked), True
+    masked[id(total)] = (total, pred, on_true, total)
 
 
 def _transpose_masked(e, c, args, masked):
@@ -162,6 +195,15 @@ def _transpose_masked(e, c, args, masked):
             outs.append(out)
         return outs
     outs = e.prim.transpose(c, *args, **e.params)
+    if m is not None and m[0] is c and e.prim.name in _MOVES:
+        _, pred, on_true, _ = m
+        if P.aval_of(pred).shape == P.aval_of(c).shape:
+            dtype = P.aval_of(c).dtype
+            unmasked = P.select(pred, P.full(P.aval_of(pred).shape, 1 if on_true else 0, dtype),
+                                P.full(P.aval_of(pred).shape, 0 if on_true else 1, dtype))
+            for out, count in zip(outs, e.prim.transpose(unmasked, *args, **e.params)):
+                if out is not None:
+                    masked[id(out)] = (out, P.gt(count, 0), True, out)
     if e.prim.name == "select":
         pred = args[0]
         for i, on_true in ((1, True), (2, False)):
