@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..lax import elementwise as P
+from .. import lax as P
 from ..core import tree as tree_util
 from .functions import Staged, diff_leaves, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
 from .arguments import check_argnums, check_callable

@@ -21,6 +21,7 @@ import numpy as np
 from ..core.primitive import Primitive, Undefined
 from ..core.trace import Tracer, aval_of, bind
 from ..core.ir import Aval
+from .structural import broadcast_in_dim, full, instantiate, zeros
 
 
 
@@ -83,18 +84,6 @@ def _prepare(*xs):
         xs = [broadcast_in_dim(x, shape, ()) if isinstance(x, Tracer) and x.shape == () else x
               for x in xs]
     return xs
-
-
-def zeros(aval):
-    return full(aval.shape, 0, aval.dtype)
-
-
-def full(shape, value, dtype):
-    return broadcast_in_dim(np.asarray(value, dtype)[()], tuple(shape), ())
-
-
-def instantiate(t, aval):
-    return zeros(aval) if t is None else t
 
 
 def _add_tangents(a, b):
@@ -442,9 +431,3 @@ def stop_gradient(x):
     return bind(stop_gradient_p, x) if isinstance(x, Tracer) else x
 
 
-# The rest of the set.  These modules use the elementwise ops above, so they
-# are imported last; their names are part of this module's interface.
-from .structural import *  # noqa: E402,F401,F403
-from .reductions import *  # noqa: E402,F401,F403
-from .gather import *  # noqa: E402,F401,F403
-from .linalg import *  # noqa: E402,F401,F403

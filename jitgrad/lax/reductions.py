@@ -11,15 +11,12 @@ import numpy as np
 from ..core.primitive import Undefined
 from ..core.trace import aval_of, bind
 from ..core.ir import Aval
-from .elementwise import (_add_tangents, _new, convert, div, eq, full_like, logical_and, mul, select, zeros)
-from .structural import _shift, broadcast_in_dim, transpose
+from .elementwise import _add_tangents, _new, convert, div, eq, full_like, logical_and, mul, select
+from .structural import (_expand_back, _kept_dims, _reduce_batch, _reduce_shape, _reducer, _shift,
+                         broadcast_in_dim, reduce_sum, transpose, zeros)
 
 # ---------------------------------------------------------------------------
 # Reductions over a set of axes.  code: (initial value, combine template).
-
-
-def _reduce_shape(x, axes):
-    return Aval(tuple(s for i, s in enumerate(x.shape) if i not in axes), x.dtype)
 
 
 def _reduce_shape_no_identity(name):
@@ -30,30 +27,6 @@ def _reduce_shape_no_identity(name):
             raise ValueError(f"zero-size array to reduction operation {name} which has no identity")
         return _reduce_shape(x, axes)
     return shape
-
-
-def _kept_dims(ndim, axes):
-    return tuple(i for i in range(ndim) if i not in axes)
-
-
-def _reduce_batch(prim):
-    """Batching a reduction: the same reduction, over the shifted axes."""
-    return lambda args, batched, size, axes: bind(prim, args[0], axes=_shift(axes))
-
-
-def _expand_back(y, in_aval, axes):
-    """Broadcast a reduced value back to the input's shape."""
-    return broadcast_in_dim(y, in_aval.shape, _kept_dims(len(in_aval.shape), axes))
-
-
-reduce_sum_p = _new("reduce_sum", "reduce")
-# (dtype=: NumPy would sum small integers in int64; the primitive keeps x's dtype)
-reduce_sum_p.impl = lambda x, axes: np.asarray(np.sum(x, axis=axes, dtype=np.asarray(x).dtype))
-reduce_sum_p.shape = _reduce_shape
-reduce_sum_p.jvp = lambda p, t, out, axes: None if t[0] is None else reduce_sum(t[0], axes)
-reduce_sum_p.transpose = lambda ct, x, axes: [_expand_back(ct, x.aval, axes)]
-reduce_sum_p.code = ("0", "{acc} + {x}")
-reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
 
 
 def _reduce_max_jvp(p, t, out, axes):
@@ -105,17 +78,7 @@ reduce_prod_p.code = ("1", "{acc} * {x}")
 reduce_prod_p.batch = _reduce_batch(reduce_prod_p)
 
 
-def _reducer(p):
-    def op(x, axes):
-        axes = tuple(sorted(int(a) for a in axes))
-        if not axes:
-            return x
-        return bind(p, x, axes=axes)
-    return op
-
-
-reduce_sum, reduce_max, reduce_min, reduce_prod = map(
-    _reducer, (reduce_sum_p, reduce_max_p, reduce_min_p, reduce_prod_p))
+reduce_max, reduce_min, reduce_prod = map(_reducer, (reduce_max_p, reduce_min_p, reduce_prod_p))
 
 
 # ---------------------------------------------------------------------------

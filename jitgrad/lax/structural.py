@@ -10,10 +10,9 @@ import math
 
 import numpy as np
 
-from ..core.primitive import Undefined
+from ..core.primitive import Primitive, Undefined
 from ..core.trace import aval_of, bind
 from ..core.ir import Aval
-from .elementwise import _new, instantiate
 
 def _shift(axes):
     """Axis numbers after a leading batch axis is inserted."""
@@ -30,7 +29,7 @@ def with_batch_axis(x, size):
 # Structural primitives.  These move data without arithmetic; the fuser folds
 # the 'view' kind into index expressions.
 
-broadcast_in_dim_p = _new("broadcast_in_dim", "view")
+broadcast_in_dim_p = Primitive("broadcast_in_dim", "view")
 
 
 def _broadcast_shape(x, shape, dims):
@@ -75,7 +74,7 @@ def broadcast_in_dim(x, shape, dims):
     return bind(broadcast_in_dim_p, x, shape=shape, dims=dims)
 
 
-transpose_p = _new("transpose", "view")
+transpose_p = Primitive("transpose", "view")
 transpose_p.impl = lambda x, perm: np.ascontiguousarray(np.transpose(x, perm))
 transpose_p.shape = lambda x, perm: Aval(tuple(x.shape[p] for p in perm), x.dtype)
 transpose_p.jvp = lambda p, t, out, perm: None if t[0] is None else transpose(t[0], perm)
@@ -92,7 +91,7 @@ def transpose(x, perm):
 
 
 # slice: x[start:stop:step] along every axis (steps may be negative).
-slice_p = _new("slice", "view")
+slice_p = Primitive("slice", "view")
 
 
 def _slice_len(start, stop, step):
@@ -123,7 +122,7 @@ def slice_(x, start, stop, step):
 # pad: the transpose of slice.  Places x at positions start + i*step of a zero
 # array of the given shape.  A view: a read maps the index back into x, under
 # the condition that it lands on one of x's positions (else the value is 0).
-pad_p = _new("pad", "view")
+pad_p = Primitive("pad", "view")
 
 
 def _pad_impl(x, shape, start, step):
@@ -169,7 +168,7 @@ def pad(x, shape, start, step):
                 start=tuple(int(s) for s in start), step=tuple(int(s) for s in step))
 
 
-reshape_p = _new("reshape", "opaque")
+reshape_p = Primitive("reshape", "opaque")
 reshape_p.impl = lambda x, shape: np.reshape(np.asarray(x), shape)
 
 
@@ -222,7 +221,7 @@ def reshape(x, shape):
 # ---------------------------------------------------------------------------
 # concatenate along one axis.  Its transpose slices the cotangent apart.
 
-concatenate_p = _new("concatenate", "opaque")
+concatenate_p = Primitive("concatenate", "opaque")
 
 
 def _concat_shape(*xs, axis):
@@ -276,6 +275,64 @@ def concatenate(xs, axis):
     return bind(concatenate_p, *xs, axis=int(axis))
 
 
-# The transposes here are reductions and those of reductions are broadcasts:
-# the two modules refer to each other, so this import comes last.
-from .reductions import reduce_sum  # noqa: E402
+# ---------------------------------------------------------------------------
+# Filling: a scalar broadcast to a shape (symbolic zeros become these).
+
+
+def zeros(aval):
+    return full(aval.shape, 0, aval.dtype)
+
+
+def full(shape, value, dtype):
+    return broadcast_in_dim(np.asarray(value, dtype)[()], tuple(shape), ())
+
+
+def instantiate(t, aval):
+    return zeros(aval) if t is None else t
+
+
+# ---------------------------------------------------------------------------
+# reduce_sum: the transpose of broadcast_in_dim, and broadcast_in_dim its
+# transpose, so the two live in one module.  The other reductions are in
+# reductions.py.  code: (initial value, combine template).
+
+
+def _reduce_shape(x, axes):
+    return Aval(tuple(s for i, s in enumerate(x.shape) if i not in axes), x.dtype)
+
+
+def _kept_dims(ndim, axes):
+    return tuple(i for i in range(ndim) if i not in axes)
+
+
+def _reduce_batch(prim):
+    """Batching a reduction: the same reduction, over the shifted axes."""
+    return lambda args, batched, size, axes: bind(prim, args[0], axes=_shift(axes))
+
+
+def _expand_back(y, in_aval, axes):
+    """Broadcast a reduced value back to the input's shape."""
+    return broadcast_in_dim(y, in_aval.shape, _kept_dims(len(in_aval.shape), axes))
+
+
+reduce_sum_p = Primitive("reduce_sum", "reduce")
+# (dtype=: NumPy would sum small integers in int64; the primitive keeps x's dtype)
+reduce_sum_p.impl = lambda x, axes: np.asarray(np.sum(x, axis=axes, dtype=np.asarray(x).dtype))
+reduce_sum_p.shape = _reduce_shape
+reduce_sum_p.jvp = lambda p, t, out, axes: None if t[0] is None else reduce_sum(t[0], axes)
+reduce_sum_p.transpose = lambda ct, x, axes: [_expand_back(ct, x.aval, axes)]
+reduce_sum_p.code = ("0", "{acc} + {x}")
+reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
+
+
+def _reducer(p):
+    """The op of reduction primitive ``p`` over ``axes`` (none: the identity)."""
+    def op(x, axes):
+        axes = tuple(sorted(int(a) for a in axes))
+        if not axes:
+            return x
+        return bind(p, x, axes=axes)
+    return op
+
+
+reduce_sum = _reducer(reduce_sum_p)

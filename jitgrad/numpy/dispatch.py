@@ -1,60 +1,50 @@
 """Traced arrays behave like ndarrays: NumPy's protocols (``__array_ufunc__``,
 ``__array_function__``), operators, methods and attributes on
-:class:`~jitgrad.core.trace.Tracer`, all answered by :mod:`jitgrad.numpy`.  The
+:class:`~jitgrad.core.trace.Tracer`, all answered by the NumPy layer.  The
 tables are also what the tape's Tensor dispatches through.
+
+The tables are not kept by hand: an implementation is found by name.  A
+function of the NumPy layer named like a NumPy ufunc answers that ufunc, one
+named like a NumPy function that dispatches through ``__array_function__``
+answers that function (and likewise in ``linalg``).  Adding a function to the
+layer is all it takes to make NumPy send traced arrays to it.
 """
 from __future__ import annotations
 
 import numpy as _np
 
-from .. import numpy as jnp
 from ..core.trace import Tracer
+from . import base, einsum, indexing, products, reductions, rounding, shapes, ufuncs
 
-# NumPy's ufuncs and functions on traced arrays.
+_FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum)
 
-UFUNCS = {
-    "add": jnp.add, "subtract": jnp.subtract, "multiply": jnp.multiply, "divide": jnp.divide,
-    "true_divide": jnp.divide, "power": jnp.power, "float_power": jnp.float_power,
-    "negative": jnp.negative, "positive": jnp.positive, "exp": jnp.exp, "exp2": jnp.exp2,
-    "expm1": jnp.expm1, "log": jnp.log, "log2": jnp.log2, "log10": jnp.log10, "log1p": jnp.log1p,
-    "sqrt": jnp.sqrt, "cbrt": jnp.cbrt, "square": jnp.square, "reciprocal": jnp.reciprocal,
-    "sin": jnp.sin, "cos": jnp.cos, "tan": jnp.tan, "arcsin": jnp.arcsin, "arccos": jnp.arccos,
-    "arctan": jnp.arctan, "arctan2": jnp.arctan2, "hypot": jnp.hypot, "sinh": jnp.sinh,
-    "cosh": jnp.cosh, "tanh": jnp.tanh, "arcsinh": jnp.arcsinh, "arccosh": jnp.arccosh,
-    "arctanh": jnp.arctanh, "absolute": jnp.absolute, "fabs": jnp.absolute, "sign": jnp.sign,
-    "floor": jnp.floor, "ceil": jnp.ceil, "rint": jnp.rint, "trunc": jnp.trunc,
-    "maximum": jnp.maximum, "minimum": jnp.minimum, "logaddexp": jnp.logaddexp, "less": jnp.less,
-    "less_equal": jnp.less_equal, "greater": jnp.greater, "greater_equal": jnp.greater_equal,
-    "equal": jnp.equal, "not_equal": jnp.not_equal, "logical_and": jnp.logical_and,
-    "logical_or": jnp.logical_or, "logical_not": jnp.logical_not, "logical_xor": jnp.logical_xor,
-    "bitwise_and": jnp.bitwise_and, "bitwise_or": jnp.bitwise_or, "bitwise_xor": jnp.bitwise_xor,
-    "invert": jnp.invert,
-    "isnan": jnp.isnan, "isinf": jnp.isinf, "isfinite": jnp.isfinite,
-    "floor_divide": jnp.floor_divide, "remainder": jnp.remainder, "divmod": jnp.divmod,
-    "deg2rad": jnp.deg2rad,
-    "rad2deg": jnp.rad2deg, "matmul": jnp.matmul,
-}
-UFUNC_REDUCE = {"add": jnp.sum, "multiply": jnp.prod, "maximum": jnp.max, "minimum": jnp.min}
 
-FUNCTIONS = {
-    _np.sum: jnp.sum, _np.prod: jnp.prod, _np.max: jnp.max, _np.min: jnp.min, _np.amax: jnp.max,
-    _np.amin: jnp.min, _np.ptp: jnp.ptp, _np.mean: jnp.mean, _np.var: jnp.var, _np.std: jnp.std,
-    _np.dot: jnp.dot,
-    _np.matmul: jnp.matmul, _np.vdot: jnp.vdot, _np.inner: jnp.inner, _np.outer: jnp.outer,
-    _np.tensordot: jnp.tensordot, _np.transpose: jnp.transpose, _np.swapaxes: jnp.swapaxes,
-    _np.moveaxis: jnp.moveaxis, _np.reshape: jnp.reshape, _np.ravel: jnp.ravel,
-    _np.expand_dims: jnp.expand_dims, _np.squeeze: jnp.squeeze, _np.broadcast_to: jnp.broadcast_to,
-    _np.concatenate: jnp.concatenate, _np.stack: jnp.stack, _np.hstack: jnp.hstack,
-    _np.vstack: jnp.vstack, _np.atleast_1d: jnp.atleast_1d, _np.zeros_like: jnp.zeros_like,
-    _np.ones_like: jnp.ones_like, _np.full_like: jnp.full_like, _np.empty_like: jnp.empty_like,
-    _np.where: jnp.where, _np.clip: jnp.clip, _np.round: jnp.round, _np.around: jnp.round,
-    _np.copy: jnp.copy, _np.shape: jnp.shape, _np.ndim: jnp.ndim, _np.size: jnp.size,
-    _np.linalg.norm: jnp.linalg.norm, _np.fix: jnp.fix, _np.trace: jnp.trace, _np.take: jnp.take,
-    _np.cumsum: jnp.cumsum, _np.diagonal: jnp.diagonal, _np.diag: jnp.diag, _np.diff: jnp.diff, _np.einsum: jnp.einsum,
-    _np.sort: jnp.sort, _np.argsort: jnp.argsort, _np.argmax: jnp.argmax, _np.argmin: jnp.argmin,
-    _np.linalg.inv: jnp.linalg.inv, _np.linalg.solve: jnp.linalg.solve,
-    _np.linalg.det: jnp.linalg.det,
-}
+def _implementations():
+    """Name -> function, for every public function the NumPy layer defines."""
+    found = {}
+    for module in _FAMILIES:
+        for name, value in vars(module).items():
+            if (not name.startswith("_") and callable(value)
+                    and getattr(value, "__module__", "").startswith(__package__ + ".")):
+                found.setdefault(name, value)
+    return found
+
+
+def _dispatched(obj):
+    """Whether NumPy sends traced arrays given to ``obj`` to ``__array_function__``."""
+    return callable(obj) and not isinstance(obj, _np.ufunc) and hasattr(obj, "_implementation")
+
+
+IMPLEMENTATIONS = _implementations()
+UFUNCS = {u.__name__: IMPLEMENTATIONS[u.__name__] for u in vars(_np).values()
+          if isinstance(u, _np.ufunc) and u.__name__ in IMPLEMENTATIONS}
+UFUNC_REDUCE = {"add": reductions.sum, "multiply": reductions.prod, "maximum": reductions.max,
+                "minimum": reductions.min}
+FUNCTIONS = {getattr(_np, name): fn for name, fn in IMPLEMENTATIONS.items()
+             if _dispatched(getattr(_np, name, None))}
+FUNCTIONS.update({getattr(_np.linalg, name): getattr(products.linalg, name)
+                  for name in vars(products.linalg)
+                  if not name.startswith("_") and _dispatched(getattr(_np.linalg, name, None))})
 
 
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
@@ -96,59 +86,67 @@ def _defer(op):
     return method
 
 
+class _Namespace:
+    """Attribute access to the NumPy layer's functions (``_ns.add``)."""
+
+    def __init__(self, functions):
+        self.__dict__.update(functions)
+
+
 def _install_tracer_methods():
     T = Tracer
+    _ns = _Namespace(IMPLEMENTATIONS)
     T.__getattr__ = _missing_attribute
     T.__array_ufunc__ = _array_ufunc
     T.__array_function__ = _array_function
     binary = {
-        "add": jnp.add, "sub": jnp.subtract, "mul": jnp.multiply, "truediv": jnp.divide,
-        "floordiv": jnp.floor_divide, "mod": jnp.remainder, "divmod": jnp.divmod, "pow": jnp.power,
-        "matmul": jnp.matmul,
+        "add": _ns.add, "sub": _ns.subtract, "mul": _ns.multiply, "truediv": _ns.divide,
+        "floordiv": _ns.floor_divide, "mod": _ns.remainder, "divmod": _ns.divmod, "pow": _ns.power,
+        "matmul": _ns.matmul,
     }
     for name, fn in binary.items():
         setattr(T, f"__{name}__", _defer(lambda s, o, fn=fn: fn(s, o)))
         setattr(T, f"__r{name}__", _defer(lambda s, o, fn=fn: fn(o, s)))
-    T.__neg__ = lambda s: jnp.negative(s)
+    T.__neg__ = lambda s: _ns.negative(s)
     T.__pos__ = lambda s: s
-    T.__abs__ = lambda s: jnp.absolute(s)
-    T.__lt__ = lambda s, o: jnp.less(s, o)
-    T.__le__ = lambda s, o: jnp.less_equal(s, o)
-    T.__gt__ = lambda s, o: jnp.greater(s, o)
-    T.__ge__ = lambda s, o: jnp.greater_equal(s, o)
-    T.__eq__ = lambda s, o: jnp.equal(s, o)
-    T.__ne__ = lambda s, o: jnp.not_equal(s, o)
-    T.__and__ = T.__rand__ = lambda s, o: jnp.bitwise_and(s, o)
-    T.__or__ = T.__ror__ = lambda s, o: jnp.bitwise_or(s, o)
-    T.__xor__ = T.__rxor__ = lambda s, o: jnp.bitwise_xor(s, o)
-    T.__invert__ = lambda s: jnp.invert(s)
-    T.__getitem__ = jnp.getitem
-    T.sum = jnp.sum
-    T.prod = jnp.prod
-    T.cumsum = jnp.cumsum
-    T.diagonal = jnp.diagonal
-    T.trace = jnp.trace
-    T.argsort = jnp.argsort
-    T.argmax = jnp.argmax
-    T.argmin = jnp.argmin
-    T.mean = jnp.mean
-    T.var = jnp.var
-    T.std = jnp.std
-    T.max = jnp.max
-    T.min = jnp.min
-    T.dot = jnp.dot
-    T.astype = jnp.astype
-    T.ravel = jnp.ravel
-    T.flatten = jnp.ravel
-    T.squeeze = jnp.squeeze
-    T.clip = jnp.clip
-    T.round = jnp.round
-    T.copy = jnp.copy
-    T.swapaxes = jnp.swapaxes
-    T.reshape = lambda s, *shape, **kw: jnp.reshape(s, shape[0] if len(shape) == 1 else shape, **kw)
-    T.transpose = lambda s, *axes: jnp.transpose(
+    T.__abs__ = lambda s: _ns.absolute(s)
+    T.__lt__ = lambda s, o: _ns.less(s, o)
+    T.__le__ = lambda s, o: _ns.less_equal(s, o)
+    T.__gt__ = lambda s, o: _ns.greater(s, o)
+    T.__ge__ = lambda s, o: _ns.greater_equal(s, o)
+    T.__eq__ = lambda s, o: _ns.equal(s, o)
+    T.__ne__ = lambda s, o: _ns.not_equal(s, o)
+    T.__and__ = T.__rand__ = lambda s, o: _ns.bitwise_and(s, o)
+    T.__or__ = T.__ror__ = lambda s, o: _ns.bitwise_or(s, o)
+    T.__xor__ = T.__rxor__ = lambda s, o: _ns.bitwise_xor(s, o)
+    T.__invert__ = lambda s: _ns.invert(s)
+    T.__getitem__ = _ns.getitem
+    T.sum = _ns.sum
+    T.prod = _ns.prod
+    T.cumsum = _ns.cumsum
+    T.diagonal = _ns.diagonal
+    T.trace = _ns.trace
+    T.argsort = _ns.argsort
+    T.argmax = _ns.argmax
+    T.argmin = _ns.argmin
+    T.mean = _ns.mean
+    T.var = _ns.var
+    T.std = _ns.std
+    T.max = _ns.max
+    T.min = _ns.min
+    T.dot = _ns.dot
+    T.astype = _ns.astype
+    T.ravel = _ns.ravel
+    T.flatten = _ns.ravel
+    T.squeeze = _ns.squeeze
+    T.clip = _ns.clip
+    T.round = _ns.round
+    T.copy = _ns.copy
+    T.swapaxes = _ns.swapaxes
+    T.reshape = lambda s, *shape, **kw: _ns.reshape(s, shape[0] if len(shape) == 1 else shape, **kw)
+    T.transpose = lambda s, *axes: _ns.transpose(
         s, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None)
-    T.T = property(lambda s: jnp.transpose(s))
+    T.T = property(lambda s: _ns.transpose(s))
 
 
 _install_tracer_methods()

@@ -15,8 +15,10 @@ import string
 
 import numpy as _np
 
-from ..lax import elementwise as P
-from . import _operand, _shape, _to, diagonal, result_dtype, sum
+from .. import lax as P
+from .base import _operand, result_dtype, _shape, _to
+from .indexing import diagonal
+from .reductions import sum
 
 _LETTERS = string.ascii_letters
 

@@ -23,10 +23,12 @@ import math
 
 import numpy as _np
 
-from ..lax import elementwise as P
-from ..core.trace import Tracer
-from . import (_operand, _shape, add, broadcast_to, isnan, moveaxis, multiply, negative,
-                    ravel, reshape, squeeze, subtract, sum, where)
+from .. import lax as P
+from ..core.trace import Tracer, aval_of
+from .base import _operand, _shape
+from .reductions import sum
+from .shapes import broadcast_to, moveaxis, ravel, reshape, squeeze
+from .ufuncs import add, isnan, multiply, negative, subtract, where
 
 
 def getitem(x, key):
@@ -301,13 +303,13 @@ def _arg_first(a, axis, keepdims, flip):
     y, back = _last_axis(a, axis)
     if _shape(y)[-1] == 0:
         raise ValueError(f"attempt to get {'argmax' if flip else 'argmin'} of an empty sequence")
-    dt = _np.dtype(P.aval_of(y).dtype)
+    dt = _np.dtype(aval_of(y).dtype)
     if dt == _np.bool_:
         y = P.convert(y, _np.int8)
     if not flip:
         key = y
     elif dt.kind in "iub":       # -1 - y (max - y if unsigned) reverses the order without overflow
-        key = subtract(_np.iinfo(P.aval_of(y).dtype).max if dt.kind == "u" else -1, y)
+        key = subtract(_np.iinfo(aval_of(y).dtype).max if dt.kind == "u" else -1, y)
     else:
         key = negative(y)
     if dt.kind == "f":

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import numpy as _np
 
-from ..lax import elementwise as P
-from . import (_float_dtype, _no_out, _operand, _shape, _to, multiply, ravel, reshape,
-                    result_dtype, sqrt, squeeze, sum)
+from .. import lax as P
+from .base import _float_dtype, _no_out, _operand, result_dtype, _shape, _to
+from .reductions import sum
+from .shapes import ravel, reshape, squeeze
+from .ufuncs import multiply, sqrt
 
 # ---------------------------------------------------------------------------
 # Products

@@ -9,10 +9,11 @@ import builtins
 
 import numpy as _np
 
-from ..lax import elementwise as P
-from . import (_int8_for_bool, _elementwise, _is_exact, _no_out, _operand, _unary_fn, astype,
-                    divide, less, logical_and, logical_not, logical_or, logical_xor, multiply,
-                    result_dtype, rint, where)
+from .. import lax as P
+from .base import (astype, _elementwise, _int8_for_bool, _is_exact, _no_out, _operand,
+                   result_dtype, _unary_fn)
+from .ufuncs import (divide, less, logical_and, logical_not, logical_or, logical_xor, multiply,
+                     rint, where)
 
 
 def _integral_identity(fn):

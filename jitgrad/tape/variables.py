@@ -33,7 +33,7 @@ import threading
 import numpy as np
 
 from .. import numpy as jnp
-from ..lax import elementwise as primitives
+from .. import lax
 from ..core import tree as tree_util
 from ..core.trace import Tracer
 from ..numpy.dispatch import FUNCTIONS, UFUNC_REDUCE, UFUNCS
@@ -381,8 +381,8 @@ def stop_gradient(x):
 
 def _stop_gradient(x):
     if isinstance(x, _Base):
-        return _apply(primitives.stop_gradient, primitives.stop_gradient, (x,), {})
-    return primitives.stop_gradient(x)
+        return _apply(lax.stop_gradient, lax.stop_gradient, (x,), {})
+    return lax.stop_gradient(x)
 
 
 def _reject_subclass(v):

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..lax import elementwise as P
+from .. import lax as P
 from ..core.primitive import MissingRuleError, Undefined
-from ..core.trace import apply_eqn, at_line, bind, new_trace, walk
+from ..core.trace import apply_eqn, at_line, aval_of, bind, new_trace, walk
 from ..core.ir import IR, Lit, Var
 
 
@@ -172,8 +172,8 @@ def _mask_sum(masked, total, a, b):
     if ma[1] is mb[1] and ma[2] == mb[2]:
         pred, on_true = ma[1], ma[2]
     else:
-        shape = P.aval_of(total).shape
-        if P.aval_of(ma[1]).shape != shape or P.aval_of(mb[1]).shape != shape:
+        shape = aval_of(total).shape
+        if aval_of(ma[1]).shape != shape or aval_of(mb[1]).shape != shape:
             return
         unmasked = [m[1] if m[2] else P.logical_not(m[1]) for m in (ma, mb)]
         pred, on_true = P.logical_or(*unmasked), True
@@ -189,7 +189,7 @@ def _transpose_masked(e, c, args, masked):
             if r is None:
                 outs.append(None)
                 continue
-            z = P.zeros(P.aval_of(r))
+            z = P.zeros(aval_of(r))
             out = P.select(pred, r, z) if on_true else P.select(pred, z, r)
             masked[id(out)] = (out, pred, on_true, r)   # keeps `out` alive: ids stay unique
             outs.append(out)
@@ -197,10 +197,10 @@ def _transpose_masked(e, c, args, masked):
     outs = e.prim.transpose(c, *args, **e.params)
     if m is not None and m[0] is c and e.prim.name in _MOVES:
         _, pred, on_true, _ = m
-        if P.aval_of(pred).shape == P.aval_of(c).shape:
-            dtype = P.aval_of(c).dtype
-            unmasked = P.select(pred, P.full(P.aval_of(pred).shape, 1 if on_true else 0, dtype),
-                                P.full(P.aval_of(pred).shape, 0 if on_true else 1, dtype))
+        if aval_of(pred).shape == aval_of(c).shape:
+            dtype = aval_of(c).dtype
+            unmasked = P.select(pred, P.full(aval_of(pred).shape, 1 if on_true else 0, dtype),
+                                P.full(aval_of(pred).shape, 0 if on_true else 1, dtype))
             for out, count in zip(outs, e.prim.transpose(unmasked, *args, **e.params)):
                 if out is not None:
                     masked[id(out)] = (out, P.gt(count, 0), True, out)

@@ -41,7 +41,7 @@ import threading
 
 import numpy as np
 
-from ..lax import elementwise as P
+from .. import lax as P
 from ..core import tree as tree_util
 from ..core.errors import JitgradError
 from ..core.primitive import MissingRuleError, Primitive

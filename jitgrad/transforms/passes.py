@@ -124,5 +124,5 @@ def dce(ir: IR) -> IR:
 
 
 def _broadcast_prim():
-    from ..lax.elementwise import broadcast_in_dim_p
+    from ..lax.structural import broadcast_in_dim_p
     return broadcast_in_dim_p

@@ -1,0 +1,92 @@
+"""NumPy's reductions and statistics: sum, prod, max, min, ptp, cumsum, mean,
+var, std (axis as int, negative or tuple, keepdims, ddof, dtype).
+"""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as _np
+
+from .. import lax as P
+from ..core.trace import aval_of
+from .base import _PY_SCALARS, _axes, _float_dtype, _keep, _operand, _shape, astype
+from .shapes import ravel, reshape
+from .ufuncs import divide, multiply, sqrt, subtract
+
+# ---------------------------------------------------------------------------
+# Reductions
+
+
+def _reduction(op, default_dtype=None):
+    def fn(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        if out is not None:
+            raise TypeError("jitgrad does not support out=")
+        if kwargs.get("initial", None) is not None or kwargs.get("where", True) is not True:
+            raise NotImplementedError(f"jitgrad's {op.__name__} does not support initial= or where=")
+        a = _operand(a)
+        axes = _axes(a, axis)
+        dt = dtype or (default_dtype(aval_of(a).dtype) if default_dtype else None)
+        if dt is not None:
+            a = astype(a, dt)
+        if isinstance(a, _PY_SCALARS):
+            a = _np.asarray(a)
+        return _keep(op(a, axes), _shape(a), axes, keepdims)
+    return fn
+
+
+def _sum_dtype(dtype):
+    return _np.dtype(_np.int64) if dtype.kind in "bi" else (
+        _np.dtype(_np.uint64) if dtype.kind == "u" else dtype)
+
+
+sum = _reduction(P.reduce_sum, _sum_dtype)
+prod = _reduction(P.reduce_prod, _sum_dtype)
+max = amax = _reduction(P.reduce_max)
+min = amin = _reduction(P.reduce_min)
+
+
+def ptp(a, axis=None, out=None, keepdims=False):
+    """Peak to peak, max - min (raises on an empty axis, as both do)."""
+    if out is not None:
+        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+    return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
+
+
+def cumsum(a, axis=None, dtype=None, out=None):
+    """Running totals along ``axis`` (of the flattened array when None)."""
+    if out is not None:
+        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+    a = _operand(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    nd = len(_shape(a))
+    if nd == 0:
+        a, axis, nd = reshape(a, (1,)), 0, 1
+    if not -nd <= axis < nd:
+        raise ValueError(f"axis {axis} is out of bounds for array of dimension {nd}")
+    dt = _np.dtype(dtype) if dtype is not None else _sum_dtype(aval_of(a).dtype)
+    return P.cumsum(P.convert(a, dt) if aval_of(a).dtype != dt else a, axis % nd)
+
+
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    a = _operand(a)
+    axes = _axes(a, axis)
+    n = math.prod(_shape(a)[i] for i in axes)
+    dt = dtype or _float_dtype(aval_of(a).dtype)
+    return divide(sum(astype(a, dt), axis=axes, keepdims=keepdims), float(n))
+
+
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+    a = _operand(a)
+    axes = _axes(a, axis)
+    n = math.prod(_shape(a)[i] for i in axes)
+    dev = subtract(a, mean(a, axis=axes, dtype=dtype, keepdims=True))
+    # (NumPy divides by 0 when ddof >= n: nan, or inf)
+    return divide(sum(multiply(dev, dev), axis=axes, keepdims=keepdims), float(builtins.max(n - ddof, 0)))
+
+
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+    return sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
+
+

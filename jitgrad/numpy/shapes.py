@@ -1,0 +1,176 @@
+"""NumPy's shape functions, joining, creation and copies: reshape, transpose,
+concatenate, stack, broadcast_to, the *_like constructors, array of traced
+values, ...
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as _np
+
+from .. import lax as P
+from ..core.trace import aval_of, Tracer
+from .base import _PY_SCALARS, _axes, _operand, _shape, _to, astype, from_sequence, result_dtype
+
+# ---------------------------------------------------------------------------
+# Shapes and data movement
+
+
+def asarray(a, dtype=None, **kwargs):
+    a = _operand(a)
+    return a if dtype is None else astype(a, dtype)
+
+
+def array(obj, dtype=None, **kwargs):
+    """Like np.array, and also builds an array from (nested lists of) traced values."""
+    if isinstance(obj, (list, tuple)):
+        return asarray(from_sequence(obj), dtype)
+    return asarray(obj, dtype)
+
+
+def reshape(a, shape=None, order="C", **kwargs):
+    shape = kwargs.pop("newshape", shape)
+    if order != "C":
+        raise NotImplementedError("jitgrad supports only order='C' in reshape")
+    a = _operand(a)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    size = math.prod(_shape(a))
+    if -1 in shape:
+        known = math.prod(s for s in shape if s != -1)
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    if math.prod(shape) != size:
+        raise ValueError(f"cannot reshape array of shape {_shape(a)} (size {size}) into shape {shape}")
+    if isinstance(a, _PY_SCALARS):
+        a = _np.asarray(a)
+    return P.reshape(a, shape)
+
+
+def ravel(a, order="C"):
+    return reshape(a, (-1,), order)
+
+
+def transpose(a, axes=None):
+    a = _operand(a)
+    nd = len(_shape(a))
+    axes = tuple(reversed(range(nd))) if axes is None else tuple(int(i) % nd for i in axes)
+    return P.transpose(a, axes)
+
+
+def swapaxes(a, axis1, axis2):
+    nd = len(_shape(a))
+    perm = list(range(nd))
+    perm[axis1 % nd], perm[axis2 % nd] = perm[axis2 % nd], perm[axis1 % nd]
+    return transpose(a, perm)
+
+
+def moveaxis(a, source, destination):
+    nd = len(_shape(a))
+    src, dst = _np.atleast_1d(source) % nd, _np.atleast_1d(destination) % nd
+    order = [i for i in range(nd) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(a, order)
+
+
+def expand_dims(a, axis):
+    a = _operand(a)
+    shape = _shape(a)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    nd = len(shape) + len(axes)
+    axes = sorted(int(x) % nd for x in axes)
+    out = list(shape)
+    for ax in axes:
+        out.insert(ax, 1)
+    return reshape(a, out)
+
+
+def squeeze(a, axis=None):
+    a = _operand(a)
+    shape = _shape(a)
+    if axis is None:
+        axes = [i for i, s in enumerate(shape) if s == 1]
+    else:
+        axes = list(_axes(a, axis))
+        bad = [i for i in axes if shape[i] != 1]
+        if bad:
+            raise ValueError(f"cannot select an axis to squeeze out which has size not equal to one "
+                             f"(axis {bad[0]} of shape {shape})")
+    return reshape(a, [s for i, s in enumerate(shape) if i not in axes])
+
+
+def broadcast_to(a, shape):
+    a = _operand(a)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if _np.broadcast_shapes(_shape(a), shape) != shape:
+        raise ValueError(f"cannot broadcast shape {_shape(a)} to {shape}")
+    return _to(_np.asarray(a) if isinstance(a, _PY_SCALARS) else a, result_dtype(a), shape) \
+        if _shape(a) != () or not isinstance(a, Tracer) else P.broadcast_in_dim(a, shape, ())
+
+
+def atleast_1d(a):
+    a = _operand(a)
+    return reshape(a, (1,)) if _shape(a) == () else a
+
+
+def concatenate(arrays, axis=0, **kwargs):
+    arrays = [_operand(a) for a in arrays]
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
+    dt = result_dtype(*arrays)
+    nd = len(_shape(arrays[0]))
+    if nd == 0:
+        raise ValueError("zero-dimensional arrays cannot be concatenated")
+    arrays = [_to(a, dt, _shape(a)) for a in arrays]
+    arrays = [_np.asarray(a) if _np.ndim(a) == 0 and not isinstance(a, Tracer) else a for a in arrays]
+    return P.concatenate(arrays, int(axis) % nd)
+
+
+def stack(arrays, axis=0, **kwargs):
+    arrays = [_operand(a) for a in arrays]
+    nd = len(_shape(arrays[0])) + 1
+    return concatenate([expand_dims(a, int(axis) % nd) for a in arrays], axis=int(axis) % nd)
+
+
+def hstack(arrays):
+    arrays = [atleast_1d(a) for a in arrays]
+    return concatenate(arrays, axis=0 if len(_shape(arrays[0])) == 1 else 1)
+
+
+def vstack(arrays):
+    return concatenate([reshape(a, (1, -1)) if len(_shape(a)) < 2 else a for a in arrays], axis=0)
+
+
+def zeros_like(a, dtype=None, **kwargs):
+    return full_like(a, 0, dtype)
+
+
+def ones_like(a, dtype=None, **kwargs):
+    return full_like(a, 1, dtype)
+
+
+def empty_like(a, dtype=None, **kwargs):
+    return full_like(a, 0, dtype)
+
+
+def full_like(a, fill_value, dtype=None, **kwargs):
+    a = _operand(a)
+    dt = _np.dtype(dtype) if dtype is not None else aval_of(a).dtype
+    return P.full(_shape(a), fill_value, dt)
+
+
+def copy(a, **kwargs):
+    return _operand(a)
+
+
+def shape(a):
+    return _shape(_operand(a))
+
+
+def ndim(a):
+    return len(_shape(_operand(a)))
+
+
+def size(a, axis=None):
+    s = _shape(_operand(a))
+    return math.prod(s) if axis is None else s[axis]
+
