@@ -11,7 +11,8 @@ from .api.functions import grad, jit, jvp, make_ir, source, value_and_grad, vjp
 from .transforms.custom import custom_jvp, custom_vjp
 from .core.errors import JitgradError, TracerBoolError
 from .api.jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
-from .backend.executable import config, wait_for_compiles
+from .backend.compile import wait_for_compiles
+from .backend.config import config
 from .tape.accumulator import ForwardAccumulator
 from .tape.derivatives import UnconnectedGradients
 from .tape.tape import GradientTape

@@ -1348,6 +1348,7 @@ import threading          # noqa: E402
 import warnings           # noqa: E402
 import weakref            # noqa: E402
 
+from jitgrad.backend import compile as native  # noqa: E402
 from jitgrad.backend import executable as runtime  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(jitgrad.__file__)))
@@ -1624,7 +1625,7 @@ def test_forked_child_compiles_the_signatures_queued_before_the_fork():
         jitgrad.config.compile = "auto"
         f = jitgrad.grad(lambda x: np.sum(np.exp(x) * 1.8125))
         x = np.arange(3.0)
-        with jitgrad.backend.executable._compile_lock:     # the worker cannot start it before the fork
+        with jitgrad.backend.compile._compile_lock:     # the worker cannot start it before the fork
             f(x), f(x)                          # hot: queued
             pid = os.fork()
         if pid == 0:
@@ -1821,16 +1822,16 @@ def test_new_shapes_do_not_each_start_a_compile(monkeypatch):
     real = runtime.compile_ir
     monkeypatch.setattr(runtime, "compile_ir", lambda ir, *a: compiled.append(ir) or real(ir, *a))
     f = jitgrad.grad(lambda x: np.sum(np.sin(x) * 1.4375))
-    runtime.wait_for_compiles()
+    jitgrad.wait_for_compiles()
     with jitgrad.config(compile="auto"):
-        with runtime._compile_lock:              # the worker waits: the queue only grows
+        with native._compile_lock:              # the worker waits: the queue only grows
             for n in range(1, 41):
                 x = np.linspace(0, 1, n)
                 f(x), f(x)
                 assert len(_compile_threads()) <= 1
         jitgrad.wait_for_compiles()
         assert len(compiled) == 1                # the first hot shape; the rest waited
-        assert not runtime._queue.jobs and not runtime._queue.busy
+        assert not native._queue.jobs and not native._queue.busy
         x = np.linspace(0, 1, 7)                 # with the queue empty, a hot shape compiles
         for _ in range(jitgrad.config.hot_calls):
             f(x)
@@ -1843,10 +1844,10 @@ def test_queued_compiles_of_dropped_functions_are_skipped(monkeypatch):
     compiled = []
     real = runtime.compile_ir
     monkeypatch.setattr(runtime, "compile_ir", lambda ir, *a: compiled.append(ir) or real(ir, *a))
-    runtime.wait_for_compiles()
+    jitgrad.wait_for_compiles()
     refs = []
     with jitgrad.config(compile="auto", big_elements=0):   # every signature queued at once
-        with runtime._compile_lock:
+        with native._compile_lock:
             for k in range(20):
                 def f(x, k=k):
                     return np.sum(np.sin(x) * (k + 0.5))

@@ -1,0 +1,382 @@
+"""Native code: generated source compiled by Numba, its disk cache, and the one
+background compile queue.
+
+Background compiles.  One queue and one worker thread, started when there is
+work and gone when there is none.  The queue holds weak references, so a queued
+signature whose function the user dropped is skipped, and a signature must be
+called more often to join a longer queue (a burst of new shapes called once or
+twice each compiles a few of them, not all).
+
+Disk cache.  Generated source goes to a file in the cache folder
+(``JITGRAD_CACHE_DIR``, default ``~/.cache/jitgrad``) named by a hash of the
+source, jitgrad's version, Numba's and the vectorised math kernels' source, so
+that Numba's own on-disk cache serves the next process (Numba's cache also
+checks the CPU).  A damaged cache entry (the load fails) is deleted and built
+again; a folder that cannot be written means compiling without a disk cache.
+
+Threads and processes.  Compiled functions release the GIL.  Numba's
+threading layer is its "forksafe" choice (TBB if installed, else its own
+workqueue), unless ``NUMBA_THREADING_LAYER`` says otherwise; the workqueue
+cannot run two parallel loops at once, so parallel functions then take turns.
+A fork waits for a compile in progress, so that the child's locks are free.
+"""
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import functools
+import glob
+import hashlib
+import importlib.util
+import linecache
+import os
+import signal
+import sys
+import threading
+import types
+import warnings
+import weakref
+from typing import NamedTuple
+
+import numpy as np
+
+from .config import _debug_level, config
+
+_compiled = {}
+_lock = threading.Lock()          # guards _compiled
+# Held while compiling (Numba compiles one function at a time anyway); a fork
+# waits for it, so that the child never inherits a compile half done.
+_compile_lock = threading.RLock()
+
+
+# ---------------------------------------------------------------------------
+# The background compile queue
+
+
+class _CompileQueue:
+    """Executables waiting to be compiled, and the one worker thread that
+    compiles them in order.  Jobs are weak references: a job whose function
+    is gone is skipped."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.jobs = collections.deque()
+        self.busy = False           # the worker is compiling a job
+        self.worker = None
+        self.closing = False        # the interpreter is exiting: start nothing new
+
+    def __len__(self):
+        """The number of compiles waiting or running."""
+        return len(self.jobs) + self.busy
+
+    def put(self, exe):
+        """Queue ``exe`` unless it is queued already; make sure a worker runs
+        (a forked child inherits the jobs but not the worker)."""
+        with self.cond:
+            if not exe.queued and not self.closing:
+                exe.queued = True
+                self.jobs.append(weakref.ref(exe))
+            self._ensure_worker()
+
+    def _ensure_worker(self):
+        if self.worker is None and self.jobs and not self.closing:
+            self.worker = threading.Thread(target=self._work, daemon=True, name="jitgrad-compile")
+            self.worker.start()
+
+    def _work(self):
+        try:
+            while self._work_one():
+                pass
+        finally:
+            with self.cond:
+                self.worker = None
+                self.busy = False
+                self.cond.notify_all()
+                self._ensure_worker()       # a job put while this worker was leaving
+
+    def _work_one(self):
+        """Compile the next live job; False when there is none."""
+        # the job is taken with the compile lock held, so that a fork never
+        # happens between taking a job and compiling it (see _before_fork)
+        with _compile_lock:
+            with self.cond:
+                exe = None
+                while exe is None and self.jobs and not self.closing:
+                    exe = self.jobs.popleft()()
+                if exe is None:
+                    return False
+                self.busy = True
+            exe.compile()
+            with self.cond:
+                self.busy = False
+                self.cond.notify_all()
+        return True
+
+    def wait(self):
+        with self.cond:
+            while (self.jobs and not self.closing) or self.busy:
+                self._ensure_worker()       # after a fork, the child has no worker yet
+                self.cond.wait()
+
+    def close(self):
+        """At exit: drop the waiting jobs (the one running finishes or is cut short;
+        Numba writes its cache files atomically)."""
+        with self.cond:
+            self.closing = True
+            self.jobs.clear()
+            self.cond.notify_all()
+
+    def reset_after_fork(self):
+        # only the forking thread lives on in the child: fresh locks, no worker;
+        # the waiting jobs stay, for a worker started when the child asks
+        self.cond = threading.Condition()
+        self.busy = False
+        self.worker = None
+
+
+_queue = _CompileQueue()
+atexit.register(_queue.close)
+
+
+def wait_for_compiles():
+    """Block until every queued background compile has finished."""
+    _queue.wait()
+
+
+# ---------------------------------------------------------------------------
+# Parallel loops, threads and fork
+
+
+class _ParallelLaunch:
+    """Numba's workqueue threading layer aborts the process when two threads
+    run parallel loops at once: with it, native calls of parallel functions
+    take turns under this lock (replaced in a forked child)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+
+_launch = _ParallelLaunch()
+_fork_held = False
+
+
+def _before_fork():
+    global _fork_held
+    # wait (a while) for a compile in progress: a child that inherits Numba's
+    # compiler lock held by a thread it does not have would hang compiling
+    _fork_held = _compile_lock.acquire(timeout=60)
+
+
+def _after_fork_parent():
+    if _fork_held:
+        _compile_lock.release()
+
+
+def _after_fork_child():
+    global _compile_lock, _lock
+    _compile_lock = threading.RLock()
+    _lock = threading.Lock()
+    _launch.lock = threading.Lock()
+    _queue.reset_after_fork()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
+                    after_in_child=_after_fork_child)
+
+
+@functools.lru_cache(maxsize=None)
+def _numba():
+    """Import Numba, choosing its threading layer first: "forksafe" (TBB if
+    installed, else the workqueue; GNU OpenMP aborts a forked child), unless the
+    user chose one with NUMBA_THREADING_LAYER."""
+    with _interrupts_deferred():
+        import numba
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "forksafe"
+    return numba
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold a Ctrl-C (SIGINT) until the block is done: an import of Numba cut
+    short leaves it broken for the rest of the process.  Signals reach the
+    main thread only, so elsewhere there is nothing to hold."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield                   # (None: a handler installed from C, which cannot be restored)
+        return
+    held = []
+    signal.signal(signal.SIGINT, lambda *args: held.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)    # delivered now, to the usual handler
+
+
+def _launches_take_turns():
+    """Whether parallel native calls must hold ``_launch.lock`` (the threading
+    layer is the workqueue, or not known yet)."""
+    try:
+        return _numba().threading_layer() == "workqueue"
+    except ValueError:           # not initialised: assume the worst
+        return True
+
+
+# ---------------------------------------------------------------------------
+# From IR to a compiled Numba function
+
+
+class Native(NamedTuple):
+    fn: object                # the Numba dispatcher, compiled for the signature
+    range_checked: bool       # fn returns the sin/cos range count last (see codegen)
+    parallel: bool            # fn runs prange loops
+
+
+@functools.lru_cache(maxsize=None)
+def _vecmath_hash():
+    from . import vecmath
+    with open(vecmath.__file__, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+def compile_ir(ir, label="f", consts=None):
+    """Generate, write, import and compile the Numba function for ``ir`` at
+    its signature (``consts``: its constants as they will be passed)."""
+    numba = _numba()             # first: the code generator imports it too
+    from ..version import __version__
+    from .emit import generate
+    gen = generate(ir, label)
+    if _debug_level() >= 4:
+        print(gen.source, file=sys.stderr)
+    # the generated module calls jitgrad.backend.vecmath, whose machine code Numba's
+    # cache stores with the module's: a change there must change the file name
+    key = hashlib.sha256(f"{gen.key}/{__version__}/{numba.__version__}/{_vecmath_hash()}".encode()
+                         ).hexdigest()[:24]
+    with _lock:
+        native = _compiled.get(key)
+    if native is None:
+        # Numba compiles lazily, at the first call; compile now, for the
+        # argument types this signature will be called with.
+        sig = tuple(numba.typeof(np.zeros((), v.aval.dtype)[()] if v.aval.shape == ()
+                                 else np.zeros(v.aval.shape, v.aval.dtype)) for v in ir.invars)
+        sig += tuple(numba.typeof(c) for c in (ir.consts if consts is None else consts))
+        fn = _build(gen.source, f"jitgrad_gen_{key}", gen.fn_name, sig)
+        # no compiles at call time, for other layouts, on the caller's thread
+        # (see Executable._native_caller)
+        fn.disable_compile()
+        native = Native(fn, gen.range_checked, gen.parallel)
+        with _lock:
+            _compiled[key] = native
+    return native
+
+
+def _build(source, modname, fn_name, sig):
+    """Import ``source`` and compile its ``fn_name`` for ``sig``, with the disk cache.
+
+    A damaged cache entry makes the load fail (an unpickling error, say): its
+    files are deleted and the function built once more, which writes them
+    anew.  A cache that cannot be written (a full disk, a read-only folder)
+    makes that fail too, with an OSError: then compile without a disk cache."""
+    try:
+        return _compile_module(source, modname, fn_name, sig, disk=True)
+    except Exception:
+        pass                    # its cache files are gone: once more
+    try:
+        return _compile_module(source, modname, fn_name, sig, disk=True)
+    except OSError as exc:
+        _warn_no_disk_cache(exc)
+        return _compile_module(source, modname, fn_name, sig, disk=False)
+
+
+def _compile_module(source, modname, fn_name, sig, disk):
+    module = _load_module(source, modname, disk)
+    fn = getattr(module, fn_name)
+    try:
+        fn.compile(sig)
+    except BaseException:
+        sys.modules.pop(modname, None)
+        _discard_cache(modname, fn)
+        raise
+    return fn
+
+
+def _discard_cache(modname, fn):
+    """Delete Numba's cache files (index and data) of the module ``modname``:
+    in the cache folder's ``__pycache__``, or where Numba put them for ``fn``
+    (its user-wide cache, when that folder is not writable)."""
+    folders = {os.path.join(config.cache_dir, "__pycache__"),
+               getattr(getattr(fn, "_cache", None), "_cache_path", None)}
+    for folder in filter(None, folders):
+        for path in glob.glob(os.path.join(glob.escape(folder), glob.escape(modname) + ".*")):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
+_warned_folders = set()
+
+
+def _warn_no_disk_cache(exc):
+    """Warn, once per folder, that compiles go without a disk cache."""
+    folder = config.cache_dir
+    if folder not in _warned_folders:
+        _warned_folders.add(folder)
+        warnings.warn(f"jitgrad cannot use the compile cache in {folder!r} ({type(exc).__name__}: "
+                      f"{exc}); compiling without a disk cache (set JITGRAD_CACHE_DIR to a "
+                      "writable folder)", RuntimeWarning, stacklevel=2)
+
+
+def _load_module(source, modname, disk=True):
+    """Import ``source`` as the module ``modname``: from a file in the cache
+    folder (written unless an identical file is there), or, without ``disk`` or
+    when that folder cannot be written, from memory with Numba's cache off."""
+    if disk:
+        try:
+            path = _write_source(source, modname)
+        except OSError as exc:
+            _warn_no_disk_cache(exc)
+            disk = False
+    if disk:
+        spec = importlib.util.spec_from_file_location(modname, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[modname] = module
+        spec.loader.exec_module(module)
+        return module
+    # Numba caches only functions defined in files; linecache keeps the source
+    # visible to inspect, tracebacks and debuggers
+    source = source.replace("@njit(cache=True,", "@njit(cache=False,", 1)
+    filename = f"<jitgrad {modname}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    module = types.ModuleType(modname)
+    module.__file__ = filename
+    sys.modules[modname] = module
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module
+
+
+def _write_source(source, modname):
+    os.makedirs(config.cache_dir, exist_ok=True)
+    path = os.path.join(config.cache_dir, modname + ".py")
+    existing = None
+    try:
+        with open(path) as f:
+            existing = f.read()
+    except (OSError, UnicodeDecodeError):
+        pass
+    if existing != source:           # missing, stale or damaged: (re)write it
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            with open(tmp, "w") as f:
+                f.write(source)
+            os.replace(tmp, path)
+        except OSError:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            raise
+    return path
