@@ -10,6 +10,7 @@ source line it came from.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,15 +129,16 @@ def literal(value, dtype):
     return f"np.{dtype.name}({int(value)})"
 
 
-def _lit_of(value, dtype):
-    if isinstance(value, str):   # an init template such as "-np.inf"
-        if np.dtype(dtype) == np.bool_:          # the bounds of booleans are False, True
-            return literal({"-np.inf": False, "np.inf": True}.get(value, eval(value)), dtype)
-        if np.dtype(dtype).kind in "iu":
+def _initial(value, dtype):
+    """A reduction's initial value as a literal of ``dtype``: the infinities of
+    max and min stand for the dtype's extremes (False and True for booleans)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "biu" and value in (-math.inf, math.inf):
+        if dtype.kind == "b":
+            value = value > 0
+        else:
             info = np.iinfo(dtype)
-            value = {"-np.inf": info.min, "np.inf": info.max}.get(value, value)
-            return literal(int(value), dtype)
-        return literal(float(eval(value, {"np": np})), dtype)
+            value = info.max if value > 0 else info.min
     return literal(value, dtype)
 
 
@@ -201,156 +203,192 @@ def _emit_opaque(e, plan, names):
 
 
 def _emit_group(g: Group, plan: Plan, names):
-    shape = g.shape
-    idx = [f"i{d}" for d in range(len(shape))]
-    scalar = shape == ()
-    intervals = []   # (lo, hi) of the conditions 'lo <= i0 < hi' met while loading
-    interior = None  # (lo, hi): emitting the body for a range of i0 where those all hold
+    return _LoopNest(g, plan, names).lines()
 
-    def load(a, copying=False, at=None):
+
+class _LoopNest:
+    """The source of one group of the plan: a loop nest over the group's shape
+    (or straight scalar code) whose body computes each member as a scalar
+    local, stores the materialised values and updates the reductions.
+
+    Reads through views become index expressions (see :meth:`load`); a read
+    through a pad is conditional, and when the outer index has an interior
+    range where every such condition holds, that range gets a body of its own
+    without them (so it vectorises) between the few boundary iterations."""
+
+    def __init__(self, g, plan, names):
+        self.g, self.plan, self.names = g, plan, names
+        self.shape = g.shape
+        self.idx = [f"i{d}" for d in range(len(g.shape))]
+        self.scalar = g.shape == ()
+        self.local = {}        # var -> name of its scalar local inside the loop
+        self.intervals = []    # (lo, hi) of the conditions 'lo <= i0 < hi' met while loading
+        self.interior = None   # (lo, hi) while emitting the body of the interior range
+
+    def lines(self):
+        pre, post = self.setup()
+        body = self.body()
+        if self.scalar:
+            return pre + body + post
+        return pre + self.loops(body) + post
+
+    # -- reading a value
+
+    def load(self, a, copying=False, at=None):
         """The value of ``a`` at index ``at`` (default: this loop's index)."""
         if isinstance(a, Lit):
             return literal(a.value, a.dtype)
-        if at is None and a in local:
-            return local[a]
-        # follow views down to an array, mapping the index at each step; a view
-        # may add a condition under which the value is read (else it is zero)
-        cur, cur_idx, conds = a, idx if at is None else at, []
-        # (a view copied into an array in this very loop, or in a later one, is
-        # read through its chain too: the copy does not exist yet)
-        while isinstance(cur, Var) and cur in plan.views and (
-                cur not in plan.home or plan.home[cur].pos >= g.pos or copying):
-            copying = False
-            e = plan.views[cur]
-            src = e.inputs[0]
-            cur_idx = index_map(e, cur_idx)
-            if isinstance(cur_idx, tuple):
-                cur_idx, more = cur_idx
-                conds += more
-            cur = src
+        if at is None and a in self.local:
+            return self.local[a]
+        cur, cur_idx, conds = self.follow_views(a, self.idx if at is None else at, copying)
         if isinstance(cur, Lit):
             value = literal(cur.value, cur.dtype)
-        elif cur in g.recompute and (cur_idx is not idx or cur not in local):
-            e = plan.eqn_of[cur]       # recompute at the mapped index (see fuse.Plan)
-            args = [load(x, at=cur_idx) for x in e.inputs]
-            lit = lambda val, dt=cur.aval.dtype: literal(val, dt)
-            value = _wrap_int(e.prim.code.format(*args) if isinstance(e.prim.code, str) else
-                              e.prim.code(args, lit, **e.params), cur.aval.dtype)
+        elif cur in self.g.recompute and (cur_idx is not self.idx or cur not in self.local):
+            e = self.plan.eqn_of[cur]       # recompute at the mapped index (see fuse.Plan)
+            value = self.expression(e, [self.load(x, at=cur_idx) for x in e.inputs])
         elif cur.aval.shape == ():
-            value = names[cur]
+            value = self.names[cur]
         else:
-            value = f"{names[cur]}[{', '.join(cur_idx)}]"
+            value = f"{self.names[cur]}[{', '.join(cur_idx)}]"
+        return self.guarded(value, conds, a.aval.dtype)
+
+    def follow_views(self, a, idx, copying):
+        """Follow views from ``a`` down to an array (or literal), mapping the
+        index at each step; returns it, its index and the conditions under
+        which the value is read (else it is zero).  A view copied into an
+        array in this very loop, or in a later one, is read through its chain
+        too: the copy does not exist yet."""
+        plan, cur, conds = self.plan, a, []
+        while isinstance(cur, Var) and cur in plan.views and (
+                cur not in plan.home or plan.home[cur].pos >= self.g.pos or copying):
+            copying = False
+            e = plan.views[cur]
+            idx = index_map(e, idx)
+            if isinstance(idx, tuple):
+                idx, more = idx
+                conds += more
+            cur = e.inputs[0]
+        return cur, idx, conds
+
+    def guarded(self, value, conds, dtype):
+        """``value`` where ``conds`` hold, else zero.  A condition on the outer
+        index is recorded (it bounds the interior range) and dropped inside it."""
         text = []
         for c in conds:
             if isinstance(c, tuple):          # ("range", index, lo, hi): lo <= index < hi
                 _, i, lo, hi = c
-                if shape and i == idx[0]:
-                    intervals.append((lo, hi))
-                    if interior is not None and lo <= interior[0] and interior[1] <= hi:
+                if self.shape and i == self.idx[0]:
+                    self.intervals.append((lo, hi))
+                    if self.interior is not None and lo <= self.interior[0] and self.interior[1] <= hi:
                         continue              # always true in the interior loop
                 c = f"{lo} <= {i} < {hi}"
             text.append(c)
-        if text:
-            zero = literal(0, a.aval.dtype)
-            value = f"({value} if {' and '.join(text)} else {zero})"
-        return value
+        if not text:
+            return value
+        return f"({value} if {' and '.join(text)} else {literal(0, dtype)})"
 
-    pre, loop = [f"# loop over {shape}" if shape else "# scalar code"], []
-    for v in g.materialized:
-        pre.append(f"{names[v]} = np.empty({shape}, np.{np.dtype(v.aval.dtype).name})")
-    post = []
-    for e in g.reductions:
-        out = e.outputs[0]
-        init = _lit_of(e.prim.code[0], out.aval.dtype)
-        if out.aval.shape == () and _widen(e):
-            # a float32 total is accumulated in float64 and rounded once at the end
-            pre.append(f"{names[out]} = 0.0")
-            post.append(f"{names[out]} = np.float32({names[out]})")
-        elif out.aval.shape == ():
-            pre.append(f"{names[out]} = {init}")
-            if _wrap_int(names[out], out.aval.dtype) != names[out]:
-                post.append(f"{names[out]} = {_wrap_int(names[out], out.aval.dtype)}")
-        else:
-            pre.append(f"{names[out]} = np.full({out.aval.shape}, {init})")
-    def emit_body(suffix="_"):
-        loop = []
-        local.clear()
+    @staticmethod
+    def expression(e, ins):
+        """The scalar expression of elementwise equation ``e`` on operand expressions ``ins``."""
+        v = e.outputs[0]
+        lit = lambda val, dt=v.aval.dtype: literal(val, dt)
+        code = e.prim.code
+        return _wrap_int(code.format(*ins) if isinstance(code, str) else code(ins, lit, **e.params),
+                         v.aval.dtype)
+
+    # -- the parts of the nest
+
+    def setup(self):
+        """Lines before the loop (arrays to fill, accumulators) and after it."""
+        names, shape = self.names, self.shape
+        pre, post = [f"# loop over {shape}" if shape else "# scalar code"], []
+        for v in self.g.materialized:
+            pre.append(f"{names[v]} = np.empty({shape}, np.{np.dtype(v.aval.dtype).name})")
+        for e in self.g.reductions:
+            out = e.outputs[0]
+            init = _initial(e.prim.code[0], out.aval.dtype)
+            if out.aval.shape == () and _widen(e):
+                # a float32 total is accumulated in float64 and rounded once at the end
+                pre.append(f"{names[out]} = 0.0")
+                post.append(f"{names[out]} = np.float32({names[out]})")
+            elif out.aval.shape == ():
+                pre.append(f"{names[out]} = {init}")
+                if _wrap_int(names[out], out.aval.dtype) != names[out]:
+                    post.append(f"{names[out]} = {_wrap_int(names[out], out.aval.dtype)}")
+            else:
+                pre.append(f"{names[out]} = np.full({out.aval.shape}, {init})")
+        return pre, post
+
+    def body(self, suffix="_"):
+        """One iteration: every member as a local, the stores, the reductions."""
+        names, loop = self.names, []
+        self.local.clear()
         checked = []     # the distinct sin/cos arguments of this loop, to range-check
-        for m in g.members:
+        for m in self.g.members:
             if isinstance(m, tuple):          # ("copy", view var)
                 v = m[1]
-                value = load(v, copying=True)
-                name = names[v] if scalar else names[v] + suffix
-                loop.append(f"{name} = {value}  # materialise view")
-                local[v] = name
+                name = names[v] if self.scalar else names[v] + suffix
+                loop.append(f"{name} = {self.load(v, copying=True)}  # materialise view")
+                self.local[v] = name
                 continue
-            e = m
-            v = e.outputs[0]
-            ins = [load(a) for a in e.inputs]
-            lit = lambda val, dt=v.aval.dtype: literal(val, dt)
-            code = e.prim.code
-            expr = _wrap_int(code.format(*ins) if isinstance(code, str) else
-                             code(ins, lit, **e.params), v.aval.dtype)
-            name = names[v] if scalar else names[v] + suffix
-            loop.append(_comment(e, names))
-            loop.append(f"{name} = {expr}")
-            local[v] = name
-            if e.prim.name in RANGE_CHECKED and ins[0] not in checked:
+            v = m.outputs[0]
+            ins = [self.load(a) for a in m.inputs]
+            name = names[v] if self.scalar else names[v] + suffix
+            loop.append(_comment(m, names))
+            loop.append(f"{name} = {self.expression(m, ins)}")
+            self.local[v] = name
+            if m.prim.name in RANGE_CHECKED and ins[0] not in checked:
                 checked.append(ins[0])
         if checked:
             # one update per iteration: a prange loop accepts a reduction
             # variable only if it is updated once
             far = " + ".join(f"(abs({a}) > {TRIG_LIMIT!r})" for a in checked)
             loop.append(f"_far += {far}")
-        for v in g.materialized:
-            loop.append(f"{names[v]}[{', '.join(idx)}] = {local[v]}")
-        for e in g.reductions:
-            out = e.outputs[0]
-            x = load(e.inputs[0])
-            loop.append(_comment(e, names))
-            if out.aval.shape == ():
-                acc = names[out]
-                if e.prim.name == "reduce_sum":      # the form Numba's prange recognises as a reduction
-                    loop.append(f"{acc} += {x}")
-                else:
-                    loop.append(f"{acc} = " + e.prim.code[1].format(acc=acc, x=x))
-            else:
-                kept = [i for d, i in enumerate(idx) if d not in e.params["axes"]]
-                acc = f"{names[out]}[{', '.join(kept)}]"
-                loop.append(f"{acc} = " + e.prim.code[1].format(acc=acc, x=x))
+        for v in self.g.materialized:
+            loop.append(f"{names[v]}[{', '.join(self.idx)}] = {self.local[v]}")
+        for e in self.g.reductions:
+            loop += self.reduction_update(e)
         return loop
 
-    local = {}      # var -> name of its scalar local inside the loop
-    loop = emit_body()
-    if scalar:
-        return pre + loop + post
-    lines = list(pre)
-    par = _parallel(g)
-    # Reads through pads are conditional ('lo <= i0 < hi').  Split the outer
-    # range into the interior, where every such condition holds and the body
-    # has none (so it vectorises), and the few boundary iterations.
-    lo = max([0] + [a for a, _ in intervals])
-    hi = min([shape[0]] + [b for _, b in intervals])
-    if intervals and lo < hi and (lo, hi) != (0, shape[0]):
-        # These loops stay serial: a prange with a start offset indexes with
-        # signed integers whose wraparound checks LLVM cannot remove, which
-        # costs more (5-10x measured) than the second core gains.
-        interior = (lo, hi)
-        inner = emit_body("_i")
-        pieces = [(0, lo, loop, False), (lo, hi, inner, False), (hi, shape[0], loop, False)]
-    else:
-        pieces = [(0, shape[0], loop, par)]
-    for start, stop, body, parallel in pieces:
-        if stop <= start:
-            continue
-        indent = ""
-        for d, n in enumerate(shape):
-            loop_fn = "prange" if parallel and d == 0 else "range"
-            extent = (f"{start}, {stop}" if start else f"{stop}") if d == 0 else f"{n}"
-            lines.append(f"{indent}for {idx[d]} in {loop_fn}({extent}):")
-            indent += "    "
-        lines += [indent + line for line in body]
-    return lines + post
+    def reduction_update(self, e):
+        out, x = e.outputs[0], self.load(e.inputs[0])
+        lines = [_comment(e, self.names)]
+        if out.aval.shape == ():
+            acc = self.names[out]
+            if e.prim.name == "reduce_sum":      # the form Numba's prange recognises as a reduction
+                return lines + [f"{acc} += {x}"]
+        else:
+            kept = [i for d, i in enumerate(self.idx) if d not in e.params["axes"]]
+            acc = f"{self.names[out]}[{', '.join(kept)}]"
+        return lines + [f"{acc} = " + e.prim.code[1].format(acc=acc, x=x)]
+
+    def loops(self, body):
+        """The loop headers around ``body``, the outer range split at pad
+        boundaries when that leaves an interior without conditions."""
+        shape = self.shape
+        lo = max([0] + [a for a, _ in self.intervals])
+        hi = min([shape[0]] + [b for _, b in self.intervals])
+        if self.intervals and lo < hi and (lo, hi) != (0, shape[0]):
+            # These loops stay serial: a prange with a start offset indexes with
+            # signed integers whose wraparound checks LLVM cannot remove, which
+            # costs more (5-10x measured) than the second core gains.
+            self.interior = (lo, hi)
+            inner = self.body("_i")
+            pieces = [(0, lo, body, False), (lo, hi, inner, False), (hi, shape[0], body, False)]
+        else:
+            pieces = [(0, shape[0], body, _parallel(self.g))]
+        lines = []
+        for start, stop, part, parallel in pieces:
+            if stop <= start:
+                continue
+            indent = ""
+            for d, n in enumerate(shape):
+                loop_fn = "prange" if parallel and d == 0 else "range"
+                extent = (f"{start}, {stop}" if start else f"{stop}") if d == 0 else f"{n}"
+                lines.append(f"{indent}for {self.idx[d]} in {loop_fn}({extent}):")
+                indent += "    "
+            lines += [indent + line for line in part]
+        return lines
 
 
 def _wrap_int(expr, dtype):

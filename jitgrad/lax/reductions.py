@@ -42,14 +42,14 @@ reduce_max_p = _new("reduce_max", "reduce")
 reduce_max_p.impl = lambda x, axes: np.asarray(np.max(x, axis=axes))
 reduce_max_p.shape = _reduce_shape_no_identity("maximum")
 reduce_max_p.jvp = _reduce_max_jvp
-reduce_max_p.code = ("-np.inf", "_nanmax({acc}, {x})")
+reduce_max_p.code = (-math.inf, "_nanmax({acc}, {x})")   # -inf: the lowest value of the dtype
 reduce_max_p.batch = _reduce_batch(reduce_max_p)
 
 reduce_min_p = _new("reduce_min", "reduce")
 reduce_min_p.impl = lambda x, axes: np.asarray(np.min(x, axis=axes))
 reduce_min_p.shape = _reduce_shape_no_identity("minimum")
 reduce_min_p.jvp = _reduce_max_jvp
-reduce_min_p.code = ("np.inf", "_nanmin({acc}, {x})")
+reduce_min_p.code = (math.inf, "_nanmin({acc}, {x})")     # inf: the highest value of the dtype
 reduce_min_p.batch = _reduce_batch(reduce_min_p)
 
 
@@ -74,7 +74,7 @@ reduce_prod_p = _new("reduce_prod", "reduce")
 reduce_prod_p.impl = lambda x, axes: np.asarray(np.prod(x, axis=axes, dtype=np.asarray(x).dtype))
 reduce_prod_p.shape = _reduce_shape
 reduce_prod_p.jvp = _reduce_prod_jvp
-reduce_prod_p.code = ("1", "{acc} * {x}")
+reduce_prod_p.code = (1, "{acc} * {x}")
 reduce_prod_p.batch = _reduce_batch(reduce_prod_p)
 
 

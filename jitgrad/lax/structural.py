@@ -321,7 +321,7 @@ reduce_sum_p.impl = lambda x, axes: np.asarray(np.sum(x, axis=axes, dtype=np.asa
 reduce_sum_p.shape = _reduce_shape
 reduce_sum_p.jvp = lambda p, t, out, axes: None if t[0] is None else reduce_sum(t[0], axes)
 reduce_sum_p.transpose = lambda ct, x, axes: [_expand_back(ct, x.aval, axes)]
-reduce_sum_p.code = ("0", "{acc} + {x}")
+reduce_sum_p.code = (0, "{acc} + {x}")
 reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
 
 
