@@ -443,14 +443,7 @@ def vjp(f, *primals, has_aux=False):
     """
     check_callable(f, "vjp")
     fname = _name(f)
-
-    def make_fwd(fn):
-        def build(leaves, in_tree, static):
-            ir, out_tree = trace(fn, leaves, in_tree, static)
-            return ir, _unflattener(out_tree)
-        return Staged(build, label=fname)
-
-    out = _staged_for("fwd", f, make_fwd)(*primals)
+    out = _staged_for("fwd", f, lambda fn: _vjp_forward(fn, fname))(*primals)
     primals = snapshot(primals)     # vjp_fn differentiates at these values, whatever the caller mutates
     if has_aux:
         if not isinstance(out, (tuple, list)) or len(out) != 2:
@@ -458,53 +451,65 @@ def vjp(f, *primals, has_aux=False):
         out, aux = out
     out_leaves, out_tree = tree_util.flatten(out)
     out_avals = [_aval(coerce(o, "output")) for o in out_leaves]
-
-    def make_bwd(fn):
-        def build(leaves, in_tree, static):
-            prim_tree, ct_tree = in_tree.children
-            k = prim_tree.num_leaves
-            args = tree_util.unflatten(prim_tree, leaves[:k])
-            ir, otree = trace(fn, leaves[:k], prim_tree)
-            n_main = otree.children[0].num_leaves if has_aux else len(ir.outvars)
-            which = [i for i, x in enumerate(leaves[:k]) if np.issubdtype(_aval(x).dtype, np.floating)]
-            vir = vjp_ir(ir, which, n_cts=n_main)
-            # inputs: primals, cotangents of the main outputs
-            n_outs = len(ir.outvars)
-            arg_trees = [tree_util.flatten(a)[1] for a in args]
-
-            def finish(outs):
-                grads = outs[n_outs:]
-                flat = []
-                gi = iter(grads)
-                for i, x in enumerate(leaves[:k]):
-                    flat.append(next(gi) if i in which else np.zeros(np.shape(x), _aval(x).dtype))
-                res, p = [], 0
-                for td in arg_trees:
-                    res.append(tree_util.unflatten(td, flat[p:p + td.num_leaves]))
-                    p += td.num_leaves
-                return tuple(res)
-            return vir, finish
-        return Staged(build, label=f"vjp_{fname}")
-
-    bwd = _staged_for("bwd" + ("_aux" if has_aux else ""), f, make_bwd)
+    bwd = _staged_for("bwd" + ("_aux" if has_aux else ""), f,
+                      lambda fn: _vjp_backward(fn, fname, has_aux))
 
     def vjp_fn(cotangent):
-        ct_leaves, ct_tree = tree_util.flatten(cotangent)
-        if ct_tree != out_tree:
-            raise ValueError(f"vjp_fn: the cotangent must have the output's structure {out_tree}, "
-                             f"got {ct_tree}")
-        for i, (c, av) in enumerate(zip(ct_leaves, out_avals)):
-            ac = _aval(coerce(c, f"cotangent {i}"))
-            if ac.shape != av.shape:
-                raise ValueError(f"vjp_fn: cotangent {i} has shape {ac.shape}, the output has {av.shape}")
-            if np.issubdtype(av.dtype, np.floating) and ac.dtype != av.dtype:
-                raise TypeError(f"vjp_fn: cotangent {i} has dtype {ac.dtype}, the output has "
-                                f"{av.dtype}; they must match")
+        _check_cotangent(cotangent, out_tree, out_avals)
         return bwd(tuple(primals), cotangent)
 
     # bwd traces f through a weak proxy (see _staged_for): vjp_fn keeps f alive
     vjp_fn._f = f
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
+
+
+def _vjp_forward(fn, fname):
+    """The staged forward pass of vjp: ``fn`` itself, per signature."""
+    def build(leaves, in_tree, static):
+        ir, out_tree = trace(fn, leaves, in_tree, static)
+        return ir, _unflattener(out_tree)
+    return Staged(build, label=fname)
+
+
+def _vjp_backward(fn, fname, has_aux):
+    """The staged backward pass of vjp: (primals, output cotangent) -> one
+    cotangent per primal (zeros for the integer ones)."""
+    def build(leaves, in_tree, static):
+        prim_tree = in_tree.children[0]
+        k = prim_tree.num_leaves
+        args = tree_util.unflatten(prim_tree, leaves[:k])
+        ir, otree = trace(fn, leaves[:k], prim_tree)
+        n_main = otree.children[0].num_leaves if has_aux else len(ir.outvars)
+        which = [i for i, x in enumerate(leaves[:k]) if np.issubdtype(_aval(x).dtype, np.floating)]
+        vir = vjp_ir(ir, which, n_cts=n_main)      # inputs: primals, cotangents of the main outputs
+        n_outs = len(ir.outvars)
+        arg_trees = [tree_util.flatten(a)[1] for a in args]
+
+        def finish(outs):
+            grads = iter(outs[n_outs:])
+            flat = [next(grads) if i in which else np.zeros(np.shape(x), _aval(x).dtype)
+                    for i, x in enumerate(leaves[:k])]
+            res, p = [], 0
+            for td in arg_trees:
+                res.append(tree_util.unflatten(td, flat[p:p + td.num_leaves]))
+                p += td.num_leaves
+            return tuple(res)
+        return vir, finish
+    return Staged(build, label=f"vjp_{fname}")
+
+
+def _check_cotangent(cotangent, out_tree, out_avals):
+    ct_leaves, ct_tree = tree_util.flatten(cotangent)
+    if ct_tree != out_tree:
+        raise ValueError(f"vjp_fn: the cotangent must have the output's structure {out_tree}, "
+                         f"got {ct_tree}")
+    for i, (c, av) in enumerate(zip(ct_leaves, out_avals)):
+        ac = _aval(coerce(c, f"cotangent {i}"))
+        if ac.shape != av.shape:
+            raise ValueError(f"vjp_fn: cotangent {i} has shape {ac.shape}, the output has {av.shape}")
+        if np.issubdtype(av.dtype, np.floating) and ac.dtype != av.dtype:
+            raise TypeError(f"vjp_fn: cotangent {i} has dtype {ac.dtype}, the output has "
+                            f"{av.dtype}; they must match")
 
 
 # ---------------------------------------------------------------------------
