@@ -1202,32 +1202,16 @@ def test_tapes_in_threads_record_only_their_own_thread(cache, monkeypatch):
     else:
         assert _trace_state_is_per_thread()
         monkeypatch.setattr(tape_mod, "_CACHE", type(tape_mod._CACHE)())
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    errors = []
-    start = threading.Barrier(2 * len(THREAD_TAPES))
+    bodies = [body for _, body in THREAD_TAPES * 2]
 
-    def work(body, x0):
-        try:
-            start.wait()
-            for i in range(40):
-                got, want = body(x0 + i)
-                for g, w in zip(tree_util.flatten(got)[0], tree_util.flatten(want)[0]):
-                    assert isinstance(g, (np.ndarray, np.generic)), f"got a {type(g).__name__}"
-                    assert float(g) == float(w), (body.__name__, x0 + i, g, w)
-        except BaseException as exc:     # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    try:
-        threads = [threading.Thread(target=work, args=(body, float(k) + 1.0))
-                   for k, (_, body) in enumerate(THREAD_TAPES * 2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(old)
-    assert not errors, errors[0]
+    def work(k):
+        body, x0 = bodies[k], float(k) + 1.0
+        for i in range(40):
+            got, want = body(x0 + i)
+            for g, w in zip(tree_util.flatten(got)[0], tree_util.flatten(want)[0]):
+                assert isinstance(g, (np.ndarray, np.generic)), f"got a {type(g).__name__}"
+                assert float(g) == float(w), (body.__name__, x0 + i, g, w)
+    _run_threads(len(bodies), work)
 
 
 def test_tape_entered_on_another_thread_does_not_record_here():

@@ -8,7 +8,7 @@ import numpy as np
 from ..core import tree as tree_util
 from ..core.trace import Tracer
 from .variables import active_sessions, Session, Tensor, Variable
-from .derivatives import _cast_like, _entry, _run, _unconnected_mode, _value, _zeros
+from .derivatives import _cast_like, _entry, _results, _run, _unconnected_mode, _value
 from .tape import _remove
 
 # ---------------------------------------------------------------------------
@@ -80,15 +80,4 @@ class ForwardAccumulator:
                 for n, r, c in zip(known, res, e.out_connected):
                     if c:
                         out[n] = r
-        res, seen = [], set()
-        for n, t in zip(tnodes, targets):
-            r = out.get(n)
-            if r is None and mode_u == "zero":
-                v = _value(t)
-                r = _zeros(tuple(np.shape(v)), np.asarray(v).dtype)
-            elif isinstance(r, np.ndarray):
-                if id(r) in seen:           # the same target listed twice: two arrays
-                    r = r.copy()
-                seen.add(id(r))
-            res.append(r)
-        return tree_util.unflatten(ttree, res)
+        return tree_util.unflatten(ttree, _results([out.get(n) for n in tnodes], targets, mode_u))

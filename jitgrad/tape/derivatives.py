@@ -364,3 +364,20 @@ def _cast_like(c, like, what="output_gradients"):
         raise TypeError(f"{what} must be real: a complex value was given for a "
                         f"{np.dtype(like.dtype).name} value, whose imaginary part would be dropped")
     return np.asarray(c, np.dtype(like.dtype))
+
+
+def _results(values, objs, mode_u):
+    """The derivatives handed back, one per requested object: zeros of its
+    shape for an unconnected one under ``unconnected_gradients="zero"`` (else
+    None), and a separate array for each repetition of the same one."""
+    res, seen = [], set()
+    for r, obj in zip(values, objs):
+        if r is None and mode_u == "zero":
+            v = _value(obj)
+            r = _zeros(tuple(np.shape(v)), np.asarray(v).dtype)
+        elif isinstance(r, np.ndarray):
+            if id(r) in seen:           # the same object listed twice: two arrays
+                r = r.copy()
+            seen.add(id(r))
+        res.append(r)
+    return res

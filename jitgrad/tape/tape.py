@@ -10,8 +10,9 @@ import numpy as np
 from ..core import tree as tree_util
 from ..core.trace import Tracer
 from .variables import active_sessions, Session, Variable
-from .derivatives import (_Plan, _cast_like, _check_sources, _check_targets, _cotangents, _seeds,
-                          _target_nodes, _unconnected_mode, _value, _warn_integer_targets, _zeros)
+from .derivatives import (_Plan, _cast_like, _check_sources, _check_targets, _cotangents, _results,
+                          _seeds, _target_nodes, _unconnected_mode, _value, _warn_integer_targets,
+                          _zeros)
 
 # ---------------------------------------------------------------------------
 
@@ -147,17 +148,7 @@ class GradientTape:
         exclude = self._exclude("gradient")
         grads = _Plan(s, mode, tnodes, srcs).run(cvals, cowners, exclude)
         self._consume()
-        res, seen = [], set()
-        for x, g in zip(srcs, grads):
-            if g is None and mode_u == "zero":
-                v = _value(x)
-                g = _zeros(tuple(v.shape), v.dtype)
-            elif isinstance(g, np.ndarray):
-                if id(g) in seen:           # the same source listed twice: two arrays
-                    g = g.copy()
-                seen.add(id(g))
-            res.append(g)
-        return tree_util.unflatten(stree, res)
+        return tree_util.unflatten(stree, _results(grads, srcs, mode_u))
 
     def jacobian(self, target, sources, unconnected_gradients="none",
                  parallel_iterations=None, experimental_use_pfor=True):
