@@ -240,3 +240,12 @@ def test_stencil_gradients_compiled_match_interpreter(steps, shape):
         return np.sum(x * x)
     x = np.random.default_rng(len(steps)).uniform(-1, 1, shape)
     check_compiled(jitgrad.grad(f), x)
+
+
+def test_every_generated_line_points_at_the_users_source():
+    # cotangent sums of reverse mode included: each comment names this file
+    f = jitgrad.grad(lambda x: np.sum(np.sin(x) * np.exp(-x * x)))
+    src = jitgrad.source(f)(np.linspace(0.0, 1.0, 8))
+    line = test_every_generated_line_points_at_the_users_source.__code__.co_firstlineno + 2
+    where = re.findall(r"#\s+\w+ = .*\(([\w.]+:\d+)\)", src)
+    assert where and set(where) == {f"test_codegen.py:{line}"}, src

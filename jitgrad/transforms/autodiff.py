@@ -135,11 +135,11 @@ def _transpose(linear_eqns, linear, seeds, read):
                 "tangent; its jvp rule must be linear in the tangents")
         args = [Undefined(a.aval) if isinstance(a, Var) and a in linear else read(a)
                 for a in e.inputs]
-        with at_line(e.where):
+        with at_line(e.where):          # (the sums of cotangents too)
             cts_in = _transpose_masked(e, c, args, masked)
-        for a, c_in in zip(e.inputs, cts_in):
-            if isinstance(a, Var) and a in linear:
-                add_ct(a, c_in)
+            for a, c_in in zip(e.inputs, cts_in):
+                if isinstance(a, Var) and a in linear:
+                    add_ct(a, c_in)
     return ct
 
 
