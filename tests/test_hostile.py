@@ -2147,3 +2147,31 @@ def test_vmap_batch_sizes_and_nesting():
     W = np.arange(6.0).reshape(2, 3)
     got = jitgrad.vmap(g, in_axes=(0, 1))(np.ones((3, 2)), W)
     np.testing.assert_allclose(got, np.cos(1.0) * W.T, rtol=1e-14)
+
+
+def test_fork_while_another_thread_traces():
+    # the child must not inherit the other thread's open trace (or its lock)
+    proc = _python("""
+        import os, threading
+        import numpy as np
+        import jitgrad
+        inside, release = threading.Event(), threading.Event()
+
+        def slow(x):
+            inside.set()
+            release.wait(10)
+            return x * 2.0
+
+        t = threading.Thread(target=lambda: jitgrad.jit(slow)(np.ones(2)))
+        t.start()
+        inside.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            g = jitgrad.grad(lambda x: np.sum(x * x))(np.arange(3.0))
+            ok = list(g) == [0.0, 2.0, 4.0] and jitgrad.core.trace.traces_open == 0
+            os._exit(0 if ok else 1)
+        release.set()
+        t.join()
+        print("child exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    """)
+    _ok(proc, "child exit 0")

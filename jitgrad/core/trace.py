@@ -106,6 +106,17 @@ traces_open = 0
 _open_lock = threading.Lock()
 
 
+def _after_fork_child():
+    # only the forking thread survives in the child: its traces are the open ones,
+    # and the lock may have been held by a thread that no longer exists
+    global traces_open, _open_lock
+    _open_lock = threading.Lock()
+    traces_open = len(state.stack)
+
+
+os.register_at_fork(after_in_child=_after_fork_child)
+
+
 def escaped_tracer_error():
     return JitgradError(
         "a traced value escaped from the function that produced it (for example stored in a "
