@@ -410,6 +410,12 @@ RAISES = [
     ("argnums_out_of_range", lambda: jitgrad.grad(lambda x: x * 2.0, argnums=3)(1.0),
      ValueError, "out of range"),
     # -- core
+    ("vmap_in_axes_keys_mismatch", lambda: jitgrad.vmap(lambda p: p["w"], in_axes=({"v": 0},))(
+        {"w": np.ones(2)}), ValueError, "has keys \\['v'\\] but the argument has \\['w'\\]"),
+    ("vmap_in_axes_structure_mismatch", lambda: jitgrad.vmap(lambda t: t[0], in_axes=((0, 0, 0),))(
+        (np.ones(2), np.ones(2))), ValueError, "does not match the structure"),
+    ("vmap_nested_out_axes", lambda: jitgrad.vmap(lambda x: (x, x), out_axes=((0, 0),))(np.ones(2)),
+     TypeError, "out_axes must be an int or a tuple of ints"),
     ("python_int_beyond_int64", lambda: jitgrad.jit(lambda x: x * 2)(2 ** 70), OverflowError,
      "does not fit in int64"),
     # custom rules whose results do not fit the function: a clear error naming the rule
@@ -644,6 +650,11 @@ RAISES = [
 EQUALS = [
     ("grad_square", lambda: jitgrad.grad(lambda x: x * x)(3.0), 6.0),
     # -- core
+    ("vmap_dict_in_axes", lambda: jitgrad.vmap(lambda p, x: p["w"] * x + p["b"],
+                                               in_axes=({"w": 0, "b": None}, 0))(
+        {"w": np.arange(3.0), "b": 1.0}, np.ones(3)), np.arange(3.0) + 1.0),
+    ("vmap_tuple_in_axes_inside_argument", lambda: jitgrad.vmap(
+        lambda t: t[0] * t[1], in_axes=((0, None),))((np.arange(3.0), 2.0)), 2 * np.arange(3.0)),
     ("jit_of_no_outputs_compiled", lambda: _compiled(lambda x: None, 1.0), None),
     ("float16_answers_without_compiling", lambda: _compiled(lambda x: np.sqrt(x), np.float16(4.0)), 2.0),
     # custom rules: pytrees, several outputs, keywords, nondiff_argnums, vmap keeps the rule

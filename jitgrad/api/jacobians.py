@@ -187,8 +187,10 @@ def linearize(f, *primals):
 def vmap(f, in_axes=0, out_axes=0):
     """Map ``f`` over an axis of its arguments, as one batched (and compiled) call.
 
-    ``in_axes`` is an int or None, or a tuple with one per positional argument
-    (None: not mapped); an argument's entry applies to every array in it.
+    ``in_axes`` is an int or None, or a tuple with one entry per positional
+    argument (None: not mapped).  An int or None entry applies to every array
+    of its argument; a tuple, list or dict entry gives the axes of the parts of
+    a structured argument, as in JAX.
     ``out_axes`` says where the mapped axis goes in each output: an int, or a
     tuple with one per element of the tuple (or list) that ``f`` returns.
     """
@@ -204,8 +206,9 @@ def vmap(f, in_axes=0, out_axes=0):
             raise ValueError(f"vmap: in_axes has {len(axes)} entries but {fname} was called with "
                              f"{len(args)} arguments")
         flags, inner, mapped = [], [], []
-        for i, (a, ax) in enumerate(zip(args, axes)):
-            for leaf in tree_util.flatten(a)[0]:
+        for i, (a, spec) in enumerate(zip(args, axes)):
+            leaves_i = tree_util.flatten(a)[0]
+            for leaf, ax in zip(leaves_i, _axes_per_leaf(spec, a, f"in_axes entry {i}")):
                 av = _aval(leaf)
                 if ax is None:
                     flags.append(False)
@@ -245,11 +248,41 @@ def vmap(f, in_axes=0, out_axes=0):
 
 
 def _check_axes_spec(spec, name, allow_none=True):
-    entries = spec if isinstance(spec, (tuple, list)) else (spec,)
-    for ax in entries:
-        if not (isinstance(ax, int) and not isinstance(ax, bool) or (ax is None and allow_none)):
-            raise TypeError(f"vmap: {name} must be an int{', None' if allow_none else ''} or a tuple "
-                            f"of them, got {spec!r}")
+    """``in_axes`` (``allow_none``): an int or None, or a tuple, list or dict of
+    them nested like the arguments (JAX's pytree prefixes).  ``out_axes``: an
+    int or a flat tuple of ints."""
+    if not allow_none:
+        entries = spec if isinstance(spec, (tuple, list)) else (spec,)
+        if not all(_is_axis(ax, False) for ax in entries):
+            raise TypeError(f"vmap: {name} must be an int or a tuple of ints, got {spec!r}")
+        return
+    if isinstance(spec, (tuple, list, dict)):
+        for ax in (spec.values() if isinstance(spec, dict) else spec):
+            _check_axes_spec(ax, name)
+    elif not _is_axis(spec, True):
+        raise TypeError(f"vmap: {name} must be an int, None, or a tuple, list or dict of them "
+                        f"(nested like the arguments), got {spec!r}")
+
+
+def _is_axis(ax, allow_none):
+    return (isinstance(ax, int) and not isinstance(ax, bool)) or (ax is None and allow_none)
+
+
+def _axes_per_leaf(spec, arg, what):
+    """The axis of each leaf of ``arg``: an int or None applies to every leaf
+    below it, a tuple, list or dict must match ``arg``'s structure there."""
+    if spec is None or isinstance(spec, int):
+        return [spec] * len(tree_util.flatten(arg)[0])
+    if isinstance(spec, dict) and isinstance(arg, dict):
+        if set(spec) != set(arg):
+            raise ValueError(f"vmap: {what} has keys {sorted(spec)} but the argument has {sorted(arg)}")
+        return [ax for k in sorted(arg) for ax in _axes_per_leaf(spec[k], arg[k], f"{what}[{k!r}]")]
+    if isinstance(spec, (tuple, list)) and isinstance(arg, (tuple, list)) and len(spec) == len(arg):
+        return [ax for j, (sp, x) in enumerate(zip(spec, arg))
+                for ax in _axes_per_leaf(sp, x, f"{what}[{j}]")]
+    raise ValueError(f"vmap: {what} is {spec!r}, which does not match the structure of the argument "
+                     f"({type(arg).__name__}); give one int or None for the whole argument, or a "
+                     "tuple, list or dict shaped like it")
 
 
 def _out_axes(out_axes, out_tree, ir, fname):
