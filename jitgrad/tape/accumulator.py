@@ -7,7 +7,8 @@ import numpy as np
 
 from ..core import tree as tree_util
 from ..core.trace import Tracer
-from .variables import active_sessions, Session, Tensor, Variable
+from .recording import active_sessions, Session
+from .variables import Tensor, Variable
 from .derivatives import _cast_like, _entry, _results, _run, _unconnected_mode, _value
 from .tape import _remove
 

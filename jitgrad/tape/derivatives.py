@@ -1,7 +1,7 @@
 """Derivatives of a recording: replay it into an IR, transform, cache, run.
 
-A tape is a :class:`~jitgrad.tape.variables.Session` that records the operations on
-values it tracks (see :mod:`jitgrad.tape.variables`).  To differentiate, the
+A tape is a :class:`~jitgrad.tape.recording.Session` that records the operations on
+values it tracks (see :mod:`jitgrad.tape.recording`).  To differentiate, the
 recording is replayed on tracers of a fresh trace; that gives an IR whose
 inputs are, in order, the watched leaves, the constants the operations used,
 and one zero perturbation per intermediate value asked for as a source (added
@@ -44,7 +44,8 @@ from ..core.ir import Aval, Var
 from ..core.trace import eval_ir, new_trace, Tracer
 from ..transforms.autodiff import jvp_ir, vjp_ir
 from ..transforms.passes import lower
-from .variables import active_sessions, _Const, _Ref, Tensor, Variable
+from .recording import active_sessions, _Const, _Ref
+from .variables import Tensor, Variable
 
 # key -> _Entry, least recently used first.  Bounded: a loop whose recording
 # changes structure every step must not grow memory without end.

@@ -1,34 +1,18 @@
-"""Eager tensors and variables for the tape API, and how operations on them are recorded.
+"""Eager tensors and variables for the tape API.
 
 A :class:`Tensor` holds a value (a NumPy array or scalar; inside ``jitgrad.jit``
 a tracer of the enclosing trace).  A :class:`Variable` is a mutable holder of
 one.  Both support Python's operators and NumPy's ufunc / function protocols.
 
-Every operation computes its value at once, with NumPy (eager execution).  For
-every active tape (a :class:`Session`) that tracks at least one operand, the
-operation is also *recorded*: the tape appends one event naming the
-``jitgrad.numpy`` function to apply and its operands (node numbers of tracked
-values, constant slots for untracked arrays (a copy of a user's NumPy array,
-which may change in place later) and for the float scalars of elementwise
-operations, literals for other Python scalars and 0-d NumPy values).  The
-sessions recording are per thread.  The list of events is, at the same time,
-
-- a program: replaying it on tracers of a fresh :class:`~jitgrad.core.trace.Trace`
-  (the function applied to tracers while that trace is the current one)
-  gives the typed IR of the recorded computation, with watched values and
-  constants as its inputs; and
-- a hashable key: two recordings with equal keys trace to the same IR.
-
-So a gradient is built (replay, ``vjp_ir``, ``optimize``, an ``Executable``) the
-first time a recording of one structure is differentiated, and each later
-recording with the same structure (the next step of a training loop) costs one
-dictionary look-up and one call.  Recording is cheap (no tracing per
-operation); replay runs only on a cache miss.  See :mod:`jitgrad.tape.derivatives`.
+Every operation computes its value at once, with NumPy (eager execution), and
+is recorded on every active tape (a :class:`~jitgrad.tape.recording.Session`)
+that tracks one of its operands; :mod:`jitgrad.tape.recording` describes what
+a recording holds and how it is replayed and cached.  Tensor and Variable
+answer the sessions' questions about themselves (the protocol of
+:class:`~jitgrad.tape.recording.TapeValue`): a Tensor is one node per session
+that tracks it (``_refs``), a Variable one node per value read of it.
 """
 from __future__ import annotations
-
-import itertools
-import threading
 
 import numpy as np
 
@@ -37,298 +21,13 @@ from .. import lax
 from ..core import tree as tree_util
 from ..core.trace import Tracer
 from ..numpy.dispatch import FUNCTIONS, UFUNC_REDUCE, UFUNCS
-
-
-
-class _ThreadState(threading.local):
-    """The sessions recording on this thread (entered tapes and accumulators, not
-    paused), outermost first.  Per thread: a tape never records operations that
-    another thread runs."""
-
-    def __init__(self):
-        self.active = []
-
-
-_state = _ThreadState()
-
-
-def active_sessions():
-    """This thread's list of recording sessions (the list itself, to update)."""
-    return _state.active
-
+from .recording import _check_real, _hkey, _Ref, _state, _strip, TapeValue
 
 _ARRAYS = (np.ndarray, np.generic, Tracer)
-
-# The elementwise functions: a Python float or NumPy scalar operand of one of
-# them is recorded as a runtime input (a 0-d constant slot), not as a literal
-# of the recording's key, so a value that changes every step (a learning-rate
-# schedule) reuses one cached derivative.
-_ELEMENTWISE = frozenset(f for f in UFUNCS.values() if f is not jnp.matmul)
-_PY_SCALARS = (bool, int, float)
-_uncachable = itertools.count()
-
-
-class _Ref:
-    """A recorded operand that is node ``k`` of the session."""
-    __slots__ = ("k",)
-
-    def __init__(self, k):
-        self.k = k
-
-
-class _Const:
-    """A recorded operand that is constant slot ``j`` of the session."""
-    __slots__ = ("j",)
-
-    def __init__(self, j):
-        self.j = j
-
-
-class Session:
-    """What one tape records.
-
-    Nodes are numbered in recording order: every watched value (a *leaf*) is
-    one node, every output of a recorded operation is one node.  ``leaves``
-    keeps the value of each leaf as it was when it was watched; ``consts``
-    keeps the untracked arrays the operations used.  Intermediate values are
-    not kept: replaying the events recomputes them.
-    """
-
-    __slots__ = ("keys", "ops", "leaves", "leaf_nodes", "leaf_owners", "consts",
-                 "const_owners", "const_ids", "var_nodes", "var_leaves", "n", "watch_accessed")
-
-    def __init__(self, watch_accessed=True):
-        self.keys = []          # hashable description of every event, in order
-        self.ops = []           # (fn, encoded args, kwargs, first node, number of outputs)
-        self.leaves = []        # value of each leaf
-        self.leaf_nodes = []    # node number of each leaf
-        self.leaf_owners = []   # the Variable or Tensor watched
-        self.consts = []        # untracked arrays used by recorded operations
-        self.const_owners = []  # the Tensor/Variable each constant came from (or None)
-        self.const_ids = {}     # id(value) -> (constant slot, value)
-        self.var_nodes = {}     # id(Variable) -> (node of its current value, that value)
-        self.var_leaves = {}    # id(Variable) -> every node it has had (one per value read)
-        self.n = 0
-        self.watch_accessed = watch_accessed
-
-    def new_leaf(self, value, owner):
-        _check_real(value, "watching it")
-        k = self.n
-        self.n += 1
-        self.leaves.append(value)
-        self.leaf_nodes.append(k)
-        self.leaf_owners.append(owner)
-        self.keys.append(("L", tuple(value.shape), value.dtype))
-        return k
-
-    def var_node(self, var, watch):
-        """The node of Variable ``var``'s current value, or None if it is not watched.
-
-        A Variable assigned since it was last read gets a new leaf holding its
-        new value (the old leaf keeps the value the earlier operations used);
-        its gradient is the sum over all its leaves, as TensorFlow sums over
-        the reads of a variable.  ``watch``: make it a leaf if it is not one."""
-        nv = self.var_nodes.get(id(var))
-        if nv is not None and nv[1] is var._value:
-            return nv[0]
-        if nv is None and not watch:
-            return None
-        k = self.new_leaf(var._value, var)
-        self.var_nodes[id(var)] = (k, var._value)
-        self.var_leaves.setdefault(id(var), []).append(k)
-        return k
-
-    def watch(self, obj):
-        """Make ``obj`` (a Variable or Tensor) a leaf, unless it is already tracked."""
-        if isinstance(obj, Variable):
-            self.var_node(obj, True)
-        elif isinstance(obj, Tensor):
-            refs = obj._refs
-            if refs is None:
-                obj._refs = refs = {}
-            if self not in refs:
-                refs[self] = self.new_leaf(obj._value, obj)
-        else:
-            raise TypeError(
-                f"GradientTape.watch expects jitgrad Variables or Tensors, got {type(obj).__name__}; "
-                "wrap a NumPy array or Python number with jitgrad.constant(...) first, and use "
-                "the returned tensor in the computation")
-
-    def node_of(self, obj):
-        """The node of ``obj`` in this session, or None if it is not tracked."""
-        if isinstance(obj, Tensor):
-            refs = obj._refs
-            return None if refs is None else refs.get(self)
-        if isinstance(obj, Variable):
-            nv = self.var_nodes.get(id(obj))
-            return None if nv is None else nv[0]
-        return None
-
-    def nodes_of(self, obj):
-        """Every node of ``obj``: one for a tracked Tensor, one per value read
-        for a Variable (see :meth:`var_node`), none when it is not tracked."""
-        if isinstance(obj, Variable):
-            return list(self.var_leaves.get(id(obj), ()))
-        n = self.node_of(obj)
-        return [] if n is None else [n]
-
-    def tracks(self, a, auto_watch):
-        """Whether operand ``a`` is tracked; a trainable Variable accessed while the
-        session watches accessed variables is watched now (TensorFlow's rule)."""
-        if isinstance(a, Tensor):
-            return a._refs is not None and self in a._refs
-        if isinstance(a, Variable):
-            if id(a) in self.var_nodes:
-                return True
-            if auto_watch and self.watch_accessed and a.trainable:
-                self.var_node(a, True)
-                return True
-            return False
-        if type(a) is list or type(a) is tuple:
-            hit = False
-            for x in a:
-                if self.tracks(x, auto_watch):   # no short-cut: every variable gets watched
-                    hit = True
-            return hit
-        return False
-
-    # -- encoding operands
-
-    def const(self, value, owner, snapshot=False):
-        """The constant slot of ``value``.  ``snapshot``: keep a copy (a NumPy array
-        of the user's, which may be updated in place before the gradient is
-        taken; the operations used the value it had then), unless it is a
-        read-only array that owns its data (large data sets can be frozen
-        with ``x.flags.writeable = False`` to save the copy)."""
-        slot = self.const_ids.get(id(value))
-        if slot is None:
-            j = len(self.consts)
-            if snapshot and (value.flags.writeable or value.base is not None):
-                self.consts.append(value.copy())
-            else:
-                self.consts.append(value)
-            self.const_owners.append(owner)
-            self.const_ids[id(value)] = (j, value)   # holding value keeps its id unique
-            self.keys.append(("C", tuple(value.shape), np.dtype(value.dtype)))
-        else:
-            j = slot[0]
-        return _Const(j), ("c", j)
-
-    def encode(self, a):
-        """(replay operand, hashable key) for one operand."""
-        if isinstance(a, Tensor):
-            refs = a._refs
-            if refs is not None:
-                k = refs.get(self)
-                if k is not None:
-                    return _Ref(k), k
-            v = a._value
-            if isinstance(v, np.ndarray) or isinstance(v, np.generic) or isinstance(v, Tracer):
-                return self.const(v, a)
-            return v, _hkey(v)
-        if isinstance(a, Variable):
-            k = self.var_node(a, False)
-            if k is not None:
-                return _Ref(k), k
-            return self.const(a._value, a)
-        t = type(a)
-        if t is float or t is int or t is bool:
-            return a, (t, a)
-        if t is np.ndarray:
-            if a.ndim == 0:
-                return a.copy(), ("l", a.dtype, a.item())
-            return self.const(a, None, snapshot=True)
-        if isinstance(a, np.generic):
-            return a, ("l", a.dtype, a.item())
-        if isinstance(a, Tracer):
-            return self.const(a, None)
-        if t is list or t is tuple:
-            pairs = [self.encode(x) for x in a]
-            return t(p[0] for p in pairs), (t, tuple(p[1] for p in pairs))
-        return a, _hkey(a)
-
-    def record(self, fn, args, kwargs, outs, fnkey=None):
-        """Append one operation ``outs = fn(*args, **kwargs)``; mark ``outs`` tracked."""
-        enc = []
-        keys = []
-        elementwise = fn in _ELEMENTWISE
-        for a in args:
-            if elementwise and _is_scalar(a):
-                e, k = self.const(_scalar_input(a, args), None)
-            else:
-                e, k = self.encode(a)
-            enc.append(e)
-            keys.append(k)
-        kw = tuple(sorted((name, _hkey(v)) for name, v in kwargs.items())) if kwargs else None
-        first = self.n
-        self.n += len(outs)
-        self.keys.append((fn if fnkey is None else fnkey, tuple(keys), kw))
-        self.ops.append((fn, enc, kwargs, first, len(outs)))
-        for i, o in enumerate(outs):
-            if o._refs is None:
-                o._refs = {}
-            o._refs[self] = first + i
-
-    def release(self):
-        """Drop everything recorded (a non-persistent tape after its gradient),
-        except which Variables were watched (``watched_variables`` still answers)."""
-        self.leaf_owners = list({id(o): o for o in self.leaf_owners if isinstance(o, Variable)}.values())
-        self.keys, self.ops, self.leaves, self.leaf_nodes = [], [], [], []
-        self.consts, self.const_owners = [], []
-        self.const_ids, self.var_nodes, self.var_leaves = {}, {}, {}
-
-
-def _is_scalar(a):
-    """A Python float or a NumPy scalar (0-d array): a runtime input of an
-    elementwise operation (Python ints and bools stay literals)."""
-    t = type(a)
-    return t is float or (t is np.ndarray and a.ndim == 0) or isinstance(a, np.generic)
-
-
-def _scalar_input(a, args):
-    """The 0-d array that scalar operand ``a`` of an elementwise operation on
-    ``args`` stands for.  A Python float takes the dtype NumPy gives it next
-    to the array operands (it is weakly typed: float32 beside a float32
-    array), a NumPy scalar keeps its own."""
-    if type(a) is not float:
-        return np.array(a)
-    dtypes = [np.dtype(_strip(x).dtype) for x in args
-              if not isinstance(x, _PY_SCALARS) and hasattr(_strip(x), "dtype")]
-    return np.array(a, np.result_type(*dtypes, a))
-
-
-def _hkey(x):
-    """A hashable key for a static argument (axis, slices, shapes, dtypes ...)."""
-    t = type(x)
-    if t is int or t is float or t is bool or t is str or x is None:
-        return (t, x)
-    if t is slice:
-        return ("slice", _hkey(x.start), _hkey(x.stop), _hkey(x.step))
-    if t is tuple or t is list:
-        return (t, tuple(_hkey(i) for i in x))
-    if x is Ellipsis:
-        return "..."
-    if isinstance(x, np.generic) or (t is np.ndarray and x.ndim == 0):
-        return ("l", x.dtype, x.item())
-    try:
-        hash(x)
-        return x
-    except TypeError:
-        return ("uncachable", next(_uncachable))
 
 
 # ---------------------------------------------------------------------------
 # Operations
-
-
-def _strip(a):
-    """Replace Tensors and Variables by their values (inside lists and tuples too)."""
-    if isinstance(a, _Base):
-        return a._value
-    t = type(a)
-    if t is list or t is tuple:
-        return t(_strip(x) for x in a)
-    return a
 
 
 def _apply(np_fn, fn, args, kwargs):
@@ -351,22 +50,15 @@ def _apply(np_fn, fn, args, kwargs):
                     refs = a._refs
                     if refs is not None and s in refs:
                         hit = True
-                elif s.tracks(a, True):
+                elif isinstance(a, _Base):
+                    if a._tracked_by(s, True):
+                        hit = True
+                elif s.tracks(a, True):     # lists and tuples of values
                     hit = True
             if hit:
                 _check_real(out, f"the result of {getattr(fn, '__name__', 'an operation')}")
                 s.record(fn, args, kwargs, (res,))
     return res
-
-
-def _check_real(value, what):
-    """Tapes differentiate real values only: a complex one would get a silently
-    wrong (zero or real-part-only) gradient."""
-    if np.dtype(value.dtype).kind == "c":
-        raise TypeError(
-            f"a GradientTape cannot differentiate complex numbers ({what} is "
-            f"{np.dtype(value.dtype).name}); carry the real and imaginary parts as separate "
-            "float arrays")
 
 
 def stop_gradient(x):
@@ -435,7 +127,7 @@ def _getitem(x, key):
     return x[key]
 
 
-class _Base:
+class _Base(TapeValue):
     """Operators, NumPy protocols and array methods shared by Tensor and Variable."""
 
     __slots__ = ()
@@ -600,6 +292,37 @@ class Tensor(_Base):
     def __repr__(self):
         return f"<jitgrad.Tensor: shape={self.shape}, dtype={self.dtype.name}, numpy={_fmt(self._value)}>"
 
+    # -- what a recording session asks (see jitgrad.tape.recording)
+    def _watch_in(self, session):
+        refs = self._refs
+        if refs is None:
+            self._refs = refs = {}
+        if session not in refs:
+            refs[session] = session.new_leaf(self._value, self)
+
+    def _tracked_by(self, session, auto_watch):
+        refs = self._refs
+        return refs is not None and session in refs
+
+    def _encode_in(self, session):
+        refs = self._refs
+        if refs is not None:
+            k = refs.get(session)
+            if k is not None:
+                return _Ref(k), k
+        v = self._value
+        if isinstance(v, np.ndarray) or isinstance(v, np.generic) or isinstance(v, Tracer):
+            return session.const(v, self)
+        return v, _hkey(v)
+
+    def _node_in(self, session):
+        refs = self._refs
+        return None if refs is None else refs.get(session)
+
+    def _nodes_in(self, session):
+        k = self._node_in(session)
+        return [] if k is None else [k]
+
 
 def _fmt(v):
     if isinstance(v, Tracer):
@@ -638,9 +361,6 @@ def constant(value, dtype=None):
     return Tensor(_convert(value, dtype))
 
 
-_var_names = itertools.count()
-
-
 class Variable(_Base):
     """A mutable array, as ``tf.Variable``.
 
@@ -661,6 +381,32 @@ class Variable(_Base):
     def __repr__(self):
         return (f"<jitgrad.Variable '{self.name}:0' shape={self.shape} dtype={self.dtype.name}, "
                 f"numpy={_fmt(self._value)}>")
+
+    # -- what a recording session asks (see jitgrad.tape.recording): one
+    # node per value read (Session.var_node)
+    def _watch_in(self, session):
+        session.var_node(self, True)
+
+    def _tracked_by(self, session, auto_watch):
+        if id(self) in session.var_nodes:
+            return True
+        if auto_watch and session.watch_accessed and self.trainable:
+            session.var_node(self, True)
+            return True
+        return False
+
+    def _encode_in(self, session):
+        k = session.var_node(self, False)
+        if k is not None:
+            return _Ref(k), k
+        return session.const(self._value, self)
+
+    def _node_in(self, session):
+        nv = session.var_nodes.get(id(self))
+        return None if nv is None else nv[0]
+
+    def _nodes_in(self, session):
+        return list(session.var_leaves.get(id(self), ()))
 
     def numpy(self):
         """A copy of the current value (a NumPy scalar for 0-d variables)."""
