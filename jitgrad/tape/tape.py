@@ -8,10 +8,9 @@ import warnings
 import numpy as np
 
 from ..core import tree as tree_util
-from ..core.trace import Tracer
 from .recording import active_sessions, Session
 from .variables import Variable
-from .derivatives import (_Plan, _cast_like, _check_sources, _check_targets, _cotangents, _results,
+from .derivatives import (_Plan, _check_sources, _check_targets, _cotangents, _results,
                           _seeds, _target_nodes, _unconnected_mode, _value, _warn_integer_targets,
                           _zeros)
 
