@@ -785,6 +785,11 @@ EQUALS = [
     ("config_unchanged_by_rejected_override", lambda: _hot_calls_after_rejected_override(), 2),
 
     # -- tape
+    ("tensor_bitwise_on_integers_as_numpy", lambda: [np.asarray(op(jitgrad.constant(np.array([6, 5])),
+                                                                      jitgrad.constant(np.array([3, 1]))))
+                                                    for op in (lambda a, b: a & b, lambda a, b: a | b,
+                                                               lambda a, b: a ^ b, lambda a, b: ~a)],
+     [np.array([2, 1]), np.array([7, 5]), np.array([5, 4]), np.array([-7, -6])]),
     ("tape_mixed_sources_pow", lambda: (lambda w: _tape(lambda: ((lambda h: (h ** 2, [h]))(2 * w)), [w]))(
         jitgrad.Variable(3.0)), [24.0, 12.0]),
     ("tape_mixed_sources_mul", lambda: (lambda w: _tape(lambda: ((lambda h: (h * w, [h]))(2 * w)), [w]))(

@@ -219,8 +219,11 @@ class _Base(TapeValue):
     __ge__ = _binop(np.greater_equal, jnp.greater_equal)[0]
     __eq__ = _binop(np.equal, jnp.equal)[0]
     __ne__ = _binop(np.not_equal, jnp.not_equal)[0]
-    __and__, __rand__ = _binop(np.logical_and, jnp.logical_and)
-    __or__, __ror__ = _binop(np.logical_or, jnp.logical_or)
+    # bitwise, as NumPy's operators (on booleans: logical); jitgrad.numpy
+    # computes them on booleans only, so an integer one cannot be differentiated
+    __and__, __rand__ = _binop(np.bitwise_and, jnp.bitwise_and)
+    __or__, __ror__ = _binop(np.bitwise_or, jnp.bitwise_or)
+    __xor__, __rxor__ = _binop(np.bitwise_xor, jnp.bitwise_xor)
 
     def __neg__(self):
         return _apply(np.negative, jnp.negative, (self,), {})
@@ -232,7 +235,7 @@ class _Base(TapeValue):
         return _apply(np.absolute, jnp.absolute, (self,), {})
 
     def __invert__(self):
-        return _apply(np.logical_not, jnp.logical_not, (self,), {})
+        return _apply(np.invert, jnp.invert, (self,), {})
 
     def __getitem__(self, key):
         return _apply(_getitem, jnp.getitem, (self, _masks_to_indices(key)), {})
