@@ -41,6 +41,13 @@ def _compiled(f, *args):
         return jitgrad.jit(f)(*args)
 
 
+def _always(call):
+    """``call()`` with compiled code asked for (a transform's own executable)."""
+    with jitgrad.config(compile="always"), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        return call()
+
+
 # ---------------------------------------------------------------------------
 # AGREE: (id, f, args) or (id, f, args, rtol).  f is called through
 # jitgrad.jit in both tiers and compared with plain NumPy: exactly (signed
@@ -646,6 +653,11 @@ EQUALS = [
     # -- core
     ("jit_of_no_outputs_compiled", lambda: _compiled(lambda x: None, 1.0), None),
     ("float16_answers_without_compiling", lambda: _compiled(lambda x: np.sqrt(x), np.float16(4.0)), 2.0),
+    # an integer primal's tangent is ignored, whatever its dtype, in both tiers
+    ("jvp_int_primal_float_tangent", lambda: jitgrad.jvp(lambda x: x * x, (np.arange(3),), (np.ones(3),)),
+     (np.arange(3) ** 2, np.zeros(3))),
+    ("jvp_int_primal_float_tangent_compiled", lambda: _always(
+        lambda: jitgrad.jvp(lambda x: x * x, (np.arange(3),), (np.ones(3),))), (np.arange(3) ** 2, np.zeros(3))),
     # custom rules: pytrees, several outputs, keywords, nondiff_argnums, vmap keeps the rule
     ("custom_jvp_rule_used_under_vmap", lambda: jitgrad.grad(lambda x: np.sum(jitgrad.vmap(_cj_twice_cos)(x)))(
         np.zeros(3)), 2 * np.ones(3)),

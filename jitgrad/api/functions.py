@@ -399,12 +399,12 @@ def jvp(f, primals, tangents):
             m = len(ir.outvars)
 
             if out_tree.kind is None:
-                return _select_inputs(j, k, which), _pair
+                return _select_inputs(j, leaves[k:], which), _pair
 
             def finish(outs):
                 return (tree_util.unflatten(out_tree, outs[:m]),
                         tree_util.unflatten(out_tree, outs[m:]))
-            return _select_inputs(j, k, which), finish
+            return _select_inputs(j, leaves[k:], which), finish
         return Staged(build, label=f"jvp_{_name(fn)}")
 
     staged = _staged_for("jvp", f, make)
@@ -423,15 +423,18 @@ def _pair(outs):
     return outs[0], outs[1]
 
 
-def _select_inputs(j, k, which):
-    """Make an IR taking (primals, all tangents) from one taking (primals, float tangents)."""
+def _select_inputs(j, tangents, which):
+    """Make an IR taking (primals, all tangents) from one taking (primals, float
+    tangents).  An ignored tangent (of an integer primal) keeps its own dtype,
+    which need not be the primal's (a float tangent of an int primal)."""
+    k = len(tangents)
     tangent_vars = j.invars[k:]
     full = []
     for i in range(k):
         if i in which:
             full.append(tangent_vars[which.index(i)])
         else:
-            full.append(Var(j.invars[i].aval))   # an ignored input
+            full.append(Var(_aval(tangents[i])))   # an ignored input
     return IR(j.invars[:k] + full, j.constvars, j.consts, j.eqns, j.outvars)
 
 
