@@ -57,6 +57,19 @@ def _always(call):
 AGREE = [
     ("sum_float", lambda x: np.sum(x * 2.0), (np.arange(4.0),)),
     # -- core
+    # an axis out of bounds is NumPy's AxisError, never wrapped onto another axis
+    ("transpose_axis_out_of_bounds", lambda x: x.transpose(0, 3), (np.ones((2, 3)),)),
+    ("swapaxes_axis_out_of_bounds", lambda x: np.swapaxes(x, 0, 2), (np.ones((2, 3)),)),
+    ("moveaxis_axis_out_of_bounds", lambda x: np.moveaxis(x, 0, 2), (np.ones((2, 3)),)),
+    ("moveaxis_lengths_differ", lambda x: np.moveaxis(x, (0, 1), 0), (np.ones((2, 3)),)),
+    ("expand_dims_axis_out_of_bounds", lambda x: np.expand_dims(x, 4), (np.ones((2, 3)),)),
+    ("concatenate_axis_out_of_bounds", lambda x: np.concatenate([x, x], axis=2), (np.ones((2, 3)),)),
+    ("stack_axis_out_of_bounds", lambda x: np.stack([x, x], axis=4), (np.ones((2, 3)),)),
+    ("take_axis_out_of_bounds", lambda x: np.take(x, [0], axis=2), (np.ones((2, 3)),)),
+    ("diff_axis_out_of_bounds", lambda x: np.diff(x, axis=2), (np.ones((2, 3)),)),
+    ("negative_axes_still_count_from_the_end", lambda x: (np.swapaxes(x, -1, 0), np.moveaxis(x, -1, 0),
+                                                          np.stack([x, x], axis=-1), np.diff(x, axis=-1)),
+     (np.arange(6.0).reshape(2, 3),)),
 
     # -- numerics
     # reductions without an identity raise on an empty axis; sum/prod/mean do not
