@@ -67,6 +67,10 @@ AGREE = [
     ("stack_axis_out_of_bounds", lambda x: np.stack([x, x], axis=4), (np.ones((2, 3)),)),
     ("take_axis_out_of_bounds", lambda x: np.take(x, [0], axis=2), (np.ones((2, 3)),)),
     ("diff_axis_out_of_bounds", lambda x: np.diff(x, axis=2), (np.ones((2, 3)),)),
+    ("reshape_two_unknown_dimensions", lambda x: x.reshape(-1, -1), (np.ones((2, 3)),)),
+    ("reshape_unknown_beside_zero", lambda x: x.reshape(-1, 0), (np.ones((0, 3)),)),
+    ("reshape_unknown_not_a_divisor", lambda x: x.reshape(-1, 4), (np.ones((2, 3)),)),
+    ("reshape_to_an_array_of_sizes", lambda x: x.reshape(np.array([3, 2])), (np.arange(6.0).reshape(2, 3),)),
     ("negative_axes_still_count_from_the_end", lambda x: (np.swapaxes(x, -1, 0), np.moveaxis(x, -1, 0),
                                                           np.stack([x, x], axis=-1), np.diff(x, axis=-1)),
      (np.arange(6.0).reshape(2, 3),)),
@@ -430,6 +434,11 @@ RAISES = [
     ("argnums_out_of_range", lambda: jitgrad.grad(lambda x: x * 2.0, argnums=3)(1.0),
      ValueError, "out of range"),
     # -- core
+    # a shape must be known while tracing: the tracer's error, which says to mark it static
+    ("reshape_to_traced_shape", lambda: jitgrad.jit(lambda x, n: x.reshape(n))(np.ones(3), 3),
+     jitgrad.TracerBoolError, r"use as an index on a traced array .* static_argnums"),
+    ("broadcast_to_traced_shape", lambda: jitgrad.jit(lambda x, n: np.broadcast_to(x, (n, 3)))(np.ones(3), 2),
+     jitgrad.TracerBoolError, r"use as an index on a traced array .* static_argnums"),
     ("python_int_beyond_int64", lambda: jitgrad.jit(lambda x: x * 2)(2 ** 70), OverflowError,
      "does not fit in int64"),
     # custom rules whose results do not fit the function: a clear error naming the rule

@@ -5,6 +5,7 @@ values, ...
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as _np
 
@@ -29,16 +30,30 @@ def array(obj, dtype=None, **kwargs):
     return asarray(obj, dtype)
 
 
+def _shape_argument(shape):
+    """A shape argument (an integer or a sequence of them) as a tuple of ints.
+    A traced value raises the tracer's error (a shape must be known while
+    tracing: mark the argument static)."""
+    if isinstance(shape, (tuple, list)) or _np.ndim(shape) > 0:
+        return tuple(operator.index(s) for s in shape)
+    return (operator.index(shape),)
+
+
 def reshape(a, shape=None, order="C", **kwargs):
     shape = kwargs.pop("newshape", shape)
     if order != "C":
         raise NotImplementedError("jitgrad supports only order='C' in reshape")
     a = _operand(a)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = _shape_argument(shape)
     size = math.prod(_shape(a))
-    if -1 in shape:
-        known = math.prod(s for s in shape if s != -1)
-        shape = tuple(size // known if s == -1 else s for s in shape)
+    unknown = [i for i, s in enumerate(shape) if s < 0]
+    if len(unknown) > 1:
+        raise ValueError("can only specify one unknown dimension")
+    if unknown:
+        known = math.prod(s for s in shape if s >= 0)
+        if known == 0 or size % known:
+            raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
+        shape = tuple(size // known if s < 0 else s for s in shape)
     if math.prod(shape) != size:
         raise ValueError(f"cannot reshape array of shape {_shape(a)} (size {size}) into shape {shape}")
     if isinstance(a, _PY_SCALARS):
@@ -110,7 +125,7 @@ def squeeze(a, axis=None):
 
 def broadcast_to(a, shape):
     a = _operand(a)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = _shape_argument(shape)
     if _np.broadcast_shapes(_shape(a), shape) != shape:
         raise ValueError(f"cannot broadcast shape {_shape(a)} to {shape}")
     return _to(_np.asarray(a) if isinstance(a, _PY_SCALARS) else a, result_dtype(a), shape) \
