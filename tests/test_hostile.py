@@ -2181,3 +2181,21 @@ def test_vmap_batch_sizes_and_nesting():
     W = np.arange(6.0).reshape(2, 3)
     got = jitgrad.vmap(g, in_axes=(0, 1))(np.ones((3, 2)), W)
     np.testing.assert_allclose(got, np.cos(1.0) * W.T, rtol=1e-14)
+
+
+# === hostile pass 2 ===
+# Where the areas meet: settings and background compiles, threads, tiers.
+
+
+def test_background_compile_keeps_the_blocks_cache_folder(tmp_path):
+    # a compile queued inside ``with config(cache_dir=...)`` runs on the worker
+    # thread, where the block's settings used to be unknown: it wrote its
+    # source to the global cache folder instead
+    jitgrad.wait_for_compiles()
+    with jitgrad.config(compile="auto", cache_dir=str(tmp_path), hot_calls=1):
+        f = jitgrad.jit(lambda x: x * 3.0 + 0.8125)
+        for _ in range(3):
+            f(np.ones(4))
+        jitgrad.wait_for_compiles()
+    assert any(name.endswith(".py") for name in os.listdir(tmp_path))
+    np.testing.assert_array_equal(f(np.ones(4)), np.full(4, 3.8125))
