@@ -434,6 +434,11 @@ RAISES = [
     ("argnums_out_of_range", lambda: jitgrad.grad(lambda x: x * 2.0, argnums=3)(1.0),
      ValueError, "out of range"),
     # -- core
+    # grad wants one scalar, not a structure holding one (as JAX), and says what it got
+    ("grad_of_a_list_of_one_scalar", lambda: jitgrad.grad(lambda x: [x * x])(1.0), TypeError,
+     r"return a scalar, but it returned a list of 1 values"),
+    ("grad_of_none", lambda: jitgrad.grad(lambda x: None)(1.0), TypeError,
+     r"return a scalar, but it returned no values"),
     # a shape must be known while tracing: the tracer's error, which says to mark it static
     ("reshape_to_traced_shape", lambda: jitgrad.jit(lambda x, n: x.reshape(n))(np.ones(3), 3),
      jitgrad.TracerBoolError, r"use as an index on a traced array .* static_argnums"),

@@ -257,15 +257,18 @@ def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
         if has_aux:
             if out_tree.kind not in (tuple, list) or len(out_tree.children) != 2:
                 raise TypeError(f"with has_aux=True, {fname} must return a pair (output, aux)")
-            n_main = out_tree.children[0].num_leaves
+            main_tree = out_tree.children[0]
             aux_tree = out_tree.children[1]
         else:
-            n_main = len(ir.outvars)
-        out_av = ir.outvars[0].aval if n_main == 1 else None
-        if n_main != 1 or out_av.shape != ():
-            shape = out_av.shape if n_main == 1 else f"a structure of {n_main} arrays"
+            main_tree = out_tree
+        n_main = main_tree.num_leaves
+        # one array, not a structure holding one (JAX refuses [x] too)
+        out_av = ir.outvars[0].aval if main_tree.kind is None else None
+        if out_av is None or out_av.shape != ():
+            what = (f"shape {out_av.shape}" if out_av is not None else "no values" if not n_main else
+                    f"a {getattr(main_tree.kind, '__name__', 'structure')} of {n_main} values")
             raise TypeError(
-                f"{transform} requires {fname} to return a scalar, but it returned shape {shape}. "
+                f"{transform} requires {fname} to return a scalar, but it returned {what}. "
                 "Reduce it to a scalar (for example np.sum(...)), or use jitgrad.vjp for "
                 "non-scalar outputs.")
         if not np.issubdtype(out_av.dtype, np.floating):
