@@ -439,6 +439,11 @@ RAISES = [
      r"return a scalar, but it returned a list of 1 values"),
     ("grad_of_none", lambda: jitgrad.grad(lambda x: None)(1.0), TypeError,
      r"return a scalar, but it returned no values"),
+    # an operator jitgrad does not trace names itself, as its NumPy function does
+    ("left_shift_operator", lambda: jitgrad.jit(lambda x: x << 2)(np.arange(3)), NotImplementedError,
+     r"does not support numpy.left_shift"),
+    ("right_shift_reflected", lambda: jitgrad.jit(lambda x: 8 >> x)(np.arange(3)), NotImplementedError,
+     r"does not support numpy.right_shift"),
     # a shape must be known while tracing: the tracer's error, which says to mark it static
     ("reshape_to_traced_shape", lambda: jitgrad.jit(lambda x, n: x.reshape(n))(np.ones(3), 3),
      jitgrad.TracerBoolError, r"use as an index on a traced array .* static_argnums"),
