@@ -41,6 +41,13 @@ def _compiled(f, *args):
         return jitgrad.jit(f)(*args)
 
 
+def _always(call):
+    """``call()`` with compiled code asked for (a transform's own executable)."""
+    with jitgrad.config(compile="always"), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        return call()
+
+
 # ---------------------------------------------------------------------------
 # AGREE: (id, f, args) or (id, f, args, rtol).  f is called through
 # jitgrad.jit in both tiers and compared with plain NumPy: exactly (signed
@@ -50,6 +57,23 @@ def _compiled(f, *args):
 AGREE = [
     ("sum_float", lambda x: np.sum(x * 2.0), (np.arange(4.0),)),
     # -- core
+    # an axis out of bounds is NumPy's AxisError, never wrapped onto another axis
+    ("transpose_axis_out_of_bounds", lambda x: x.transpose(0, 3), (np.ones((2, 3)),)),
+    ("swapaxes_axis_out_of_bounds", lambda x: np.swapaxes(x, 0, 2), (np.ones((2, 3)),)),
+    ("moveaxis_axis_out_of_bounds", lambda x: np.moveaxis(x, 0, 2), (np.ones((2, 3)),)),
+    ("moveaxis_lengths_differ", lambda x: np.moveaxis(x, (0, 1), 0), (np.ones((2, 3)),)),
+    ("expand_dims_axis_out_of_bounds", lambda x: np.expand_dims(x, 4), (np.ones((2, 3)),)),
+    ("concatenate_axis_out_of_bounds", lambda x: np.concatenate([x, x], axis=2), (np.ones((2, 3)),)),
+    ("stack_axis_out_of_bounds", lambda x: np.stack([x, x], axis=4), (np.ones((2, 3)),)),
+    ("take_axis_out_of_bounds", lambda x: np.take(x, [0], axis=2), (np.ones((2, 3)),)),
+    ("diff_axis_out_of_bounds", lambda x: np.diff(x, axis=2), (np.ones((2, 3)),)),
+    ("reshape_two_unknown_dimensions", lambda x: x.reshape(-1, -1), (np.ones((2, 3)),)),
+    ("reshape_unknown_beside_zero", lambda x: x.reshape(-1, 0), (np.ones((0, 3)),)),
+    ("reshape_unknown_not_a_divisor", lambda x: x.reshape(-1, 4), (np.ones((2, 3)),)),
+    ("reshape_to_an_array_of_sizes", lambda x: x.reshape(np.array([3, 2])), (np.arange(6.0).reshape(2, 3),)),
+    ("negative_axes_still_count_from_the_end", lambda x: (np.swapaxes(x, -1, 0), np.moveaxis(x, -1, 0),
+                                                          np.stack([x, x], axis=-1), np.diff(x, axis=-1)),
+     (np.arange(6.0).reshape(2, 3),)),
 
     # -- numerics
     # reductions without an identity raise on an empty axis; sum/prod/mean do not
@@ -416,6 +440,21 @@ RAISES = [
         (np.ones(2), np.ones(2))), ValueError, "does not match the structure"),
     ("vmap_nested_out_axes", lambda: jitgrad.vmap(lambda x: (x, x), out_axes=((0, 0),))(np.ones(2)),
      TypeError, "out_axes must be an int or a tuple of ints"),
+    # grad wants one scalar, not a structure holding one (as JAX), and says what it got
+    ("grad_of_a_list_of_one_scalar", lambda: jitgrad.grad(lambda x: [x * x])(1.0), TypeError,
+     r"return a scalar, but it returned a list of 1 values"),
+    ("grad_of_none", lambda: jitgrad.grad(lambda x: None)(1.0), TypeError,
+     r"return a scalar, but it returned no values"),
+    # an operator jitgrad does not trace names itself, as its NumPy function does
+    ("left_shift_operator", lambda: jitgrad.jit(lambda x: x << 2)(np.arange(3)), NotImplementedError,
+     r"does not support numpy.left_shift"),
+    ("right_shift_reflected", lambda: jitgrad.jit(lambda x: 8 >> x)(np.arange(3)), NotImplementedError,
+     r"does not support numpy.right_shift"),
+    # a shape must be known while tracing: the tracer's error, which says to mark it static
+    ("reshape_to_traced_shape", lambda: jitgrad.jit(lambda x, n: x.reshape(n))(np.ones(3), 3),
+     jitgrad.TracerBoolError, r"use as an index on a traced array .* static_argnums"),
+    ("broadcast_to_traced_shape", lambda: jitgrad.jit(lambda x, n: np.broadcast_to(x, (n, 3)))(np.ones(3), 2),
+     jitgrad.TracerBoolError, r"use as an index on a traced array .* static_argnums"),
     ("python_int_beyond_int64", lambda: jitgrad.jit(lambda x: x * 2)(2 ** 70), OverflowError,
      "does not fit in int64"),
     # custom rules whose results do not fit the function: a clear error naming the rule
@@ -657,6 +696,11 @@ EQUALS = [
         lambda t: t[0] * t[1], in_axes=((0, None),))((np.arange(3.0), 2.0)), 2 * np.arange(3.0)),
     ("jit_of_no_outputs_compiled", lambda: _compiled(lambda x: None, 1.0), None),
     ("float16_answers_without_compiling", lambda: _compiled(lambda x: np.sqrt(x), np.float16(4.0)), 2.0),
+    # an integer primal's tangent is ignored, whatever its dtype, in both tiers
+    ("jvp_int_primal_float_tangent", lambda: jitgrad.jvp(lambda x: x * x, (np.arange(3),), (np.ones(3),)),
+     (np.arange(3) ** 2, np.zeros(3))),
+    ("jvp_int_primal_float_tangent_compiled", lambda: _always(
+        lambda: jitgrad.jvp(lambda x: x * x, (np.arange(3),), (np.ones(3),))), (np.arange(3) ** 2, np.zeros(3))),
     # custom rules: pytrees, several outputs, keywords, nondiff_argnums, vmap keeps the rule
     ("custom_jvp_rule_used_under_vmap", lambda: jitgrad.grad(lambda x: np.sum(jitgrad.vmap(_cj_twice_cos)(x)))(
         np.zeros(3)), 2 * np.ones(3)),
@@ -2191,3 +2235,21 @@ def test_fork_while_another_thread_traces():
         print("child exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     """)
     _ok(proc, "child exit 0")
+
+
+# === hostile pass 2 ===
+# Where the areas meet: settings and background compiles, threads, tiers.
+
+
+def test_background_compile_keeps_the_blocks_cache_folder(tmp_path):
+    # a compile queued inside ``with config(cache_dir=...)`` runs on the worker
+    # thread, where the block's settings used to be unknown: it wrote its
+    # source to the global cache folder instead
+    jitgrad.wait_for_compiles()
+    with jitgrad.config(compile="auto", cache_dir=str(tmp_path), hot_calls=1):
+        f = jitgrad.jit(lambda x: x * 3.0 + 0.8125)
+        for _ in range(3):
+            f(np.ones(4))
+        jitgrad.wait_for_compiles()
+    assert any(name.endswith(".py") for name in os.listdir(tmp_path))
+    np.testing.assert_array_equal(f(np.ones(4)), np.full(4, 3.8125))

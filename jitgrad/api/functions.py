@@ -257,15 +257,18 @@ def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
         if has_aux:
             if out_tree.kind not in (tuple, list) or len(out_tree.children) != 2:
                 raise TypeError(f"with has_aux=True, {fname} must return a pair (output, aux)")
-            n_main = out_tree.children[0].num_leaves
+            main_tree = out_tree.children[0]
             aux_tree = out_tree.children[1]
         else:
-            n_main = len(ir.outvars)
-        out_av = ir.outvars[0].aval if n_main == 1 else None
-        if n_main != 1 or out_av.shape != ():
-            shape = out_av.shape if n_main == 1 else f"a structure of {n_main} arrays"
+            main_tree = out_tree
+        n_main = main_tree.num_leaves
+        # one array, not a structure holding one (JAX refuses [x] too)
+        out_av = ir.outvars[0].aval if main_tree.kind is None else None
+        if out_av is None or out_av.shape != ():
+            what = (f"shape {out_av.shape}" if out_av is not None else "no values" if not n_main else
+                    f"a {getattr(main_tree.kind, '__name__', 'structure')} of {n_main} values")
             raise TypeError(
-                f"{transform} requires {fname} to return a scalar, but it returned shape {shape}. "
+                f"{transform} requires {fname} to return a scalar, but it returned {what}. "
                 "Reduce it to a scalar (for example np.sum(...)), or use jitgrad.vjp for "
                 "non-scalar outputs.")
         if not np.issubdtype(out_av.dtype, np.floating):
@@ -399,12 +402,12 @@ def jvp(f, primals, tangents):
             m = len(ir.outvars)
 
             if out_tree.kind is None:
-                return _select_inputs(j, k, which), _pair
+                return _select_inputs(j, leaves[k:], which), _pair
 
             def finish(outs):
                 return (tree_util.unflatten(out_tree, outs[:m]),
                         tree_util.unflatten(out_tree, outs[m:]))
-            return _select_inputs(j, k, which), finish
+            return _select_inputs(j, leaves[k:], which), finish
         return Staged(build, label=f"jvp_{_name(fn)}")
 
     staged = _staged_for("jvp", f, make)
@@ -423,15 +426,18 @@ def _pair(outs):
     return outs[0], outs[1]
 
 
-def _select_inputs(j, k, which):
-    """Make an IR taking (primals, all tangents) from one taking (primals, float tangents)."""
+def _select_inputs(j, tangents, which):
+    """Make an IR taking (primals, all tangents) from one taking (primals, float
+    tangents).  An ignored tangent (of an integer primal) keeps its own dtype,
+    which need not be the primal's (a float tangent of an int primal)."""
+    k = len(tangents)
     tangent_vars = j.invars[k:]
     full = []
     for i in range(k):
         if i in which:
             full.append(tangent_vars[which.index(i)])
         else:
-            full.append(Var(j.invars[i].aval))   # an ignored input
+            full.append(Var(_aval(tangents[i])))   # an ignored input
     return IR(j.invars[:k] + full, j.constvars, j.consts, j.eqns, j.outvars)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import contextvars
 import functools
 import glob
 import hashlib
@@ -57,7 +58,9 @@ _compile_lock = threading.RLock()
 class _CompileQueue:
     """Executables waiting to be compiled, and the one worker thread that
     compiles them in order.  Jobs are weak references: a job whose function
-    is gone is skipped."""
+    is gone is skipped.  Each job is compiled in the context it was queued
+    from, so that the settings of a ``with jitgrad.config(...)`` block (the
+    cache folder) hold for its background compiles too."""
 
     def __init__(self):
         self.cond = threading.Condition()
@@ -76,7 +79,7 @@ class _CompileQueue:
         with self.cond:
             if not exe.queued and not self.closing:
                 exe.queued = True
-                self.jobs.append(weakref.ref(exe))
+                self.jobs.append((weakref.ref(exe), contextvars.copy_context()))
             self._ensure_worker()
 
     def _ensure_worker(self):
@@ -103,11 +106,12 @@ class _CompileQueue:
             with self.cond:
                 exe = None
                 while exe is None and self.jobs and not self.closing:
-                    exe = self.jobs.popleft()()
+                    ref, context = self.jobs.popleft()
+                    exe = ref()
                 if exe is None:
                     return False
                 self.busy = True
-            exe.compile()
+            context.run(exe.compile)
             with self.cond:
                 self.busy = False
                 self.cond.notify_all()

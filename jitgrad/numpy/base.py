@@ -5,6 +5,7 @@ broadcasting to the primitives' equal shapes, axis arguments, and ``astype``.
 from __future__ import annotations
 
 import numpy as _np
+from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from .. import lax as P
 from ..core.trace import aval_of, Tracer
@@ -120,6 +121,17 @@ def _binary_fn(op, float_only=False, name=None, dtype=None):
 def _no_out(kwargs):
     if kwargs.get("out") is not None:
         raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+
+
+def _axis_index(axis, ndim, name=None):
+    """``axis`` in ``range(ndim)``; out of bounds raises NumPy's AxisError
+    (never wrapped modulo ``ndim``, which would act on another axis)."""
+    return normalize_axis_index(int(axis), ndim, name)
+
+
+def _axis_tuple(axes, ndim, name=None):
+    """Each of ``axes`` in ``range(ndim)``, as ``_axis_index``; repeated axes raise."""
+    return normalize_axis_tuple([int(a) for a in _np.atleast_1d(axes)], ndim, name)
 
 
 def _axes(x, axis):

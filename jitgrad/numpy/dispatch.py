@@ -120,6 +120,11 @@ def _install_tracer_methods():
     T.__or__ = T.__ror__ = lambda s, o: _ns.bitwise_or(s, o)
     T.__xor__ = T.__rxor__ = lambda s, o: _ns.bitwise_xor(s, o)
     T.__invert__ = lambda s: _ns.invert(s)
+    # through NumPy's ufuncs, so that the operators say what the functions say
+    T.__lshift__ = lambda s, o: _np.left_shift(s, o)
+    T.__rlshift__ = lambda s, o: _np.left_shift(o, s)
+    T.__rshift__ = lambda s, o: _np.right_shift(s, o)
+    T.__rrshift__ = lambda s, o: _np.right_shift(o, s)
     T.__getitem__ = _ns.getitem
     T.sum = _ns.sum
     T.prod = _ns.prod

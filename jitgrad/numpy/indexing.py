@@ -25,7 +25,7 @@ import numpy as _np
 
 from .. import lax as P
 from ..core.trace import Tracer, aval_of
-from .base import _operand, _shape
+from .base import _axis_index, _operand, _shape
 from .reductions import sum
 from .shapes import broadcast_to, moveaxis, ravel, reshape, squeeze
 from .ufuncs import add, isnan, multiply, negative, subtract, where
@@ -191,7 +191,7 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     if axis is None:
         return getitem(ravel(a), (indices,))
     nd = len(_shape(a))
-    axis = axis % nd if nd else axis
+    axis = _axis_index(axis, nd) if nd else axis
     if axis == 0:
         return getitem(a, (indices,))
     y = getitem(moveaxis(a, axis, 0), (indices,))
@@ -250,7 +250,7 @@ def diff(a, n=1, axis=-1, prepend=None, append=None):
         raise NotImplementedError("jitgrad supports np.diff without prepend= and append=")
     a = _operand(a)
     nd = len(_shape(a))
-    axis = axis % nd
+    axis = _axis_index(axis, nd)
     for _ in range(n):
         hi = tuple(slice(1, None) if d == axis else slice(None) for d in range(nd))
         lo = tuple(slice(None, -1) if d == axis else slice(None) for d in range(nd))

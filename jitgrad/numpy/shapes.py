@@ -5,12 +5,14 @@ values, ...
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as _np
 
 from .. import lax as P
 from ..core.trace import aval_of, Tracer
-from .base import _PY_SCALARS, _axes, _operand, _shape, _to, astype, from_sequence, result_dtype
+from .base import (_PY_SCALARS, _axes, _axis_index, _axis_tuple, _operand, _shape, _to, astype,
+                   from_sequence, result_dtype)
 
 # ---------------------------------------------------------------------------
 # Shapes and data movement
@@ -28,16 +30,30 @@ def array(obj, dtype=None, **kwargs):
     return asarray(obj, dtype)
 
 
+def _shape_argument(shape):
+    """A shape argument (an integer or a sequence of them) as a tuple of ints.
+    A traced value raises the tracer's error (a shape must be known while
+    tracing: mark the argument static)."""
+    if isinstance(shape, (tuple, list)) or _np.ndim(shape) > 0:
+        return tuple(operator.index(s) for s in shape)
+    return (operator.index(shape),)
+
+
 def reshape(a, shape=None, order="C", **kwargs):
     shape = kwargs.pop("newshape", shape)
     if order != "C":
         raise NotImplementedError("jitgrad supports only order='C' in reshape")
     a = _operand(a)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = _shape_argument(shape)
     size = math.prod(_shape(a))
-    if -1 in shape:
-        known = math.prod(s for s in shape if s != -1)
-        shape = tuple(size // known if s == -1 else s for s in shape)
+    unknown = [i for i, s in enumerate(shape) if s < 0]
+    if len(unknown) > 1:
+        raise ValueError("can only specify one unknown dimension")
+    if unknown:
+        known = math.prod(s for s in shape if s >= 0)
+        if known == 0 or size % known:
+            raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
+        shape = tuple(size // known if s < 0 else s for s in shape)
     if math.prod(shape) != size:
         raise ValueError(f"cannot reshape array of shape {_shape(a)} (size {size}) into shape {shape}")
     if isinstance(a, _PY_SCALARS):
@@ -52,20 +68,29 @@ def ravel(a, order="C"):
 def transpose(a, axes=None):
     a = _operand(a)
     nd = len(_shape(a))
-    axes = tuple(reversed(range(nd))) if axes is None else tuple(int(i) % nd for i in axes)
+    if axes is None:
+        axes = tuple(reversed(range(nd)))
+    else:
+        axes = tuple(axes)
+        if len(axes) != nd:
+            raise ValueError("axes don't match array")
+        axes = _axis_tuple(axes, nd)
     return P.transpose(a, axes)
 
 
 def swapaxes(a, axis1, axis2):
     nd = len(_shape(a))
     perm = list(range(nd))
-    perm[axis1 % nd], perm[axis2 % nd] = perm[axis2 % nd], perm[axis1 % nd]
+    axis1, axis2 = _axis_index(axis1, nd, "axis1"), _axis_index(axis2, nd, "axis2")
+    perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
     return transpose(a, perm)
 
 
 def moveaxis(a, source, destination):
     nd = len(_shape(a))
-    src, dst = _np.atleast_1d(source) % nd, _np.atleast_1d(destination) % nd
+    src, dst = _axis_tuple(source, nd, "source"), _axis_tuple(destination, nd, "destination")
+    if len(src) != len(dst):
+        raise ValueError("`source` and `destination` arguments must have the same number of elements")
     order = [i for i in range(nd) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -77,7 +102,7 @@ def expand_dims(a, axis):
     shape = _shape(a)
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
     nd = len(shape) + len(axes)
-    axes = sorted(int(x) % nd for x in axes)
+    axes = sorted(_axis_tuple(axes, nd))
     out = list(shape)
     for ax in axes:
         out.insert(ax, 1)
@@ -100,7 +125,7 @@ def squeeze(a, axis=None):
 
 def broadcast_to(a, shape):
     a = _operand(a)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = _shape_argument(shape)
     if _np.broadcast_shapes(_shape(a), shape) != shape:
         raise ValueError(f"cannot broadcast shape {_shape(a)} to {shape}")
     return _to(_np.asarray(a) if isinstance(a, _PY_SCALARS) else a, result_dtype(a), shape) \
@@ -122,13 +147,14 @@ def concatenate(arrays, axis=0, **kwargs):
         raise ValueError("zero-dimensional arrays cannot be concatenated")
     arrays = [_to(a, dt, _shape(a)) for a in arrays]
     arrays = [_np.asarray(a) if _np.ndim(a) == 0 and not isinstance(a, Tracer) else a for a in arrays]
-    return P.concatenate(arrays, int(axis) % nd)
+    return P.concatenate(arrays, _axis_index(axis, nd))
 
 
 def stack(arrays, axis=0, **kwargs):
     arrays = [_operand(a) for a in arrays]
     nd = len(_shape(arrays[0])) + 1
-    return concatenate([expand_dims(a, int(axis) % nd) for a in arrays], axis=int(axis) % nd)
+    axis = _axis_index(axis, nd)
+    return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
 
 
 def hstack(arrays):
