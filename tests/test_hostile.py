@@ -1117,6 +1117,8 @@ def test_traced_value_from_another_thread_is_refused():
         ready.wait(5)
         with pytest.raises(JitgradError, match="another thread"):
             jitgrad.jit(lambda y: y + box[0])(np.ones(2))
+        with pytest.raises(JitgradError, match="another thread"):      # outside any trace
+            box[0] + np.ones(2)
     finally:
         done.set()
         t.join()

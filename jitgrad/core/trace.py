@@ -55,10 +55,7 @@ class Trace:
             if not x._trace.alive:
                 raise escaped_tracer_error()
             if x._trace.thread != self.thread:
-                raise JitgradError(
-                    "a traced value of a function being traced on another thread was used here; "
-                    "traced values belong to the thread that traces them: pass arrays between "
-                    "threads, not traced values")
+                raise _other_thread_error()
             return self._const(x, x.aval)
         if isinstance(x, (bool, int, float, np.generic)) or (isinstance(x, np.ndarray) and x.ndim == 0):
             arr = np.asarray(x)
@@ -115,6 +112,12 @@ def _after_fork_child():
 
 
 os.register_at_fork(after_in_child=_after_fork_child)
+
+
+def _other_thread_error():
+    return JitgradError(
+        "a traced value of a function being traced on another thread was used here; traced "
+        "values belong to the thread that traces them: pass arrays between threads, not traced values")
 
 
 def escaped_tracer_error():
@@ -181,8 +184,8 @@ def bind(prim, *args, **params):
     stack = state.stack if traces_open else None
     if not stack:
         for a in args:
-            if isinstance(a, Tracer):     # only a tracer of a finished trace gets here
-                raise escaped_tracer_error()
+            if isinstance(a, Tracer):     # a finished trace's, or another thread's
+                raise escaped_tracer_error() if not a._trace.alive else _other_thread_error()
         return prim.impl(*args, **params)
     trace = stack[-1]
     atoms = [trace.atom(a) for a in args]

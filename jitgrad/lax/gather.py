@@ -22,8 +22,8 @@ import numpy as np
 from ..core.primitive import Undefined
 from ..core.trace import aval_of, bind
 from ..core.ir import Aval
-from .elementwise import _new, add, broadcast_in_dim
-from .structural import reshape, transpose, with_batch_axis
+from .elementwise import _new, add
+from .structural import broadcast_in_dim, reshape, transpose, with_batch_axis
 
 __all__ = ["gather_p", "scatter_add_p", "argsort_p", "gather", "scatter_add", "argsort"]
 

@@ -23,8 +23,8 @@ from ..core.primitive import Undefined
 from ..core.trace import aval_of, bind
 from ..core.ir import Aval
 from .elementwise import _add_tangents, _new, mul, neg
-from .reductions import dot_general, reduce_sum
-from .structural import transpose, with_batch_axis
+from .reductions import dot_general
+from .structural import reduce_sum, transpose, with_batch_axis
 
 __all__ = ["inv_p", "solve_p", "det_p", "inv", "solve", "det", "matmul_last2"]
 

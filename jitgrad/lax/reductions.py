@@ -12,8 +12,8 @@ from ..core.primitive import Undefined
 from ..core.trace import aval_of, bind
 from ..core.ir import Aval
 from .elementwise import _add_tangents, _new, convert, div, eq, full_like, logical_and, mul, select
-from .structural import (_expand_back, _kept_dims, _reduce_batch, _reduce_shape, _reducer, _shift,
-                         broadcast_in_dim, reduce_sum, transpose, zeros)
+from .structural import (_expand_back, _reduce_batch, _reduce_shape, _reducer, _shift, reduce_sum,
+                         transpose, zeros)
 
 # ---------------------------------------------------------------------------
 # Reductions over a set of axes.  code: (initial value, combine template).
