@@ -1,7 +1,8 @@
 """jitgrad: JIT, source-transforming automatic differentiation for NumPy code.
 
 Function transforms with JAX's signatures (grad, value_and_grad, jvp, vjp, jit,
-jacfwd, jacrev, hessian, hvp, linearize, vmap, custom_jvp, custom_vjp) and a
+jacfwd, jacrev, hessian, hvp, linearize, vmap, custom_jvp, custom_vjp), structured
+control flow (scan, fori_loop, while_loop, cond, switch, checkpoint) and a
 TensorFlow-style GradientTape, on plain NumPy functions compiled by Numba.
 """
 from .version import __version__
@@ -10,6 +11,7 @@ from . import optimizers, testing, tree  # noqa: F401  (public module paths)
 from .api.functions import grad, jit, jvp, make_ir, source, value_and_grad, vjp
 from .transforms.custom import custom_jvp, custom_vjp
 from .core.errors import JitgradError, TracerBoolError
+from .api.control import checkpoint, cond, fori_loop, remat, scan, switch, while_loop
 from .api.jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
 from .backend.compile import wait_for_compiles
 from .backend.config import config
@@ -22,6 +24,7 @@ __all__ = [
     "grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source",
     "jacfwd", "jacrev", "hessian", "hvp", "linearize", "vmap",
     "custom_jvp", "custom_vjp", "stop_gradient",
+    "scan", "fori_loop", "while_loop", "cond", "switch", "checkpoint", "remat",
     "GradientTape", "ForwardAccumulator", "UnconnectedGradients", "Variable", "Tensor", "constant",
     "optimizers", "testing", "tree", "config", "wait_for_compiles",
     "JitgradError", "TracerBoolError",

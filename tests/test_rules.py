@@ -5,10 +5,12 @@ import jitgrad  # noqa: F401  (defines every primitive)
 from jitgrad.core.primitive import PRIMITIVES, Primitive
 
 # what each kind of primitive must have besides impl, shape, jvp and batch
-BY_KIND = {"elementwise": ["code"], "reduce": ["code"], "opaque": ["code"], "view": ["index_map"], "call": []}
+BY_KIND = {"elementwise": ["code"], "reduce": ["code"], "opaque": ["code"], "view": ["index_map"], "call": [],
+           "control": ["code", "partial_eval", "transpose"]}
 # primitives that by design lack a rule, and why
 EXEMPT = {
     ("custom_lin", "jvp"): "exists only between linearisation and transposition: never differentiated",
+    ("while", "transpose"): "reverse mode of while loops: not yet (partial_eval raises a clear error)",
 }
 
 

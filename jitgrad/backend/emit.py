@@ -110,8 +110,8 @@ class _Names:
         for i, v in enumerate(ir.constvars):
             self.names[v] = f"c{i}"
         for i, e in enumerate(ir.eqns):
-            for v in e.outputs:
-                self.names.setdefault(v, f"{e.prim.name}{i}")
+            for k, v in enumerate(e.outputs):
+                self.names.setdefault(v, f"{e.prim.name}{i}" + (f"_{k}" if k else ""))
 
     def __getitem__(self, v):
         return self.names[v]
@@ -144,45 +144,91 @@ def _initial(value, dtype):
 
 def generate(ir: IR, label="f") -> Generated:
     """Python loop source for ``ir``, which must be lowered (``passes.lower``):
-    code generation never transforms an IR (it may run on a compile thread)."""
+    code generation never transforms an IR (it may run on a compile thread).
+
+    The module holds the IR's function and one function per loop body or
+    branch of its control-flow equations (see :class:`_Module`)."""
     if any(e.prim.kind == "call" for e in ir.eqns):
         raise ValueError("generate() needs a lowered IR (jitgrad.transforms.passes.lower): it has call equations")
-    plan = Plan(ir)
-    names = _Names(ir)
     fn = "jg_" + "".join(c if c.isalnum() else "_" for c in label)[:40]
-    args = [names[v] for v in ir.invars] + [names[v] for v in ir.constvars]
-    body = []
-    for item in plan.schedule:
-        if isinstance(item, Group):
-            if item.shape and not item.materialized and not item.reductions:
-                continue          # every value of this loop is recomputed where it is read
-            body += _emit_group(item, plan, names)
-        else:
-            body += _emit_opaque(item.eqn, plan, names)
-    outs = []
-    for v in ir.outvars:
-        outs.append(literal(v.value, v.dtype) if isinstance(v, Lit) else names[v])
-    parallel = any(" in prange(" in line for line in body)
-    range_checked = any(line.lstrip().startswith("_far +=") for line in body)
-    if range_checked:
-        body.insert(0, "_far = 0   # arguments of sin/cos beyond vecmath.TRIG_LIMIT")
-        outs.append("_far")
-    body.append(f"return ({', '.join(outs)},)" if outs else "return ()")
+    module = _Module(fn)
+    top = module.add(ir, fn, consts=True)
     ir_text = "\n".join("#   " + line for line in pretty(ir).splitlines())
-    # A floating-point sum is vectorised only if LLVM may reassociate it (it
-    # then keeps several partial sums, which is also more accurate than one).
-    # "reassoc" alone: no assumptions about nan, inf or signed zeros.  The
-    # vecmath kernels are compiled separately without it.
-    sums = any(isinstance(g, Group) and any(
-        e.prim.name == "reduce_sum" and np.dtype(e.outputs[0].aval.dtype).kind == "f"
-        for e in g.reductions) for g in plan.schedule)
-    flags = ', fastmath={"reassoc"}' if sums else ""
-    src = HEADER + "# IR:\n" + ir_text + "\n\n\n" + \
-        f'@njit(cache=True, nogil=True, error_model="numpy"{flags}{", parallel=True" if parallel else ""})\n'
-    src += f"def {fn}({', '.join(args)}):\n"
-    src += "\n".join("    " + line if line else "" for line in body) + "\n"
+    src = HEADER + "# IR:\n" + ir_text + "\n\n\n" + "\n\n".join(module.sources) + "\n"
     key = hashlib.sha256(src.encode()).hexdigest()[:20]
-    return Generated(src, fn, key, len(ir.constvars), range_checked, parallel)
+    return Generated(src, fn, key, len(ir.constvars), top.far, top.parallel)
+
+
+@dataclass
+class _Function:
+    """A generated function, as its callers see it."""
+    name: str
+    far: bool          # it returns one more value: its count of sin/cos arguments beyond TRIG_LIMIT
+    parallel: bool
+
+    def call(self, targets, args):
+        """Lines that call it, binding its outputs to ``targets`` (and adding
+        its range-check count to the caller's)."""
+        targets = list(targets) + (["_far_sub"] if self.far else [])
+        call = f"{self.name}({', '.join(args)})"
+        lines = [f"{', '.join(targets)}, = {call}" if targets else call]
+        if self.far:
+            lines.append("_far += _far_sub")
+        return lines
+
+
+class _Module:
+    """The functions of one generated module, in the order they are written:
+    a control-flow equation's sub-IRs (loop bodies, branches) become
+    functions of their own, so a loop's body is compiled once whatever its
+    trip count, and the IR's own function calls them."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.sources = []
+        self.count = 0
+
+    def sub(self, ir):
+        """A function for the closed sub-IR ``ir`` (see transforms.subir)."""
+        self.count += 1
+        return self.add(ir, f"{self.prefix}_{self.count}")
+
+    def add(self, ir, fn, consts=False):
+        plan = Plan(ir)
+        names = _Names(ir)
+        args = [names[v] for v in ir.invars] + ([names[v] for v in ir.constvars] if consts else [])
+        body = []
+        for item in plan.schedule:
+            if isinstance(item, Group):
+                if item.shape and not item.materialized and not item.reductions:
+                    continue          # every value of this loop is recomputed where it is read
+                body += _emit_group(item, plan, names)
+            elif item.eqn.prim.kind == "control":
+                body += _emit_control(item.eqn, names, self)
+            else:
+                body += _emit_opaque(item.eqn, plan, names)
+        outs = []
+        for v in ir.outvars:
+            outs.append(literal(v.value, v.dtype) if isinstance(v, Lit) else names[v])
+        parallel = any(" in prange(" in line for line in body)
+        far = any(line.lstrip().startswith("_far +=") for line in body)
+        if far:
+            body.insert(0, "_far = 0   # arguments of sin/cos beyond vecmath.TRIG_LIMIT")
+            outs.append("_far")
+        body.append(f"return ({', '.join(outs)},)" if outs else "return ()")
+        # A floating-point sum is vectorised only if LLVM may reassociate it (it
+        # then keeps several partial sums, which is also more accurate than one).
+        # "reassoc" alone: no assumptions about nan, inf or signed zeros.  The
+        # vecmath kernels are compiled separately without it.
+        sums = any(isinstance(g, Group) and any(
+            e.prim.name == "reduce_sum" and np.dtype(e.outputs[0].aval.dtype).kind == "f"
+            for e in g.reductions) for g in plan.schedule)
+        flags = ', fastmath={"reassoc"}' if sums else ""
+        src = f'@njit(cache=True, nogil=True, error_model="numpy"{flags}{", parallel=True" if parallel else ""})\n'
+        src += f"def {fn}({', '.join(args)}):\n"
+        src += "\n".join("    " + line if line else "" for line in body) + "\n"
+        self.sources.append(src)
+        return _Function(fn, far, parallel)
 
 
 def _comment(e, names):
@@ -199,6 +245,17 @@ def _emit_opaque(e, plan, names):
     lines = [_comment(e, names)]
     lines += e.prim.code(names[e.outputs[0]], ins, [a.aval for a in e.inputs],
                          e.outputs[0].aval, lit, **e.params)
+    return lines
+
+
+def _emit_control(e, names, module):
+    """A loop or branch: its primitive's code rule writes the control
+    statements around calls of its sub-IRs' functions."""
+    ins = [literal(a.value, a.dtype) if isinstance(a, Lit) else names[a] for a in e.inputs]
+    lines = [f"# {' '.join(names[v] for v in e.outputs)} = {e.prim.name}"
+             + (f"  ({e.where})" if e.where else "")]
+    lines += e.prim.code([names[v] for v in e.outputs], ins, [a.aval for a in e.inputs],
+                         [v.aval for v in e.outputs], module.sub, **e.params)
     return lines
 
 

@@ -40,8 +40,8 @@ def shared_outputs(ir):
     def roots_of(a):
         return roots.get(a, {a}) if isinstance(a, Var) else set()
     for e in ir.eqns:
-        if e.prim.kind in ("view", "call") or e.prim.name == "reshape":
-            operands = e.inputs if e.prim.kind == "call" else e.inputs[:1]
+        if e.prim.kind in ("view", "call", "control") or e.prim.name == "reshape":
+            operands = e.inputs if e.prim.kind in ("call", "control") else e.inputs[:1]
             shared = set().union(*map(roots_of, operands))
             for o in e.outputs:
                 roots[o] = shared | {o}

@@ -80,7 +80,8 @@ class Plan:
                     self._materialize(a)
                 item = Opaque(e, len(self.schedule))
                 self.schedule.append(item)
-                self.avail[e.outputs[0]] = item.pos
+                for v in e.outputs:
+                    self.avail[v] = item.pos
         for v in ir.outvars:
             self._materialize(v)
 

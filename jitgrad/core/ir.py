@@ -134,11 +134,24 @@ def pretty(ir: IR) -> str:
     lines = [f"{{ lambda {head_c + ' ; ' if head_c else ''}{head_in} ."]
     for e in ir.eqns:
         outs = " ".join(binder(v) for v in e.outputs)
-        params = ""
+        params, subs = "", []
         if e.params:
-            params = "[" + " ".join(f"{k}={_fmt_param(v)}" for k, v in e.params.items()) + "]"
+            shown = []
+            for k, v in e.params.items():
+                irs = [v] if isinstance(v, IR) else list(v) if isinstance(v, tuple) and v and all(
+                    isinstance(b, IR) for b in v) else None
+                if irs is None:
+                    shown.append(f"{k}={_fmt_param(v)}")
+                else:          # sub-IRs (loop bodies, branches): printed below, indented
+                    shown.append(f"{k}=<{len(subs) + 1}>" if len(irs) == 1 else
+                                 f"{k}=<{','.join(str(len(subs) + 1 + j) for j in range(len(irs)))}>")
+                    subs += irs
+            params = "[" + " ".join(shown) + "]"
         ins = " ".join(n(a) for a in e.inputs)
         lines.append(f"    {outs} = {e.prim.name}{params} {ins}")
+        for j, s in enumerate(subs):
+            lines += [f"      <{j + 1}> " + l if i == 0 else "          " + l
+                      for i, l in enumerate(pretty(s).splitlines())]
     lines.append(f"  in ({', '.join(n(v) for v in ir.outvars)}) }}")
     return "\n".join(lines)
 

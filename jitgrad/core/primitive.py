@@ -32,13 +32,23 @@ Slots (``None`` when a primitive has no such rule):
     index read for output index ``idx``.  Every ``'view'`` has one; an
     ``'opaque'`` primitive may have one that returns ``None`` for the
     parameters where it is not a view (see ``reshape``).
+``partial_eval(eqn, linear) -> (primal eqns, linear eqns)``
+    Control flow only: reverse mode splits an equation of the JVP IR some of
+    whose operands are tangents (``linear[i]``) into equations of primal work
+    and equations linear in the tangents, joined by new residual variables.
+``multiple_results``
+    True for a primitive with a list of outputs (control flow); its ``shape``
+    rule returns a list of avals, and its jvp, transpose and batch rules take
+    and return lists (one entry per output).
 ``kind``
-    ``'elementwise'``, ``'reduce'``, ``'view'``, ``'opaque'``, or ``'call'``
-    (its parameters hold a sub-IR that is inlined before code generation).
+    ``'elementwise'``, ``'reduce'``, ``'view'``, ``'opaque'``, ``'call'``
+    (its parameters hold a sub-IR that is inlined before code generation), or
+    ``'control'`` (its parameters hold sub-IRs that stay functions of their
+    own: loops and branches; the code generator emits each as a function).
 """
 from __future__ import annotations
 
-KINDS = ("elementwise", "reduce", "view", "opaque", "call")
+KINDS = ("elementwise", "reduce", "view", "opaque", "call", "control")
 
 PRIMITIVES: dict[str, "Primitive"] = {}
 
@@ -46,7 +56,8 @@ PRIMITIVES: dict[str, "Primitive"] = {}
 class Primitive:
     """One operation of the IR and all of its rules (see the module docs)."""
 
-    __slots__ = ("name", "kind", "impl", "shape", "jvp", "transpose", "batch", "code", "index_map")
+    __slots__ = ("name", "kind", "impl", "shape", "jvp", "transpose", "batch", "code", "index_map",
+                 "partial_eval", "multiple_results")
 
     def __init__(self, name, kind):
         if kind not in KINDS:
@@ -56,14 +67,17 @@ class Primitive:
         self.name = name
         self.kind = kind
         self.impl = self.shape = self.jvp = self.transpose = None
-        self.batch = self.code = self.index_map = None
+        self.batch = self.code = self.index_map = self.partial_eval = None
+        self.multiple_results = False
         PRIMITIVES[name] = self
 
     def __repr__(self):
         return self.name
 
     def shape_rule(self, *avals, **params):
-        """The output avals, as a list (every primitive has one output)."""
+        """The output avals, as a list."""
+        if self.multiple_results:
+            return list(self.shape(*avals, **params))
         return [self.shape(*avals, **params)]
 
     def rule(self, slot):

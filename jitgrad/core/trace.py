@@ -186,14 +186,14 @@ def bind(prim, *args, **params):
         for a in args:
             if isinstance(a, Tracer):     # a finished trace's, or another thread's
                 raise escaped_tracer_error() if not a._trace.alive else _other_thread_error()
-        return prim.impl(*args, **params)
+        return prim.impl(*args, **params)     # (a list, for multiple results)
     trace = stack[-1]
     atoms = [trace.atom(a) for a in args]
     avals = prim.shape_rule(*[a.aval for a in atoms], **params)
     outs = [Var(av) for av in avals]
     trace.eqns.append(Eqn(prim, atoms, outs, params, state.line or _user_line()))
     tracers = [Tracer(trace, v) for v in outs]
-    return tracers[0] if len(tracers) == 1 else tracers
+    return tracers if prim.multiple_results else tracers[0]
 
 
 def aval_of(x):
@@ -210,9 +210,10 @@ def walk(ir: IR, args, rule, consts=None, lift=None, env=None, free=False):
 
     Binds the constants (``consts``, default ``ir.consts``) and ``args`` to the
     IR's variables, then for each equation in order calls ``rule(eqn, inputs)``
-    with the values of its inputs and binds its output, with the equation's
-    source line current (so equations the rule emits keep the user's line).
-    Returns the values of the outputs.
+    with the values of its inputs and binds its output (a list of values for a
+    primitive with multiple results), with the equation's source line current
+    (so equations the rule emits keep the user's line).  Returns the values of
+    the outputs.
 
     ``lift(x)`` turns a literal's NumPy scalar (and, for the constants, the
     caller passes lifted values) into the interpreter's kind of value: the
@@ -231,7 +232,11 @@ def walk(ir: IR, args, rule, consts=None, lift=None, env=None, free=False):
     dead = _last_uses(ir) if free else None
     for i, e in enumerate(ir.eqns):
         with at_line(e.where):
-            env[e.outputs[0]] = rule(e, [read(a) for a in e.inputs])
+            out = rule(e, [read(a) for a in e.inputs])
+        if e.prim.multiple_results:
+            env.update(zip(e.outputs, out))
+        else:
+            env[e.outputs[0]] = out
         if dead:
             for v in dead[i]:
                 del env[v]

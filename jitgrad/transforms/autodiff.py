@@ -39,9 +39,15 @@ def _jvp_rule(e, ins):
     """One equation of forward mode, on (primal, tangent) pairs (tangent None: zero)."""
     primals = [p for p, _ in ins]
     tangents = [t for _, t in ins]
-    out = bind(e.prim, *primals, **e.params)
     if all(t is None for t in tangents):
-        return out, None
+        out = bind(e.prim, *primals, **e.params)
+        return [(o, None) for o in out] if e.prim.multiple_results else (out, None)
+    if e.prim.multiple_results:
+        # control flow: the rule computes the primal outputs with the tangents
+        # (one loop over both), not after them
+        out, t = e.prim.rule("jvp")(primals, tangents, **e.params)
+        return list(zip(out, t))
+    out = bind(e.prim, *primals, **e.params)
     return out, e.prim.rule("jvp")(primals, tangents, out, **e.params)
 
 
@@ -73,16 +79,6 @@ def vjp_ir(ir: IR, which, seed_ones=False, n_cts=None) -> IR:
     lin = jvp_ir(ir, which)
     n_in, n_out = len(ir.invars), len(ir.outvars)
     n_cts = n_out if n_cts is None else n_cts
-    tangent_in = lin.invars[n_in:]
-    linear = set(tangent_in)
-    linear_eqns, primal_eqns = [], []
-    for e in lin.eqns:
-        if any(isinstance(a, Var) and a in linear for a in e.inputs):
-            linear.update(e.outputs)
-            linear_eqns.append(e)
-        else:
-            primal_eqns.append(e)
-
     with new_trace() as tr:
         primals = [tr.new_arg(v.aval) for v in ir.invars]
         if seed_ones:
@@ -91,18 +87,61 @@ def vjp_ir(ir: IR, which, seed_ones=False, n_cts=None) -> IR:
         else:
             cts_out = [tr.new_arg(v.aval) for v in ir.outvars[:n_cts]]
         env = {}
-        primal_part = IR(lin.invars[:n_in], lin.constvars, lin.consts, primal_eqns, [])
-        walk(primal_part, primals, apply_eqn, env=env)
-
-        def read(a):
-            return a.array if isinstance(a, Lit) else env[a]
-
-        seeds = [(v, c) for v, c in zip(lin.outvars[n_out:n_out + n_cts], cts_out)
-                 if isinstance(v, Var) and v in linear]
-        ct = _transpose(linear_eqns, linear, seeds, read)
-        grads = [P.instantiate(ct.get(v), v.aval) for v in tangent_in]
-        outs = [read(v) for v in lin.outvars[:n_out]]
+        args = primals + [Undefined(v.aval) for v in lin.invars[n_in:]]
+        grads = backward(lin, args, [None] * n_out + cts_out, env=env)
+        outs = [v.array if isinstance(v, Lit) else env[v] for v in lin.outvars[:n_out]]
         return tr.to_ir(outs + grads)
+
+
+def split_linear(eqns, linear):
+    """Split equations into primal work and the equations linear in the
+    variables ``linear`` (those that read one of them, transitively).
+
+    A control-flow equation that reads both is split by its primitive's
+    ``partial_eval`` rule into primal equations (which may compute residuals)
+    and linear ones.  Returns ``(primal eqns, linear eqns, linear vars)``."""
+    linear = set(linear)
+    primal_eqns, linear_eqns = [], []
+    for e in eqns:
+        flags = [isinstance(a, Var) and a in linear for a in e.inputs]
+        if not any(flags):
+            primal_eqns.append(e)
+            continue
+        if e.prim.partial_eval is not None:
+            p_eqns, l_eqns = e.prim.partial_eval(e, flags)
+        else:
+            p_eqns, l_eqns = [], [e]
+        primal_eqns += p_eqns
+        for le in l_eqns:
+            linear.update(le.outputs)
+        linear_eqns += l_eqns
+    return primal_eqns, linear_eqns, linear
+
+
+def backward(ir: IR, args, cts, env=None):
+    """Transpose ``ir`` with respect to its inputs where ``args[i]`` is
+    :class:`Undefined`, on the values given for the others, in the current
+    trace (or on NumPy values).
+
+    ``ir`` must be linear in the undefined inputs (a JVP IR is: its tangent
+    inputs are only ever scaled by primal values).  Its primal part is
+    evaluated first (into ``env``, if given), then the linear part runs
+    backwards from ``cts`` (one cotangent or ``None`` per output).  Returns
+    the cotangent of each undefined input, zeros where none reaches it."""
+    linear_in = [v for v, a in zip(ir.invars, args) if isinstance(a, Undefined)]
+    primal_eqns, linear_eqns, linear = split_linear(ir.eqns, linear_in)
+    env = {} if env is None else env
+    known = [(v, a) for v, a in zip(ir.invars, args) if not isinstance(a, Undefined)]
+    walk(IR([v for v, _ in known], ir.constvars, ir.consts, primal_eqns, []), [a for _, a in known],
+         apply_eqn, env=env)
+
+    def read(a):
+        return a.array if isinstance(a, Lit) else env[a]
+
+    seeds = [(v, c) for v, c in zip(ir.outvars, cts)
+             if c is not None and isinstance(v, Var) and v in linear]
+    ct = _transpose(linear_eqns, linear, seeds, read)
+    return [P.instantiate(ct.get(v), v.aval) for v in linear_in]
 
 
 def _transpose(linear_eqns, linear, seeds, read):
@@ -126,9 +165,14 @@ def _transpose(linear_eqns, linear, seeds, read):
     for v, c in seeds:
         add_ct(v, c)
     for e in reversed(linear_eqns):
-        c = ct.pop(e.outputs[0], None)
-        if c is None:
-            continue
+        if e.prim.multiple_results:
+            c = [ct.pop(v, None) for v in e.outputs]
+            if all(x is None for x in c):
+                continue
+        else:
+            c = ct.pop(e.outputs[0], None)
+            if c is None:
+                continue
         if e.prim.transpose is None:
             raise MissingRuleError(
                 f"primitive '{e.prim.name}' has no transpose rule but was applied to a "
@@ -181,6 +225,8 @@ def _mask_sum(masked, total, a, b):
 
 
 def _transpose_masked(e, c, args, masked):
+    if e.prim.multiple_results:         # (c: a list, one cotangent or None per output)
+        return e.prim.transpose(c, *args, **e.params)
     m = masked.get(id(c))
     if m is not None and m[0] is c and e.prim.name in _SCALINGS:
         _, pred, on_true, raw = m

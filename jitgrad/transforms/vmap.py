@@ -33,8 +33,10 @@ def vmap_eval(ir, args, batched, size):
         values = [x for x, _ in ins]
         flags = [b for _, b in ins]
         if any(flags):
-            return e.prim.rule("batch")(values, flags, size, **e.params), True
-        return bind(e.prim, *values, **e.params), False
+            out, b = e.prim.rule("batch")(values, flags, size, **e.params), True
+        else:
+            out, b = bind(e.prim, *values, **e.params), False
+        return [(o, b) for o in out] if e.prim.multiple_results else (out, b)
 
     outs = walk(ir, list(zip(args, batched)), rule, [(c, False) for c in ir.consts], lift=_unbatched)
     return [x for x, _ in outs], [b for _, b in outs]

@@ -1,0 +1,273 @@
+"""Structured control flow with JAX's signatures: loops and branches that stay
+loops and branches in the IR, under every transform, in compiled code.
+
+A Python ``for`` loop in a traced function is unrolled: its IR, and the time
+to compile it, grow with the trip count.  :func:`scan`, :func:`fori_loop` and
+:func:`while_loop` trace their body once; the compiled code runs it in a
+native loop, so compile time does not depend on the trip count, and
+reverse mode keeps one carry per step (see :mod:`jitgrad.transforms.loops`).
+:func:`cond` and :func:`switch` run one branch only.  :func:`checkpoint`
+makes reverse mode recompute a function's intermediates instead of keeping
+them.
+
+Carries, ``xs`` and operands are pytrees of arrays.  A carry must keep its
+structure, shapes and dtypes from step to step (a Python number in the
+initial value takes the dtype the body gives it).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..core import tree as tree_util
+from ..core.ir import Aval
+from ..core.trace import Tracer, aval_of, is_tracing
+from ..transforms.branches import bind_cond
+from ..transforms.loops import bind_scan, bind_while
+from ..transforms.subir import trace_closed
+from .. import lax as P
+
+
+def _avals(leaves):
+    return [aval_of(x) for x in leaves]
+
+
+def _describe(avals):
+    return ", ".join(str(a) for a in avals)
+
+
+def _is_weak(x):
+    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+
+
+def _cast_leaves(leaves, avals, what):
+    """Leaves as the avals say (Python numbers take the dtype); a leaf whose
+    shape or dtype differs raises a TypeError naming ``what``."""
+    out = []
+    for i, (x, av) in enumerate(zip(leaves, avals)):
+        got = aval_of(x)
+        if got.shape != av.shape or (got.dtype != av.dtype and not _is_weak(x)):
+            raise TypeError(f"{what}: leaf {i} has shape {got.shape} and dtype {got.dtype}, but the "
+                            f"carry has shape {av.shape} and dtype {av.dtype}; a loop carry keeps its "
+                            "shape and dtype from step to step (convert the initial value with "
+                            ".astype, or the body's result)")
+        out.append(P.convert(x, av.dtype) if got.dtype != av.dtype else x)
+    return out
+
+
+def _settle_carry(trace_body, init_leaves, what):
+    """Trace ``trace_body(carry_avals) -> (ir, consts, carry_out_avals, extra)``
+    until the carry's dtypes are stable: a Python-number leaf of the initial
+    carry takes the dtype the body returns (``0`` and a float body: float)."""
+    avals = _avals(init_leaves)
+    for _ in range(2):
+        result = trace_body(avals)
+        out = result[2]
+        changed = False
+        for i, (a, b) in enumerate(zip(avals, out)):
+            if a.dtype != b.dtype and _is_weak(init_leaves[i]) and a.shape == b.shape:
+                avals[i] = Aval(a.shape, np.result_type(a.dtype, b.dtype))
+                changed = True
+        if not changed:
+            return result, avals
+    return result, avals
+
+
+def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+    """Loop ``f(carry, x) -> (carry, y)`` over the leading axis of ``xs``.
+
+    Returns ``(final carry, ys)`` with the ``y`` of every step stacked along a
+    new leading axis, as ``jax.lax.scan``: ``xs`` and ``y`` are pytrees (or
+    ``None``); ``length`` is the trip count when ``xs`` is ``None``; with
+    ``reverse`` the steps run from the last element to the first (``ys`` keep
+    the order of ``xs``).  ``unroll`` is accepted for compatibility; the
+    compiled loop is not unrolled (LLVM may unroll small bodies itself).
+    """
+    init_leaves, init_tree = tree_util.flatten(init)
+    xs_leaves, xs_tree = tree_util.flatten(xs)
+    lengths = {np.shape(x)[0] if np.ndim(x) else None for x in xs_leaves}
+    if None in lengths:
+        raise ValueError("scan: every leaf of xs must have a leading axis to scan over (got a 0-d array)")
+    if length is not None:
+        lengths.add(int(length))
+    if len(lengths) != 1:
+        raise ValueError("scan: " + ("the leading axes of xs (and length) disagree: "
+                                     f"{sorted(lengths)}" if lengths else
+                                     "give xs or length (the number of steps)"))
+    n = lengths.pop()
+    x_avals = [Aval(tuple(np.shape(x))[1:], aval_of(x).dtype) for x in xs_leaves]
+    y_tree = []
+
+    def trace_body(carry_avals):
+        def flat(*a):
+            carry = tree_util.unflatten(init_tree, a[:len(carry_avals)])
+            x = tree_util.unflatten(xs_tree, a[len(carry_avals):])
+            res = f(carry, x)
+            if not (isinstance(res, tuple) and len(res) == 2):
+                raise TypeError("scan: the body must return a pair (new carry, y), got "
+                                f"{type(res).__name__}")
+            new, y = res
+            new_leaves, new_tree = tree_util.flatten(new)
+            if new_tree != init_tree:
+                raise TypeError(f"scan: the body's carry has the structure {new_tree}, the initial "
+                                f"carry {init_tree}; a carry keeps its structure")
+            flat.out_avals = _avals(new_leaves)
+            y_leaves, yt = tree_util.flatten(y)
+            y_tree[:] = [yt]
+            return list(new_leaves) + list(y_leaves)
+        ir, consts = trace_closed(flat, carry_avals + x_avals)
+        return ir, consts, flat.out_avals
+
+    (ir, consts, _), carry_avals = _settle_carry(trace_body, init_leaves, "scan")
+    body_carry = ir.outvars[:len(carry_avals)]
+    _check_carry([v.aval for v in body_carry], carry_avals, "scan")
+    init_flat = _cast_leaves(init_leaves, carry_avals, "scan: the initial carry")
+    outs = bind_scan(ir, consts, init_flat, xs_leaves, n, bool(reverse))
+    k = len(carry_avals)
+    return tree_util.unflatten(init_tree, outs[:k]), tree_util.unflatten(y_tree[0], outs[k:])
+
+
+def _check_carry(out_avals, in_avals, what):
+    for i, (a, b) in enumerate(zip(out_avals, in_avals)):
+        if a.shape != b.shape or a.dtype != b.dtype:
+            raise TypeError(f"{what}: the body returns carry leaf {i} as {a}, but it enters as {b}; a "
+                            "loop carry keeps its shape and dtype from step to step (convert with "
+                            ".astype in the body or in the initial value)")
+
+
+def _concrete_int(x):
+    if isinstance(x, Tracer):
+        return None
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+        return int(x)
+    if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iu":
+        return int(x)
+    return None
+
+
+def fori_loop(lower, upper, body_fun, init_val):
+    """``for i in range(lower, upper): val = body_fun(i, val)``, as one loop.
+
+    With Python int bounds the trip count is known when tracing and the loop
+    is a :func:`scan` (every transform, reverse mode included); with traced
+    bounds it is a :func:`while_loop`.  ``i`` is an int64 scalar."""
+    lo, hi = _concrete_int(lower), _concrete_int(upper)
+    if lo is not None and hi is not None:
+        def step(carry, _):
+            i, val = carry
+            return (i + np.int64(1), body_fun(i, val)), None
+        (_, out), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
+        return out
+    lower = P.convert(lower, np.dtype(np.int64))
+    upper = P.convert(upper, np.dtype(np.int64))
+    _, _, out = while_loop(lambda c: c[0] < c[1],
+                           lambda c: (c[0] + np.int64(1), c[1], body_fun(c[0], c[2])),
+                           (lower, upper, init_val))
+    return out
+
+
+def while_loop(cond_fun, body_fun, init_val):
+    """``while cond_fun(val): val = body_fun(val)``, as one loop (JAX's
+    ``lax.while_loop``).  ``cond_fun`` returns a boolean scalar."""
+    init_leaves, init_tree = tree_util.flatten(init_val)
+
+    def trace_body(carry_avals):
+        def flat(*a):
+            new = body_fun(tree_util.unflatten(init_tree, list(a)))
+            leaves, td = tree_util.flatten(new)
+            if td != init_tree:
+                raise TypeError(f"while_loop: the body returns the structure {td}, the initial value "
+                                f"has {init_tree}; a carry keeps its structure")
+            flat.out_avals = _avals(leaves)
+            return leaves
+        ir, consts = trace_closed(flat, carry_avals)
+        return ir, consts, flat.out_avals
+
+    (body, body_consts, _), carry_avals = _settle_carry(trace_body, init_leaves, "while_loop")
+    _check_carry([v.aval for v in body.outvars], carry_avals, "while_loop")
+
+    def cond_flat(*a):
+        p = cond_fun(tree_util.unflatten(init_tree, list(a)))
+        av = aval_of(p)
+        if av.shape != () or av.dtype != np.bool_:
+            raise TypeError(f"while_loop: cond_fun must return a boolean scalar, got {av}")
+        return [p]
+    cond, cond_consts = trace_closed(cond_flat, carry_avals)
+    init_flat = _cast_leaves(init_leaves, carry_avals, "while_loop: the initial value")
+    outs = bind_while(cond, cond_consts, body, body_consts, init_flat)
+    return tree_util.unflatten(init_tree, outs)
+
+
+def switch(index, branches, *operands):
+    """``branches[clip(index, 0, len(branches) - 1)](*operands)``, running that
+    branch only (JAX's ``lax.switch``).  Every branch returns the same
+    structure, shapes and dtypes."""
+    branches = list(branches)
+    if not branches:
+        raise ValueError("switch: give at least one branch")
+    if not all(callable(b) for b in branches):
+        raise TypeError("switch: every branch must be a function")
+    leaves, in_tree = tree_util.flatten(operands)
+    avals = _avals(leaves)
+    out_tree = []
+    traced = []
+    for k, b in enumerate(branches):
+        def flat(*a, b=b):
+            out = b(*tree_util.unflatten(in_tree, list(a)))
+            out_leaves, td = tree_util.flatten(out)
+            out_tree.append(td)
+            return out_leaves
+        traced.append(trace_closed(flat, avals))
+    first = [v.aval for v in traced[0][0].outvars]
+    for k, (ir, _) in enumerate(traced[1:], 1):
+        got = [v.aval for v in ir.outvars]
+        if out_tree[k] != out_tree[0] or got != first:
+            raise TypeError(f"cond/switch: branch {k} returns {out_tree[k]} of ({_describe(got)}), "
+                            f"branch 0 returns {out_tree[0]} of ({_describe(first)}); every branch must "
+                            "return the same structure, shapes and dtypes")
+    iav = aval_of(index)
+    if iav.shape != () or iav.dtype.kind not in "biu":
+        raise TypeError(f"switch: the index must be an integer scalar, got {iav}")
+    index = P.convert(index, np.dtype(np.int32))
+    outs = bind_cond(index, traced, leaves)
+    return tree_util.unflatten(out_tree[0], outs)
+
+
+def cond(pred, true_fun, false_fun, *operands):
+    """``true_fun(*operands) if pred else false_fun(*operands)``, running one
+    branch only (JAX's ``lax.cond``).  ``pred`` is a boolean (or integer)
+    scalar; both branches return the same structure, shapes and dtypes."""
+    pav = aval_of(pred)
+    if pav.shape != ():
+        raise TypeError(f"cond: the predicate must be a scalar, got {pav}; use np.where to choose "
+                        "elementwise")
+    return switch(P.ne(pred, np.zeros((), pav.dtype)[()]) if pav.dtype != np.bool_ else pred,
+                  [false_fun, true_fun], *operands)
+
+
+def checkpoint(fun=None, *, prevent_cse=True, policy=None, static_argnums=()):
+    """Make reverse mode recompute ``fun``'s intermediates instead of keeping
+    them (JAX's ``jax.checkpoint``, also ``remat``).  The values are the same;
+    the gradient's memory holds ``fun``'s inputs instead of its internals.
+    ``policy`` and ``prevent_cse`` are accepted for compatibility (everything
+    is recomputed)."""
+    if fun is None:
+        return functools.partial(checkpoint, prevent_cse=prevent_cse, policy=policy,
+                                 static_argnums=static_argnums)
+    static = tuple(static_argnums) if isinstance(static_argnums, (tuple, list)) else (static_argnums,)
+
+    @functools.wraps(fun)
+    def wrapped(*args):
+        if not is_tracing():
+            return fun(*args)       # nothing to differentiate: nothing to recompute
+        dyn = [a for i, a in enumerate(args) if i not in static]
+
+        def call(*dyn_args):
+            it = iter(dyn_args)
+            return fun(*[a if i in static else next(it) for i, a in enumerate(args)])
+        return switch(np.int32(0), [call], *dyn)
+    return wrapped
+
+
+remat = checkpoint
