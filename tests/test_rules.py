@@ -10,7 +10,10 @@ BY_KIND = {"elementwise": ["code"], "reduce": ["code"], "opaque": ["code"], "vie
 # primitives that by design lack a rule, and why
 EXEMPT = {
     ("custom_lin", "jvp"): "exists only between linearisation and transposition: never differentiated",
-    ("while", "transpose"): "reverse mode of while loops: not yet (partial_eval raises a clear error)",
+    ("while_back", "jvp"): "the reverse sweep of a while loop: higher derivatives through while_loop "
+                           "are not supported (reverse mode of scan and fori_loop with int bounds is)",
+    ("while_back", "partial_eval"): "never differentiated (see its jvp)",
+    ("while_back", "transpose"): "never differentiated (see its jvp)",
 }
 
 

@@ -210,7 +210,9 @@ def _scan_batch(args, batched, size, body, n_consts, n_carry, length, reverse):
 
 
 def _empty(name, aval):
-    return f"{name} = np.empty({tuple(aval.shape)}, np.{np.dtype(aval.dtype).name})"
+    """``name = np.empty(shape, dtype)``; a dimension may be a variable's name."""
+    dims = "".join(f"{d}, " for d in aval.shape)
+    return f"{name} = np.empty(({dims}), np.{np.dtype(aval.dtype).name})"
 
 
 def _scan_code(outs, ins, in_avals, out_avals, function, body, n_consts, n_carry, length, reverse):
@@ -287,11 +289,76 @@ def _while_jvp(primals, tangents, cond, body, n_cond, n_body):
     return outs[:len(k)], [next(t_iter) if f else None for f in f_k]
 
 
+def _while_flags(e, linear):
+    """Which carries of a while equation are linear (read a tangent), and a
+    check that the condition reads none of them."""
+    p = e.params
+    nb, n_cond = p["n_body"], p["n_cond"]
+    body, cond = p["body"], p["cond"]
+    flags = carry_fixpoint(body, list(linear[n_cond:]), nb, len(e.outputs))
+    lin_k = flags[nb:]
+    if any(depends(cond, [False] * n_cond + lin_k)):
+        raise JitgradError("while_loop: the loop condition depends on a differentiated value; "
+                           "a derivative of the trip count is not defined")
+    return flags[:nb], lin_k
+
+
 def _while_partial(e, linear):
-    raise JitgradError(
-        "reverse-mode differentiation of while_loop (and of fori_loop with bounds known only at "
-        "run time) is not supported yet; use fori_loop with Python int bounds or scan, whose "
-        "trip count is known when the function is traced, or forward mode (jvp, jacfwd)")
+    """The primal loop computes the primal carries; the linear part is the
+    loop itself (with fresh variables for the primal carries it recomputes).
+    Only its transpose runs: it repeats the primal loop storing each step's
+    carries, then runs the transposed step backwards (see while_back)."""
+    p = e.params
+    n_cond, nb = p["n_cond"], p["n_body"]
+    lin_b, lin_k = _while_flags(e, linear)
+    body, cond = p["body"], p["cond"]
+    bi, ci = body.invars, cond.invars
+    pb = [i for i in range(nb) if not lin_b[i]]
+    pk = [k for k, f in enumerate(lin_k) if not f]
+    pbody = sub(body, [bi[i] for i in pb] + [bi[nb + k] for k in pk], [body.outvars[k] for k in pk])
+    pcond = sub(cond, ci[:n_cond] + [ci[n_cond + k] for k in pk], cond.outvars)
+    ins = e.inputs
+    primal = Eqn(while_p, ins[:n_cond] + [ins[n_cond + i] for i in pb] + [ins[n_cond + nb + k] for k in pk],
+                 [e.outputs[k] for k in pk], dict(p, cond=pcond, body=pbody, n_body=len(pb)), e.where)
+    outs = [v if lin_k[k] else Var(v.aval) for k, v in enumerate(e.outputs)]
+    return [primal], [Eqn(while_p, ins, outs, p, e.where)]
+
+
+def _while_transpose(cts, *args, cond, body, n_cond, n_body):
+    nb = n_body
+    cc, bc, k = _split(args, n_cond, nb)
+    lin_b = [isinstance(a, Undefined) for a in bc]
+    flags = carry_fixpoint(body, lin_b + [isinstance(a, Undefined) for a in k], nb, len(k))
+    lin_k = flags[nb:]
+    bi, ci = body.invars, cond.invars
+    pb = [i for i in range(nb) if not lin_b[i]]
+    lb = [i for i in range(nb) if lin_b[i]]
+    pk = [j for j, f in enumerate(lin_k) if not f]
+    lk = [j for j, f in enumerate(lin_k) if f]
+    fwd = sub(body, [bi[i] for i in pb] + [bi[nb + j] for j in pk], [body.outvars[j] for j in pk])
+    pcond = sub(cond, ci[:n_cond] + [ci[n_cond + j] for j in pk], cond.outvars)
+    with new_trace() as tr:
+        rb = {i: tr.new_arg(bi[i].aval) for i in pb}
+        acc = [tr.new_arg(bi[i].aval) for i in lb]
+        ctk = [tr.new_arg(bi[nb + j].aval) for j in lk]
+        rk = {j: tr.new_arg(bi[nb + j].aval) for j in pk}
+        bargs = ([rb.get(i, Undefined(bi[i].aval)) for i in range(nb)]
+                 + [rk[j] if j in rk else Undefined(bi[nb + j].aval) for j in range(len(k))])
+        ct_out = [None] * len(k)
+        for j, c in zip(lk, ctk):
+            ct_out[j] = c
+        got = backward(body, bargs, ct_out)
+        new_acc = [P.add(a, g) for a, g in zip(acc, got[:len(lb)])]
+        back, bconsts = close(tr.to_ir(new_acc + got[len(lb):]))
+    ct_final = [cts[j] if cts[j] is not None else P.zeros(bi[nb + j].aval) for j in lk]
+    res = bind(while_back_p, *cc, *bconsts, *[bc[i] for i in pb], *[k[j] for j in pk],
+               *[P.zeros(bi[i].aval) for i in lb], *ct_final,
+               cond=pcond, fwd=fwd, back=back, n_cond=len(cc), n_consts=len(bconsts), n_body=len(pb),
+               n_carry=len(pk))
+    ct_b = dict(zip(lb, res[:len(lb)]))
+    ct_k = dict(zip(lk, res[len(lb):]))
+    return ([None] * n_cond + [ct_b.get(i) for i in range(nb)]
+            + [ct_k.get(j) if isinstance(k[j], Undefined) else None for j in range(len(k))])
 
 
 def _while_batch(args, batched, size, cond, body, n_cond, n_body):
@@ -345,4 +412,90 @@ while_p.code = _while_code
 while_p.impl = _while_impl
 while_p.jvp = _while_jvp
 while_p.partial_eval = _while_partial
+while_p.transpose = _while_transpose
 while_p.batch = _while_batch
+
+
+# ---------------------------------------------------------------------------
+# while_back: the transpose of a while loop (the reverse sweep)
+#
+# operands  cond_consts..., back_consts..., fwd_consts..., init..., acc..., ct...
+# params    cond, fwd (the primal step), back ((back_consts, fwd_consts, acc,
+#           ct, carry) -> (acc, ct): the transposed step at a stored carry)
+#
+# It runs the primal loop from ``init``, storing the carry entering each
+# step in a buffer that doubles when full (the trip count is known only
+# when the loop ends), then runs ``back`` from the last step to the first.
+
+
+while_back_p = Primitive("while_back", "control")
+while_back_p.multiple_results = True
+
+
+def _back_split(args, n_cond, n_consts, n_body, n_carry):
+    return _split(args, n_cond, n_consts, n_body, n_carry)
+
+
+def _while_back_shape(*avals, cond, fwd, back, n_cond, n_consts, n_body, n_carry):
+    return list(avals[n_cond + n_consts + n_body + n_carry:])
+
+
+def _while_back_impl(*args, cond, fwd, back, n_cond, n_consts, n_body, n_carry):
+    cc, bk, fc, carry, rest = _back_split(args, n_cond, n_consts, n_body, n_carry)
+    stack = []
+    while bool(eval_ir(cond, cc + carry)[0]):
+        stack.append(carry)
+        carry = [_value(v) for v in eval_ir(fwd, fc + carry)]
+    for carry in reversed(stack):
+        rest = [_value(v) for v in eval_ir(back, bk + fc + rest + carry)]
+    return rest
+
+
+def _while_back_code(outs, ins, in_avals, out_avals, function, cond, fwd, back, n_cond, n_consts,
+                     n_body, n_carry):
+    c, f, b = function(cond), function(fwd), function(back)
+    cc, bk, fc, init, rest = _back_split(ins, n_cond, n_consts, n_body, n_carry)
+    avals = in_avals[n_cond + n_consts + n_body:][:n_carry]
+    carry = [f"_c{j}" for j in range(n_carry)]
+    bufs = [f"_buf{j}" for j in range(n_carry)]
+    lines = [f"{v} = {i}" for v, i in zip(carry, init)]
+    lines += ["_n = 0", "_cap = 16"]
+    lines += [_empty(buf, Aval(("_cap",) + tuple(av.shape), av.dtype)) for buf, av in zip(bufs, avals)]
+    lines += ["while True:"]
+    lines += ["    " + line for line in c.call(["_go"], cc + carry)]
+    lines += ["    if not _go:", "        break", "    if _n == _cap:", "        _cap *= 2"]
+    for buf, av in zip(bufs, avals):
+        lines += ["        " + _empty("_grown", Aval(("_cap",) + tuple(av.shape), av.dtype)),
+                  f"        _grown[:_n] = {buf}[:_n]", f"        {buf} = _grown"]
+    lines += [f"    {buf}[_n] = {v}" for buf, v in zip(bufs, carry)]
+    lines += ["    " + line for line in f.call(carry, fc + carry)]
+    lines += ["    _n += 1"]
+    lines += [f"{o} = {i}" for o, i in zip(outs, rest)]
+    lines += ["for _t in range(_n - 1, -1, -1):"]
+    lines += ["    " + line for line in b.call(outs, bk + fc + outs + [f"{buf}[_t]" for buf in bufs])]
+    return lines
+
+
+def _sequential_batch(prim):
+    """A batching rule that runs ``prim`` once per element of the batch, in a
+    scan over the batch axis (for primitives whose elements would each take a
+    different trip count)."""
+    def rule(args, batched, size, **params):
+        consts = [a for a, b in zip(args, batched) if not b]
+        xs = [a for a, b in zip(args, batched) if b]
+
+        def one(*a):
+            c, x = a[:len(consts)], a[len(consts):]
+            cit, xit = iter(c), iter(x)
+            return bind(prim, *[next(xit) if b else next(cit) for b in batched], **params)
+        avals = [aval_of(c) for c in consts] + [Aval(aval_of(x).shape[1:], aval_of(x).dtype) for x in xs]
+        with new_trace() as tr:
+            body, bconsts = close(tr.to_ir(one(*[tr.new_arg(av) for av in avals])))
+        return bind_scan(body, bconsts + consts, [], xs, size, False)
+    return rule
+
+
+while_back_p.shape = _while_back_shape
+while_back_p.impl = _while_back_impl
+while_back_p.code = _while_back_code
+while_back_p.batch = _sequential_batch(while_back_p)
