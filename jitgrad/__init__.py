@@ -10,7 +10,7 @@ from . import numpy  # noqa: F401  (installs the Tracer's NumPy interface)
 from . import optimizers, testing, tree  # noqa: F401  (public module paths)
 from .api.functions import grad, jit, jvp, make_ir, source, value_and_grad, vjp
 from .transforms.custom import custom_jvp, custom_vjp
-from .core.errors import JitgradError, TracerBoolError
+from .core.errors import JitgradError, PerformanceWarning, TracerBoolError
 from .api.control import checkpoint, cond, fori_loop, remat, scan, switch, while_loop
 from .api.jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
 from .backend.compile import wait_for_compiles
@@ -27,5 +27,5 @@ __all__ = [
     "scan", "fori_loop", "while_loop", "cond", "switch", "checkpoint", "remat",
     "GradientTape", "ForwardAccumulator", "UnconnectedGradients", "Variable", "Tensor", "constant",
     "optimizers", "testing", "tree", "config", "wait_for_compiles",
-    "JitgradError", "TracerBoolError",
+    "JitgradError", "TracerBoolError", "PerformanceWarning",
 ]

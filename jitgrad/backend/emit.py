@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .fuse import Group, Plan, index_map
+from .split import pieces
 from ..core.ir import IR, Lit, Var, pretty
 from .vecmath import TRIG_LIMIT
 
@@ -181,7 +182,8 @@ class _Module:
     """The functions of one generated module, in the order they are written:
     a control-flow equation's sub-IRs (loop bodies, branches) become
     functions of their own, so a loop's body is compiled once whatever its
-    trip count, and the IR's own function calls them."""
+    trip count, and the IR's own function calls them.  A function too long
+    to compile quickly is cut into pieces called in turn (see backend.split)."""
 
     def __init__(self, prefix):
         self.prefix = prefix
@@ -194,9 +196,15 @@ class _Module:
         return self.add(ir, f"{self.prefix}_{self.count}")
 
     def add(self, ir, fn, consts=False):
-        plan = Plan(ir)
         names = _Names(ir)
         args = [names[v] for v in ir.invars] + ([names[v] for v in ir.constvars] if consts else [])
+        cut = pieces(ir)
+        if cut is not None:        # too long for one function: call its pieces in turn
+            body = []
+            for piece, reads, writes in cut:
+                body += self.sub(piece).call([names[v] for v in writes], [names[v] for v in reads])
+            return self._write(ir, fn, args, body, names, [])
+        plan = Plan(ir)
         body = []
         for item in plan.schedule:
             if isinstance(item, Group):
@@ -207,6 +215,9 @@ class _Module:
                 body += _emit_control(item.eqn, names, self)
             else:
                 body += _emit_opaque(item.eqn, plan, names)
+        return self._write(ir, fn, args, body, names, plan.schedule)
+
+    def _write(self, ir, fn, args, body, names, schedule):
         outs = []
         for v in ir.outvars:
             outs.append(literal(v.value, v.dtype) if isinstance(v, Lit) else names[v])
@@ -222,7 +233,7 @@ class _Module:
         # vecmath kernels are compiled separately without it.
         sums = any(isinstance(g, Group) and any(
             e.prim.name == "reduce_sum" and np.dtype(e.outputs[0].aval.dtype).kind == "f"
-            for e in g.reductions) for g in plan.schedule)
+            for e in g.reductions) for g in schedule)
         flags = ', fastmath={"reassoc"}' if sums else ""
         src = f'@njit(cache=True, nogil=True, error_model="numpy"{flags}{", parallel=True" if parallel else ""})\n'
         src += f"def {fn}({', '.join(args)}):\n"

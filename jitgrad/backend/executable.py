@@ -14,8 +14,9 @@ import warnings
 
 import numpy as np
 
-from ..core.ir import Var
-from ..core.trace import eval_ir
+from ..core.errors import PerformanceWarning
+from ..core.ir import IR, Var
+from ..core.trace import eval_ir, user_stacklevel
 from . import compile as compiler   # (its locks are replaced in a fork child: read them there)
 from .compile import _launches_take_turns, compile_ir
 from .config import _debug_level, config
@@ -57,6 +58,25 @@ def shared_outputs(ir):
     return copied
 
 
+# The longest program "auto" mode compiles in the background (equations,
+# loop bodies and branches included): compile time grows with the program,
+# about a second per hundred equations here (see backend.split).
+AUTO_COMPILE_MAX_EQNS = 3000
+
+
+def count_eqns(ir):
+    """The equations of ``ir`` and of the sub-IRs of its control flow."""
+    n = 0
+    for e in ir.eqns:
+        n += 1
+        if e.prim.kind == "control":
+            for v in e.params.values():
+                for sub in (v if isinstance(v, tuple) else (v,)):
+                    if isinstance(sub, IR):
+                        n += count_eqns(sub)
+    return n
+
+
 def _uncompilable_dtype(ir):
     """The first dtype of ``ir`` that Numba's native code cannot take (arrays
     in a non-native byte order, float16, long double), or None."""
@@ -89,6 +109,8 @@ class Executable:
         self.scalar_out = [(i, np.dtype(v.aval.dtype).type) for i, v in enumerate(ir.outvars)
                            if v.aval.shape == ()]
         self.copied_out = shared_outputs(ir)
+        self.n_eqns = count_eqns(ir)
+        self.warned_long = False
         self.size = sum(v.aval.size for v in ir.invars) + sum(
             v.aval.size for e in ir.eqns for v in e.outputs)
         if _debug_level() >= 1:
@@ -118,9 +140,23 @@ class Executable:
     def worth_compiling(self):
         """A compile costs as much as hundreds of interpreted calls of a small
         function, so compile what is large or called again; while compiles are
-        waiting, a signature must be called more often to join them."""
+        waiting, a signature must be called more often to join them.  A
+        program too long to compile quickly is not compiled in the background."""
+        if self.n_eqns > AUTO_COMPILE_MAX_EQNS:
+            self._warn_too_long()
+            return False
         return (self.size >= config.big_elements
                 or self.calls >= config.hot_calls * (1 + len(compiler._queue)))
+
+    def _warn_too_long(self):
+        if not self.warned_long:
+            self.warned_long = True
+            warnings.warn(
+                f"jitgrad does not compile {self.label} in the background: its program has "
+                f"{self.n_eqns} operations (a Python loop unrolled while tracing?), and compiling "
+                "it would take minutes. It keeps running on the NumPy interpreter. Write the loop "
+                "with jitgrad.fori_loop or jitgrad.scan, or set jitgrad.config.compile = 'always' "
+                "to compile it anyway", PerformanceWarning, stacklevel=user_stacklevel())
 
     def interpret(self, args):
         """Run on the NumPy interpreter (IEEE results, no warnings, as the native code)."""

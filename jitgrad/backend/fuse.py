@@ -65,6 +65,7 @@ class Plan:
         self.avail = {}     # var -> schedule position after which it exists as array/scalar
         self.views = {}     # var -> view Eqn
         self.eqn_of = {}    # var -> elementwise Eqn computing it
+        self.groups = {}    # shape -> the groups over that shape, in schedule order
         for v in list(ir.invars) + list(ir.constvars):
             self.avail[v] = -1
         for e in ir.eqns:
@@ -151,12 +152,11 @@ class Plan:
     def _place(self, e, shape, operands, reduction=False):
         candidates = [self.home[a] for a in operands if isinstance(a, Var) and a in self.home
                       and self.home[a].shape == shape]
-        candidates += [g for g in reversed(self.schedule) if isinstance(g, Group) and g.shape == shape][:4]
+        candidates += self.groups.get(shape, [])[-4:]
         g = next((g for g in sorted(set(candidates), key=lambda g: -g.pos)
                   if all(self._readable(a, g) for a in operands)), None)
         if g is None:
-            g = Group(shape, len(self.schedule))
-            self.schedule.append(g)
+            g = self._new_group(shape)
         for a in operands:
             if isinstance(a, Var) and self.home.get(a) is not g:
                 r = self.root(a)
@@ -172,6 +172,12 @@ class Plan:
             self.home[e.outputs[0]] = g
             self.eqn_of[e.outputs[0]] = e
 
+    def _new_group(self, shape):
+        g = Group(shape, len(self.schedule))
+        self.schedule.append(g)
+        self.groups.setdefault(shape, []).append(g)
+        return g
+
     def _materialize(self, v):
         if isinstance(v, Lit) or v in self.avail:
             return
@@ -186,11 +192,10 @@ class Plan:
 
     def _place_copy(self, v, shape):
         r = self.root(v)
-        g = next((g for g in reversed(self.schedule) if isinstance(g, Group) and g.shape == shape
-                  and (isinstance(r, Lit) or self._ready_at(r) < g.pos)), None)
+        g = next((g for g in reversed(self.groups.get(shape, []))
+                  if isinstance(r, Lit) or self._ready_at(r) < g.pos), None)
         if g is None:
-            g = Group(shape, len(self.schedule))
-            self.schedule.append(g)
+            g = self._new_group(shape)
         self._materialize(r)
         g.members.append(("copy", v))
         self.home[v] = g

@@ -1,4 +1,4 @@
-"""Exceptions raised by jitgrad, each meant to be read by a user."""
+"""Exceptions and warnings raised by jitgrad, each meant to be read by a user."""
 
 
 class JitgradError(Exception):
@@ -7,3 +7,7 @@ class JitgradError(Exception):
 
 class TracerBoolError(JitgradError, TypeError):
     """A Python-level use (if, while, float(), np.asarray) of a value that is only traced."""
+
+
+class PerformanceWarning(UserWarning):
+    """Correct results, but slow: an unrolled loop too large to compile quickly."""

@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import warnings
 
 import numpy as np
 
-from .errors import TracerBoolError, JitgradError
+from .errors import JitgradError, PerformanceWarning, TracerBoolError
 from .primitive import Undefined
 from .ir import IR, Aval, Eqn, Lit, Var
 
@@ -77,7 +78,41 @@ class Trace:
 
     def to_ir(self, outs):
         outvars = [self.atom(o) for o in outs]
+        if len(self.eqns) > UNROLLED_EQNS:
+            _warn_unrolled(self.eqns)
         return IR(self.invars, self.constvars, self.consts, self.eqns, outvars)
+
+
+# A trace longer than this is almost always a Python loop unrolled at trace
+# time; its compile time grows with its length (see backend.split).
+UNROLLED_EQNS = 2000
+_warned_lines = set()
+
+
+def _warn_unrolled(eqns):
+    """Warn once per source line: the line that produced the most equations
+    is the loop body to rewrite."""
+    counts = {}
+    for e in eqns:
+        counts[e.where] = counts.get(e.where, 0) + 1
+    line, n = max(counts.items(), key=lambda kv: kv[1])
+    if line in _warned_lines:
+        return
+    _warned_lines.add(line)
+    warnings.warn(
+        f"the traced function has {len(eqns)} operations, {n} of them from {line or 'one line'}: a "
+        "Python loop there is unrolled while tracing, so the program (and its compile time) grows "
+        "with the trip count. Write the loop with jitgrad.fori_loop or jitgrad.scan: it then stays "
+        "one loop, traced and compiled once", PerformanceWarning, stacklevel=user_stacklevel())
+
+
+def user_stacklevel():
+    """The ``stacklevel`` that makes a warning raised here point at the
+    innermost caller outside jitgrad."""
+    f, level = sys._getframe(1), 1
+    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
+        f, level = f.f_back, level + 1
+    return level
 
 
 class _TraceState(threading.local):
