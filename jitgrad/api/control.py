@@ -74,7 +74,7 @@ def _settle_carry(trace_body, init_leaves, what):
     return result, avals
 
 
-def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+def scan(f, init, xs=None, length=None, reverse=False, unroll=1, checkpoint="carries"):
     """Loop ``f(carry, x) -> (carry, y)`` over the leading axis of ``xs``.
 
     Returns ``(final carry, ys)`` with the ``y`` of every step stacked along a
@@ -83,7 +83,23 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     ``reverse`` the steps run from the last element to the first (``ys`` keep
     the order of ``xs``).  ``unroll`` is accepted for compatibility; the
     compiled loop is not unrolled (LLVM may unroll small bodies itself).
+
+    ``checkpoint`` chooses what reverse mode keeps of each step (the values
+    are the same whichever is chosen; memory and time differ):
+
+    - ``"carries"`` (default): the carry entering each step; the backward
+      pass recomputes the step from it.  Memory: ``length`` carries.
+    - ``"residuals"``: every value the backward step reads; nothing is
+      recomputed.  Memory: those values, ``length`` times.
+    - an int ``k``: every ``k``-th carry; the backward pass recomputes each
+      segment of ``k`` steps, keeping its carries while it runs it
+      backwards.  Memory: about ``length / k + k`` carries, for one more
+      forward pass.
     """
+    if isinstance(checkpoint, (int, np.integer)) and not isinstance(checkpoint, bool):
+        return _scan_segments(f, init, xs, length, reverse, int(checkpoint))
+    if checkpoint not in ("carries", "residuals"):
+        raise ValueError(f"scan: checkpoint must be 'carries', 'residuals' or an int, got {checkpoint!r}")
     init_leaves, init_tree = tree_util.flatten(init)
     xs_leaves, xs_tree = tree_util.flatten(xs)
     lengths = {np.shape(x)[0] if np.ndim(x) else None for x in xs_leaves}
@@ -123,9 +139,44 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     body_carry = ir.outvars[:len(carry_avals)]
     _check_carry([v.aval for v in body_carry], carry_avals, "scan")
     init_flat = _cast_leaves(init_leaves, carry_avals, "scan: the initial carry")
-    outs = bind_scan(ir, consts, init_flat, xs_leaves, n, bool(reverse))
+    outs = bind_scan(ir, consts, init_flat, xs_leaves, n, bool(reverse), checkpoint)
     k = len(carry_avals)
     return tree_util.unflatten(init_tree, outs[:k]), tree_util.unflatten(y_tree[0], outs[k:])
+
+
+def _scan_segments(f, init, xs, length, reverse, k):
+    """``scan`` keeping every ``k``-th carry: an outer scan over segments of
+    ``k`` steps whose body, an inner scan, is a :func:`checkpoint` (its
+    carries are recomputed when the backward pass reaches its segment).  The
+    steps left over (``length % k``) run in a plain scan."""
+    if k < 1:
+        raise ValueError(f"scan: checkpoint={k}: the segment length must be at least 1")
+    xs_leaves, xs_tree = tree_util.flatten(xs)
+    n = int(length) if length is not None else (np.shape(xs_leaves[0])[0] if xs_leaves else None)
+    if n is None:
+        raise ValueError("scan: give xs or length (the number of steps)")
+    m, rest = divmod(n, k)
+    if m <= 1:
+        return scan(f, init, xs, length=n, reverse=reverse)
+    # with reverse the leftover steps are the first ones: they run last too
+    lo = rest if reverse else 0
+    main = [P.reshape(x[lo:lo + m * k], (m, k) + tuple(np.shape(x)[1:])) for x in xs_leaves]
+    tail = xs_tree, [x[:rest] if reverse else x[m * k:] for x in xs_leaves]
+
+    @checkpoint
+    def segment(carry, seg):
+        return scan(f, carry, tree_util.unflatten(xs_tree, list(seg)), length=k, reverse=reverse)
+
+    def leftover(carry):
+        return scan(f, carry, tree_util.unflatten(*tail), length=rest, reverse=reverse)
+    carry, y_main = scan(segment, init, main, length=m, reverse=reverse)
+    carry, y_tail = leftover(carry) if rest else (carry, None)
+    y_main_leaves, y_tree = tree_util.flatten(y_main)
+    ys = [P.reshape(a, (m * k,) + tuple(np.shape(a)[2:])) for a in y_main_leaves]
+    if rest:
+        tails = tree_util.flatten(y_tail)[0]
+        ys = [P.concatenate([b, a] if reverse else [a, b], 0) for a, b in zip(ys, tails)]
+    return carry, tree_util.unflatten(y_tree, ys)
 
 
 def _check_carry(out_avals, in_avals, what):

@@ -26,7 +26,7 @@ from .. import lax as P
 from ..core.ir import IR, Eqn, Var
 from ..core.primitive import Primitive, Undefined
 from ..core.trace import aval_of, bind, eval_ir, new_trace
-from .autodiff import backward, jvp_ir
+from .autodiff import backward, jvp_ir, split_linear
 from .subir import close, depends, inexact, sub
 from .vmap import vmap_ir
 
@@ -85,13 +85,17 @@ def _cond_partial(e, linear):
     operands, the residuals, are the cond's own operands)."""
     branches = e.params["branches"]
     flags = list(linear[1:])
-    lin_out = [any(col) for col in zip(*[depends(b, flags) for b in branches])]
+    # (a loop or branch inside that reads both is split too)
+    splits = [split_linear(b.eqns, [v for v, f in zip(b.invars, flags) if f]) for b in branches]
+    lin_out = [any(isinstance(v, Var) and v in lin for v, (_, _, lin) in zip(col, splits))
+               for col in zip(*[b.outvars for b in branches])]
     p_out = [j for j, f in enumerate(lin_out) if not f]
     l_out = [j for j, f in enumerate(lin_out) if f]
     keep = [i for i, f in enumerate(flags) if not f]
     primal = Eqn(cond_p, [e.inputs[0]] + [e.inputs[1 + i] for i in keep], [e.outputs[j] for j in p_out],
-                 {"branches": tuple(sub(b, [b.invars[i] for i in keep], [b.outvars[j] for j in p_out])
-                                    for b in branches)}, e.where)
+                 {"branches": tuple(sub(IR(b.invars, [], [], pe, []), [b.invars[i] for i in keep],
+                                        [b.outvars[j] for j in p_out])
+                                    for b, (pe, _, _) in zip(branches, splits))}, e.where)
     lin = Eqn(cond_p, e.inputs, [e.outputs[j] for j in l_out],
               {"branches": tuple(sub(b, b.invars, [b.outvars[j] for j in l_out]) for b in branches)},
               e.where)
@@ -145,7 +149,19 @@ def _cond_code(outs, ins, in_avals, out_avals, function, branches):
     return lines
 
 
+def _cond_prune(e, used):
+    keep = [j for j, v in enumerate(e.outputs) if v in used]
+    branches = tuple(sub(b, b.invars, [b.outvars[j] for j in keep]) for b in e.params["branches"])
+    return Eqn(cond_p, e.inputs, [e.outputs[j] for j in keep], {"branches": branches}, e.where)
+
+
+def _cond_depends(flags, branches):
+    return [any(col) for col in zip(*[depends(b, flags[1:]) for b in branches])]
+
+
 cond_p.shape = _cond_shape
+cond_p.depends = _cond_depends
+cond_p.prune = _cond_prune
 cond_p.code = _cond_code
 cond_p.impl = _cond_impl
 cond_p.jvp = _cond_jvp

@@ -29,7 +29,7 @@ from ..core.errors import JitgradError
 from ..core.ir import IR, Aval, Eqn, Var
 from ..core.primitive import Primitive, Undefined
 from ..core.trace import aval_of, bind, eval_ir, new_trace
-from .autodiff import backward, jvp_ir
+from .autodiff import backward, jvp_ir, split_linear
 from .subir import carry_fixpoint, close, depends, inexact, sub
 from .vmap import vmap_ir
 from ..lax.structural import with_batch_axis
@@ -62,12 +62,12 @@ scan_p = Primitive("scan", "control")
 scan_p.multiple_results = True
 
 
-def _scan_shape(*avals, body, n_consts, n_carry, length, reverse):
+def _scan_shape(*avals, body, n_consts, n_carry, length, reverse, policy):
     ys = [Aval((length,) + tuple(v.aval.shape), v.aval.dtype) for v in body.outvars[n_carry:]]
     return list(avals[n_consts:n_consts + n_carry]) + ys
 
 
-def _scan_impl(*args, body, n_consts, n_carry, length, reverse):
+def _scan_impl(*args, body, n_consts, n_carry, length, reverse, policy):
     consts, carry, xs = _split(args, n_consts, n_carry)
     ys = [np.empty((length,) + tuple(v.aval.shape), v.aval.dtype) for v in body.outvars[n_carry:]]
     for t in (range(length - 1, -1, -1) if reverse else range(length)):
@@ -78,11 +78,11 @@ def _scan_impl(*args, body, n_consts, n_carry, length, reverse):
     return carry + ys
 
 
-def bind_scan(body, consts, init, xs, length, reverse):
-    """Bind a scan of the closed sub-IR ``body`` (see :func:`close`), whose
-    own constants ``body_consts`` lead ``consts``."""
+def bind_scan(body, consts, init, xs, length, reverse, policy="carries"):
+    """Bind a scan of the closed sub-IR ``body`` (see :func:`close`): its
+    leading inputs take ``consts``."""
     return bind(scan_p, *consts, *init, *xs, body=body, n_consts=len(consts), n_carry=len(init),
-                length=length, reverse=reverse)
+                length=length, reverse=reverse, policy=policy)
 
 
 def _reorder(ir, groups_in, outvars):
@@ -92,7 +92,7 @@ def _reorder(ir, groups_in, outvars):
     return close(IR(invars, ir.constvars, ir.consts, ir.eqns, outvars))
 
 
-def _scan_jvp(primals, tangents, body, n_consts, n_carry, length, reverse):
+def _scan_jvp(primals, tangents, body, n_consts, n_carry, length, reverse, policy):
     nc, nk = n_consts, n_carry
     flags = [t is not None for t in tangents]
     flags = carry_fixpoint(body, flags, nc, nk)
@@ -116,7 +116,7 @@ def _scan_jvp(primals, tangents, body, n_consts, n_carry, length, reverse):
     init_t = [t if t is not None else P.zeros(body.invars[nc + i].aval)
               for i, (t, f) in enumerate(zip(tk, f_k)) if f]
     outs = bind_scan(jbody, jconsts + c + [t for t, f in zip(tc, f_c) if f], k + init_t,
-                     x + [t for t, f in zip(tx, f_x) if f], length, reverse)
+                     x + [t for t, f in zip(tx, f_x) if f], length, reverse, policy)
     n_tk = len(init_t)
     prim = outs[:nk] + outs[nk + n_tk:nk + n_tk + n_out - nk]
     t_iter = iter(outs[nk:nk + n_tk] + outs[nk + n_tk + n_out - nk:])
@@ -125,42 +125,67 @@ def _scan_jvp(primals, tangents, body, n_consts, n_carry, length, reverse):
 
 def _scan_partial(e, linear):
     """Split a scan reading tangents into a primal scan that also stacks the
-    primal carries, and a scan linear in the tangents that recomputes each
-    step from its stored carry (see the module docs)."""
+    residuals of every step, and a scan linear in the tangents that reads
+    them.  The ``policy`` parameter chooses the residuals:
+
+    ``"carries"``    the primal carries entering each step; the linear scan
+                     recomputes the step's primal values from them (memory:
+                     one carry per step);
+    ``"residuals"``  every primal value the step's linear part reads; nothing
+                     is recomputed (memory: those values, per step).
+    """
     p = e.params
     body, nc, nk = p["body"], p["n_consts"], p["n_carry"]
     flags = carry_fixpoint(body, linear, nc, nk)
-    out_lin = depends(body, flags)
-    out_lin[:nk] = flags[nc:nc + nk]
     inv = body.invars
     idx_c, idx_k = range(nc), range(nc, nc + nk)
     idx_x = range(nc + nk, len(inv))
     nl = [i for i in range(len(inv)) if not flags[i]]
-    pk = [i for i in idx_k if not flags[i]]
-    prim_out = [j for j in range(len(body.outvars)) if not out_lin[j]]
-    lin_out = [j for j in range(len(body.outvars)) if out_lin[j]]
-    # the primal scan: its own outputs, then the carry entering each step
-    pbody = sub(body, [inv[i] for i in nl], [body.outvars[j] for j in prim_out] + [inv[i] for i in pk])
-    stacked = [Var(Aval((p["length"],) + inv[i].aval.shape, inv[i].aval.dtype)) for i in pk]
-    primal = Eqn(scan_p, [e.inputs[i] for i in nl], [e.outputs[j] for j in prim_out] + stacked,
-                 dict(p, body=pbody, n_consts=sum(1 for i in idx_c if not flags[i]), n_carry=len(pk)),
-                 e.where)
-    # the linear scan: consts (primal, then linear), linear carries, then the
-    # stored carries, the primal xs and the linear xs as its xs
-    lc = [i for i in idx_c if flags[i]]
-    lk = [i for i in idx_k if flags[i]]
     pc = [i for i in idx_c if not flags[i]]
+    lc = [i for i in idx_c if flags[i]]
+    pk = [i for i in idx_k if not flags[i]]
+    lk = [i for i in idx_k if flags[i]]
     px = [i for i in idx_x if not flags[i]]
     lx = [i for i in idx_x if flags[i]]
-    order = pc + lc + lk + pk + px + lx
-    lbody = sub(body, [inv[i] for i in order], [body.outvars[j] for j in lin_out])
+    # (a loop or branch in the body that reads both is split too)
+    primal_eqns, linear_eqns, lin_vars = split_linear(body.eqns, [inv[i] for i in lc + lk + lx])
+    out_lin = [isinstance(v, Var) and v in lin_vars for v in body.outvars]
+    if p["policy"] == "residuals":
+        passed = {inv[i] for i in pc + px}        # read where they are: not stacked
+        residuals = []
+        for q in linear_eqns:
+            for a in q.inputs:
+                if isinstance(a, Var) and a not in lin_vars and a not in passed and a not in residuals:
+                    residuals.append(a)
+        for k in range(nk):     # a linear carry the step sets to a primal value (a zero)
+            v = body.outvars[k]
+            if flags[nc + k] and isinstance(v, Var) and v not in lin_vars and v not in passed \
+                    and v not in residuals:
+                residuals.append(v)
+        lin_src = linear_eqns
+    else:
+        residuals = [inv[i] for i in pk]
+        lin_src = body.eqns           # recomputes the step's primal values
+    out_lin[:nk] = flags[nc:nc + nk]
+    prim_out = [j for j in range(len(body.outvars)) if not out_lin[j]]
+    lin_out = [j for j in range(len(body.outvars)) if out_lin[j]]
+    # the primal scan: its own outputs, then the residuals of each step
+    pbody = sub(IR(inv, [], [], primal_eqns, []), [inv[i] for i in nl],
+                [body.outvars[j] for j in prim_out] + residuals)
+    stacked = [Var(Aval((p["length"],) + r.aval.shape, r.aval.dtype)) for r in residuals]
+    primal = Eqn(scan_p, [e.inputs[i] for i in nl], [e.outputs[j] for j in prim_out] + stacked,
+                 dict(p, body=pbody, n_consts=len(pc), n_carry=len(pk)), e.where)
+    # the linear scan: consts (primal, then linear), linear carries, then the
+    # stored residuals, the primal xs and the linear xs as its xs
+    lin_in = [inv[i] for i in pc + lc + lk] + residuals + [inv[i] for i in px + lx]
+    lbody = sub(IR(inv, [], [], lin_src, []), lin_in, [body.outvars[j] for j in lin_out])
     ins = [e.inputs[i] for i in pc + lc + lk] + stacked + [e.inputs[i] for i in px + lx]
     linear_eqn = Eqn(scan_p, ins, [e.outputs[j] for j in lin_out],
                      dict(p, body=lbody, n_consts=len(pc) + len(lc), n_carry=len(lk)), e.where)
     return [primal], [linear_eqn]
 
 
-def _scan_transpose(cts, *args, body, n_consts, n_carry, length, reverse):
+def _scan_transpose(cts, *args, body, n_consts, n_carry, length, reverse, policy):
     nc, nk = n_consts, n_carry
     c, k, x = _split(args, nc, nk)
     res_c = [i for i, a in enumerate(c) if not isinstance(a, Undefined)]
@@ -187,7 +212,7 @@ def _scan_transpose(cts, *args, body, n_consts, n_carry, length, reverse):
         tbody, tconsts = close(tr.to_ir(new_acc + got[len(lin_c):]))
     res = bind_scan(tbody, tconsts + [c[i] for i in res_c],
                     [P.zeros(inv[i].aval) for i in lin_c] + ct[:nk],
-                    [x[i] for i in res_x] + ct[nk:], length, not reverse)
+                    [x[i] for i in res_x] + ct[nk:], length, not reverse, policy)
     ct_c, ct_k, ct_x = _split(res, len(lin_c), nk)
     out_c = dict(zip(lin_c, ct_c))
     out_x = dict(zip(lin_x, ct_x))
@@ -196,7 +221,7 @@ def _scan_transpose(cts, *args, body, n_consts, n_carry, length, reverse):
             + [out_x.get(i) for i in range(len(x))])
 
 
-def _scan_batch(args, batched, size, body, n_consts, n_carry, length, reverse):
+def _scan_batch(args, batched, size, body, n_consts, n_carry, length, reverse, policy):
     nc, nk = n_consts, n_carry
     c, k, x = _split(args, nc, nk)
     b_c, _, b_x = _split(batched, nc, nk)
@@ -204,7 +229,7 @@ def _scan_batch(args, batched, size, body, n_consts, n_carry, length, reverse):
     # xs are scanned along their axis 0: a batched one has the batch axis second
     x = [P.transpose(a, _second_axis_first(aval_of(a).ndim)) if b else a for a, b in zip(x, b_x)]
     vbody, vconsts = close(vmap_ir(body, b_c + [True] * nk + b_x, size))
-    outs = bind_scan(vbody, vconsts + c, k, x, length, reverse)
+    outs = bind_scan(vbody, vconsts + c, k, x, length, reverse, policy)
     ys = [P.transpose(y, _second_axis_first(aval_of(y).ndim)) for y in outs[nk:]]
     return outs[:nk] + ys
 
@@ -215,7 +240,7 @@ def _empty(name, aval):
     return f"{name} = np.empty(({dims}), np.{np.dtype(aval.dtype).name})"
 
 
-def _scan_code(outs, ins, in_avals, out_avals, function, body, n_consts, n_carry, length, reverse):
+def _scan_code(outs, ins, in_avals, out_avals, function, body, n_consts, n_carry, length, reverse, policy):
     """``for _t in range(length)``: call the body's function on the carries and
     ``xs[_t]``, store each ``y`` into ``ys[_t]``."""
     f = function(body)
@@ -230,7 +255,31 @@ def _scan_code(outs, ins, in_avals, out_avals, function, body, n_consts, n_carry
     return lines
 
 
+def _scan_depends(flags, body, n_consts, n_carry, length, reverse, policy):
+    flags = carry_fixpoint(body, flags, n_consts, n_carry, floating=False)
+    return flags[n_consts:n_consts + n_carry] + depends(body, flags)[n_carry:]
+
+
+def _scan_prune(e, used):
+    """Drop the stacked outputs nobody reads (the carries stay: each step
+    needs the last), and the operands the smaller body no longer reads."""
+    p = e.params
+    body, nc, nk = p["body"], p["n_consts"], p["n_carry"]
+    keep = list(range(nk)) + [j for j in range(nk, len(e.outputs)) if e.outputs[j] in used]
+    live = sub(body, body.invars, [body.outvars[j] for j in keep])
+    reads = {a for q in live.eqns for a in q.inputs} | set(live.outvars)
+    # consts and xs nothing reads are dropped; carries stay
+    drop = {i for i in list(range(nc)) + list(range(nc + nk, len(body.invars)))
+            if body.invars[i] not in reads}
+    ins = [i for i in range(len(body.invars)) if i not in drop]
+    body = sub(live, [body.invars[i] for i in ins], live.outvars)
+    return Eqn(scan_p, [e.inputs[i] for i in ins], [e.outputs[j] for j in keep],
+               dict(p, body=body, n_consts=nc - sum(1 for i in drop if i < nc)), e.where)
+
+
 scan_p.shape = _scan_shape
+scan_p.prune = _scan_prune
+scan_p.depends = _scan_depends
 scan_p.code = _scan_code
 scan_p.impl = _scan_impl
 scan_p.jvp = _scan_jvp
@@ -407,7 +456,16 @@ def _while_code(outs, ins, in_avals, out_avals, function, cond, body, n_cond, n_
     return lines
 
 
+def _while_depends(flags, cond, body, n_cond, n_body):
+    n = len(flags) - n_cond - n_body
+    carry = carry_fixpoint(body, flags[n_cond:], n_body, n, floating=False)[n_body:]
+    if any(depends(cond, flags[:n_cond] + carry)):
+        return [True] * n        # the trip count depends on them: every carry does
+    return carry
+
+
 while_p.shape = _while_shape
+while_p.depends = _while_depends
 while_p.code = _while_code
 while_p.impl = _while_impl
 while_p.jvp = _while_jvp

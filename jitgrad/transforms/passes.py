@@ -116,6 +116,8 @@ def dce(ir: IR) -> IR:
     kept = []
     for e in reversed(ir.eqns):
         if any(v in live for v in e.outputs):
+            if e.prim.prune is not None and not all(v in live for v in e.outputs):
+                e = e.prim.prune(e, live)
             kept.append(e)
             live.update(a for a in e.inputs if isinstance(a, Var))
     kept.reverse()

@@ -41,8 +41,13 @@ def depends(ir: IR, flags):
     """For each output of ``ir``: does it depend on an input flagged in ``flags``?"""
     dep = {v for v, f in zip(ir.invars, flags) if f}
     for e in ir.eqns:
-        if any(isinstance(a, Var) and a in dep for a in e.inputs):
+        read = [isinstance(a, Var) and a in dep for a in e.inputs]
+        if not any(read):
+            continue
+        if e.prim.depends is None:
             dep.update(e.outputs)
+        else:                   # control flow: through its sub-IRs
+            dep.update(v for v, d in zip(e.outputs, e.prim.depends(read, **e.params)) if d)
     return [isinstance(v, Var) and v in dep for v in ir.outvars]
 
 
@@ -51,17 +56,18 @@ def inexact(aval):
     return np.issubdtype(aval.dtype, np.inexact)
 
 
-def carry_fixpoint(body, flags, first, n):
+def carry_fixpoint(body, flags, first, n, floating=True):
     """Which of the ``n`` loop carries starting at input ``first`` (the carry
     outputs are the first ``n`` outputs) end up flagged: a carry is flagged if
     its initial value is, or if one step makes it depend on a flagged value.
-    Returns the input flags with the carries' settled (floating carries only)."""
+    Returns the input flags with the carries' settled (with ``floating``,
+    only floating carries, the ones with tangents, can become flagged)."""
     flags = list(flags)
     while True:
         out = depends(body, flags)
         changed = False
         for k in range(n):
-            if out[k] and not flags[first + k] and inexact(body.invars[first + k].aval):
+            if out[k] and not flags[first + k] and (not floating or inexact(body.invars[first + k].aval)):
                 flags[first + k] = changed = True
         if not changed:
             return flags
