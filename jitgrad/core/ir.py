@@ -6,9 +6,9 @@ Operands of an equation are variables or :class:`Lit` (a Python or NumPy scalar
 with a dtype).  Parameters of an equation are hashable, so that a whole IR can be
 hashed into a cache key.
 
-There is no control flow in the IR today.  Structured control flow will be
-primitives whose parameters hold sub-IRs (an ``IR`` is hashable by structure for
-exactly that reason).
+Structured control flow (loops, branches) is primitives whose parameters hold
+sub-IRs (see jitgrad.transforms.loops and branches); such an equation may have
+several outputs.
 """
 from __future__ import annotations
 
