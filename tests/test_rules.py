@@ -10,10 +10,8 @@ BY_KIND = {"elementwise": ["code"], "reduce": ["code"], "opaque": ["code"], "vie
 # primitives that by design lack a rule, and why
 EXEMPT = {
     ("custom_lin", "jvp"): "exists only between linearisation and transposition: never differentiated",
-    ("while_back", "jvp"): "the reverse sweep of a while loop: higher derivatives through while_loop "
-                           "are not supported (reverse mode of scan and fori_loop with int bounds is)",
-    ("while_back", "partial_eval"): "never differentiated (see its jvp)",
-    ("while_back", "transpose"): "never differentiated (see its jvp)",
+    ("while_back", "transpose"): "the reverse sweep of a while loop: forward over reverse "
+                                 "(hessian) works, reverse over reverse not yet",
 }
 
 

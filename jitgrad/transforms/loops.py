@@ -92,24 +92,38 @@ def _reorder(ir, groups_in, outvars):
     return close(IR(invars, ir.constvars, ir.consts, ir.eqns, outvars))
 
 
+def _jvp_grouped(ir, flags, in_sizes, out_sizes, out_nz, extra=()):
+    """The JVP of ``ir`` for the inputs flagged in ``flags``, closed, with
+    each group of inputs (``in_sizes``) followed by its tangents and each
+    group of outputs (``out_sizes``) by the tangents flagged in ``out_nz``.
+    ``extra`` maps a group's position to unused inputs inserted before it
+    (to keep a layout shared with another sub-IR)."""
+    which = [i for i, f in enumerate(flags) if f]
+    jb = jvp_ir(ir, which)
+    n_in, n_out = len(ir.invars), len(ir.outvars)
+    tin = dict(zip(which, jb.invars[n_in:]))
+    groups, i = [], 0
+    for g, n in enumerate(in_sizes):
+        groups.append(list(extra.get(g, ())) if extra else [])
+        groups.append(jb.invars[i:i + n])
+        groups.append([tin[j] for j in range(i, i + n) if j in tin])
+        i += n
+    outs, j = [], 0
+    for n in out_sizes:
+        outs += jb.outvars[j:j + n] + [t for t, f in zip(jb.outvars[n_out + j:n_out + j + n],
+                                                        out_nz[j:j + n]) if f]
+        j += n
+    return _reorder(jb, groups, outs)
+
+
 def _scan_jvp(primals, tangents, body, n_consts, n_carry, length, reverse, policy):
     nc, nk = n_consts, n_carry
-    flags = [t is not None for t in tangents]
-    flags = carry_fixpoint(body, flags, nc, nk)
-    which = [i for i, f in enumerate(flags) if f]
+    flags = carry_fixpoint(body, [t is not None for t in tangents], nc, nk)
     out_nz = [d and inexact(v.aval) for d, v in zip(depends(body, flags), body.outvars)]
     out_nz[:nk] = flags[nc:nc + nk]
-    jb = jvp_ir(body, which)
-    n_in, n_out = len(body.invars), len(body.outvars)
-    tin = dict(zip(which, jb.invars[n_in:]))
-    p_c, p_k, p_x = _split(jb.invars[:n_in], nc, nk)
-    t_c, t_k, t_x = _split([tin[i] for i in range(n_in) if i in tin], sum(flags[:nc]),
-                           sum(flags[nc:nc + nk]))
-    outs_p, outs_t = jb.outvars[:n_out], jb.outvars[n_out:]
-    keep_t = [o for o, nz in zip(outs_t, out_nz) if nz]
-    kt_k, kt_y = keep_t[:len(t_k)], keep_t[len(t_k):]
-    jbody, jconsts = _reorder(jb, [p_c, t_c, p_k, t_k, p_x, t_x],
-                              outs_p[:nk] + kt_k + outs_p[nk:] + kt_y)
+    n_x = len(body.invars) - nc - nk
+    ny = len(body.outvars) - nk
+    jbody, jconsts = _jvp_grouped(body, flags, [nc, nk, n_x], [nk, ny], out_nz)
     c, k, x = _split(primals, nc, nk)
     tc, tk, tx = _split(tangents, nc, nk)
     f_c, f_k, f_x = _split(flags, nc, nk)
@@ -117,10 +131,21 @@ def _scan_jvp(primals, tangents, body, n_consts, n_carry, length, reverse, polic
               for i, (t, f) in enumerate(zip(tk, f_k)) if f]
     outs = bind_scan(jbody, jconsts + c + [t for t, f in zip(tc, f_c) if f], k + init_t,
                      x + [t for t, f in zip(tx, f_x) if f], length, reverse, policy)
-    n_tk = len(init_t)
-    prim = outs[:nk] + outs[nk + n_tk:nk + n_tk + n_out - nk]
-    t_iter = iter(outs[nk:nk + n_tk] + outs[nk + n_tk + n_out - nk:])
-    return prim, [next(t_iter) if nz else None for nz in out_nz]
+    return _untangle(outs, [nk, ny], out_nz)
+
+
+def _untangle(outs, sizes, nz):
+    """Outputs laid out as groups each followed by its nonzero tangents ->
+    (primal outputs, tangent or None per output)."""
+    prim, tans, i, j = [], [], 0, 0
+    for n in sizes:
+        prim += outs[i:i + n]
+        i += n
+        for f in nz[j:j + n]:
+            tans.append(outs[i] if f else None)
+            i += f
+        j += n
+    return prim, tans
 
 
 def _scan_partial(e, linear):
@@ -318,24 +343,19 @@ def _while_jvp(primals, tangents, cond, body, n_cond, n_body):
     _, tb, tk = _split(tangents, n_cond, nb)
     # (the condition's constants only decide when to stop: no tangent flows from them)
     flags = carry_fixpoint(body, [t is not None for t in tb + tk], nb, len(k))
-    which = [i for i, f in enumerate(flags) if f]
-    jb = jvp_ir(body, which)
-    n_in = len(body.invars)
-    tin = dict(zip(which, jb.invars[n_in:]))
     f_b, f_k = flags[:nb], flags[nb:]
-    p_b, p_k = jb.invars[:nb], jb.invars[nb:n_in]
-    t_b = [tin[i] for i in range(nb) if flags[i]]
-    t_k = [tin[nb + i] for i in range(len(k)) if f_k[i]]
-    outs_t = [o for o, f in zip(jb.outvars[len(k):], f_k) if f]
-    jbody, jconsts = _reorder(jb, [p_b, t_b, p_k, t_k], jb.outvars[:len(k)] + outs_t)
-    # the condition reads the primal carries only
-    extra = [Var(v.aval) for v in t_k]
-    jcond = IR(list(cond.invars) + extra, [], [], cond.eqns, cond.outvars)
+    jbody, jconsts = _jvp_grouped(body, flags, [nb, len(k)], [len(k)], f_k)
     init_t = [t if t is not None else P.zeros(body.invars[nb + i].aval)
               for i, (t, f) in enumerate(zip(tk, f_k)) if f]
-    outs = bind_while(jcond, cc, jbody, jconsts + bc + [t for t, f in zip(tb, f_b) if f], k + init_t)
-    t_iter = iter(outs[len(k):])
-    return outs[:len(k)], [next(t_iter) if f else None for f in f_k]
+    outs = bind_while(_cond_beside(cond, init_t), cc, jbody,
+                      jconsts + bc + [t for t, f in zip(tb, f_b) if f], k + init_t)
+    return _untangle(outs, [len(k)], f_k)
+
+
+def _cond_beside(cond, tangents):
+    """The loop condition with unused inputs for the tangent carries after
+    the primal ones (it reads the primal carries only)."""
+    return IR(list(cond.invars) + [Var(aval_of(t)) for t in tangents], [], [], cond.eqns, cond.outvars)
 
 
 def _while_flags(e, linear):
@@ -534,6 +554,37 @@ def _while_back_code(outs, ins, in_avals, out_avals, function, cond, fwd, back, 
     return lines
 
 
+def _while_back_jvp(primals, tangents, cond, fwd, back, n_cond, n_consts, n_body, n_carry):
+    """Forward over reverse: the forward sweep carries the primal carries'
+    tangents too (and stores them), the backward sweep is the JVP of the
+    transposed step."""
+    sizes = (n_cond, n_consts, n_body, n_carry)
+    cc, bk, fc, init, rest = _back_split(primals, *sizes)
+    _, t_bk, t_fc, t_init, t_rest = _back_split(tangents, *sizes)
+    nr = len(rest)
+    given = lambda ts: [t is not None for t in ts]      # noqa: E731
+    f_flags = carry_fixpoint(fwd, given(t_fc + t_init), n_body, n_carry)
+    f_fc, f_c = f_flags[:n_body], f_flags[n_body:]
+    jfwd, jf_consts = _jvp_grouped(fwd, f_flags, [n_body, n_carry], [n_carry], f_c)
+    b_flags = carry_fixpoint(back, given(t_bk) + f_fc + given(t_rest) + f_c, n_consts + n_body, nr)
+    f_r = b_flags[n_consts + n_body:n_consts + n_body + nr]
+    # the backward step takes the forward step's constants too: unused inputs for the new ones
+    jback, jb_consts = _jvp_grouped(back, b_flags, [n_consts, n_body, nr, n_carry], [nr], f_r,
+                                    extra={1: [Var(aval_of(c)) for c in jf_consts]})
+
+    def with_tangents(values, ts, flags, avals):
+        return list(values) + [t if t is not None else P.zeros(av)
+                               for t, f, av in zip(ts, flags, avals) if f]
+    carry_t = with_tangents([], t_init, f_c, [v.aval for v in fwd.invars[n_body:]])
+    B = jb_consts + with_tangents(bk, t_bk, given(t_bk), [aval_of(b) for b in bk])
+    F = jf_consts + with_tangents(fc, t_fc, f_fc, [aval_of(f) for f in fc])
+    R = with_tangents(rest, t_rest, f_r, [aval_of(r) for r in rest])
+    outs = bind(while_back_p, *cc, *B, *F, *init, *carry_t, *R, cond=_cond_beside(cond, carry_t),
+                fwd=jfwd, back=jback, n_cond=len(cc), n_consts=len(B), n_body=len(F),
+                n_carry=n_carry + len(carry_t))
+    return _untangle(outs, [nr], f_r)
+
+
 def _sequential_batch(prim):
     """A batching rule that runs ``prim`` once per element of the batch, in a
     scan over the batch axis (for primitives whose elements would each take a
@@ -556,4 +607,13 @@ def _sequential_batch(prim):
 while_back_p.shape = _while_back_shape
 while_back_p.impl = _while_back_impl
 while_back_p.code = _while_back_code
+def _while_back_partial(e, linear):
+    raise JitgradError(
+        "reverse mode over reverse mode through while_loop (grad of grad, or jacrev of grad) is "
+        "not supported yet; use forward over reverse (jitgrad.hessian, jacfwd of grad), or write "
+        "the loop with scan or fori_loop with Python int bounds")
+
+
+while_back_p.jvp = _while_back_jvp
+while_back_p.partial_eval = _while_back_partial
 while_back_p.batch = _sequential_batch(while_back_p)
