@@ -24,7 +24,8 @@ from ..core import tree as tree_util
 from ..core.ir import Aval
 from ..core.trace import Tracer, aval_of, is_tracing
 from ..transforms.branches import bind_cond
-from ..transforms.loops import bind_scan, bind_while
+from ..transforms.loops import bind_scan
+from ..transforms.while_loops import bind_while
 from ..transforms.subir import trace_closed
 from .. import lax as P
 
