@@ -186,6 +186,15 @@ class Plan:
             if v not in g.materialized and g.shape != ():
                 g.materialized.append(v)
             return
+        e = self.views[v]
+        if e.prim.name == "reshape" and isinstance(e.inputs[0], Var):
+            # a reshape that only adds or drops size-1 axes of an array is a
+            # view of it in the generated code too: no copy
+            self._materialize(e.inputs[0])
+            item = Opaque(e, len(self.schedule))
+            self.schedule.append(item)
+            self.avail[v] = item.pos
+            return
         # a view that must exist as an array: copy it in a loop over its shape
         shape = v.aval.shape
         self._place_copy(v, shape)
