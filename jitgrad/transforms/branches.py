@@ -156,6 +156,8 @@ def _cond_prune(e, used):
 
 
 def _cond_depends(flags, branches):
+    if flags[0]:            # which branch runs depends on it: every output does
+        return [True] * len(branches[0].outvars)
     return [any(col) for col in zip(*[depends(b, flags[1:]) for b in branches])]
 
 
