@@ -384,6 +384,32 @@ for id, fn, shape in [
         ("take_flat", lambda x: np.take(x, [7, 7, 19]), I)]:
     row(id, fn, [shape])
 
+# Control flow (jitgrad.scan, fori_loop, while_loop, cond, switch, checkpoint):
+# the reference runs them eagerly; tests/test_control.py compares them with
+# the same functions unrolled.
+
+
+def _rnn(W, xs, **kw):
+    return jitgrad.scan(lambda h, x: (np.tanh(W @ h + x), np.sin(h)), np.ones(3) * 0.1, xs, **kw)[1]
+
+
+for id, fn, shapes, kw in [
+        ("scan_rnn", _rnn, [(3, 3), (5, 3)], {}),
+        ("scan_rnn_reverse", lambda W, xs: _rnn(W, xs, reverse=True), [(3, 3), (5, 3)], {}),
+        ("scan_rnn_residuals", lambda W, xs: _rnn(W, xs, checkpoint="residuals"), [(3, 3), (5, 3)], {}),
+        ("scan_rnn_every_2", lambda W, xs: _rnn(W, xs, checkpoint=2), [(3, 3), (5, 3)], {}),
+        ("scan_carry_only", lambda x: jitgrad.scan(lambda c, _: (c * np.cos(c) + 0.5, None), x, None,
+                                                    length=4)[0], [S], {}),
+        ("fori_loop", lambda x: jitgrad.fori_loop(0, 4, lambda i, v: v * np.sin(v) + i, x), [S], {}),
+        ("while_loop", lambda x: jitgrad.while_loop(lambda c: c[1] < 3, lambda c: (np.sin(c[0]) * 1.5 + c[0],
+                                                                              c[1] + 1), (x, 0))[0],
+         [S], {"hess": False}),      # reverse over reverse through while_loop: not supported
+        ("cond", lambda x: jitgrad.cond(np.sum(x) > 0, np.sin, lambda v: np.cos(v) * v, x), [S], {}),
+        ("switch", lambda x, y: jitgrad.switch(2, [np.add, np.multiply, lambda a, b: a * np.exp(b)], x, y),
+         [S, S], {}),
+        ("checkpoint", lambda x: jitgrad.checkpoint(lambda v: np.sin(v) * np.exp(v))(x), [S], {})]:
+    row(id, fn, shapes, **kw)
+
 # Tolerances tuned only for reasons that do not depend on jitgrad: conditioning.
 COMPILE_F32 = {"op_chain", "op_pow_m2", "op_rpow", "op_pow_xy", "sum{'axis': (0, 2)}", "mean{}",
                "max{'axis': 1}", "min{}", "var{'axis': 0}", "std{}", "prod{'axis': -1}",

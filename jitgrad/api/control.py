@@ -203,18 +203,33 @@ def fori_loop(lower, upper, body_fun, init_val):
 
     With Python int bounds the trip count is known when tracing and the loop
     is a :func:`scan` (every transform, reverse mode included); with traced
-    bounds it is a :func:`while_loop`.  ``i`` is an int64 scalar."""
+    bounds it is a :func:`while_loop`.  ``i`` is an int64 scalar; a floating
+    carry keeps its dtype where ``i`` enters its arithmetic (``v + i`` with a
+    float32 ``v`` stays float32, as it does with a Python int index)."""
+    leaves, tree = tree_util.flatten(init_val)
+    float_avals = [aval_of(x) if np.issubdtype(aval_of(x).dtype, np.floating) and not _is_weak(x)
+                   else None for x in leaves]
+
+    def step_fun(i, val):
+        res = body_fun(i, val)
+        out, td = tree_util.flatten(res)
+        if td != tree:
+            return res                    # (the loop reports the structure error)
+        return tree_util.unflatten(tree, [
+            P.convert(o, av.dtype) if av is not None and np.issubdtype(aval_of(o).dtype, np.floating)
+            and aval_of(o).dtype != av.dtype and aval_of(o).shape == av.shape else o
+            for o, av in zip(out, float_avals)])
     lo, hi = _concrete_int(lower), _concrete_int(upper)
     if lo is not None and hi is not None:
         def step(carry, _):
             i, val = carry
-            return (i + np.int64(1), body_fun(i, val)), None
+            return (i + np.int64(1), step_fun(i, val)), None
         (_, out), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
         return out
     lower = P.convert(lower, np.dtype(np.int64))
     upper = P.convert(upper, np.dtype(np.int64))
     _, _, out = while_loop(lambda c: c[0] < c[1],
-                           lambda c: (c[0] + np.int64(1), c[1], body_fun(c[0], c[2])),
+                           lambda c: (c[0] + np.int64(1), c[1], step_fun(c[0], c[2])),
                            (lower, upper, init_val))
     return out
 
