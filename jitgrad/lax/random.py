@@ -50,9 +50,16 @@ random_bits_p = _new("random_bits", "elementwise")
 
 
 def _random_bits_impl(k0, k1, c0, c1, out):
-    bits = rngmath.threefry2x32(*(np.asarray(a).astype(np.uint64) for a in (k0, k1, c0, c1)))
-    value = bits if out == "bits64" else getattr(rngmath, out)(bits)
-    return np.asarray(value).astype(RANDOM_OUTS[out])
+    words = np.broadcast_arrays(*(np.asarray(a).astype(np.uint64) for a in (k0, k1, c0, c1)))
+    convert = (lambda b: b) if out == "bits64" else getattr(rngmath, out)
+    if words[0].size <= _SCALAR_SIZE:
+        # (NumPy scalars are about 10x faster than small arrays here: keys are 2 words)
+        values = [convert(rngmath.threefry2x32(*w)) for w in zip(*(a.ravel() for a in words))]
+        return np.array(values, RANDOM_OUTS[out]).reshape(words[0].shape)
+    return np.asarray(convert(rngmath.threefry2x32(*words))).astype(RANDOM_OUTS[out])
+
+
+_SCALAR_SIZE = 4
 
 
 def _random_bits_shape(k0, k1, c0, c1, out):
