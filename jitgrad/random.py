@@ -249,6 +249,9 @@ def choice(k, a, shape=(), replace=True, p=None, axis=0):
     count = int(np.prod(shape, dtype=np.int64))
     if n == 0 and count:
         raise ValueError("choice: cannot take a non-empty sample from an empty population")
+    if count == 0:
+        idx = np.zeros(shape, np.int64)
+        return idx if isinstance(a, (int, np.integer)) else np.take(a, idx, axis=axis)
     if p is not None and np.shape(p) != (n,):
         raise ValueError(f"choice: p must have shape ({n},), got {np.shape(p)}")
     if replace:
@@ -277,7 +280,9 @@ class Generator:
     Each draw uses a new subkey, so successive draws differ; the generator is
     a pytree whose leaf is its key, so it can be an argument of a transformed
     function (its draws are then traced, from the key passed on that call).
-    ``Generator(seed)`` or ``Generator(key)``.
+    ``Generator(seed)`` or ``Generator(key)``; a generator over a stack of
+    keys (shape ``(n, 2)``) can be passed to ``vmap``, and draws inside it
+    from one key per batch element.
     """
 
     __slots__ = ("key", "_count")
@@ -285,7 +290,10 @@ class Generator:
     def __init__(self, seed_or_key=0, _count=None):
         if isinstance(seed_or_key, (int, np.integer)) and not isinstance(seed_or_key, (bool, np.bool_)):
             seed_or_key = key(seed_or_key)
-        self.key = _check_key(seed_or_key, "Generator")
+        k = seed_or_key if isinstance(seed_or_key, Tracer) else np.asarray(seed_or_key)
+        if k.dtype != _U32 or k.ndim < 1 or k.shape[-1] != 2:
+            _check_key(k, "Generator")           # (raises the key error)
+        self.key = k
         self._count = _count        # a counter still to be folded into the key (see with_rng)
 
     def next_key(self):

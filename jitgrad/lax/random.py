@@ -114,8 +114,9 @@ def draw(key, shape, out):
     zero = np.uint32(0)
     if not shape:
         return random_bits(k0, k1, zero, zero, out)
+    counter = _counter(shape)
     k0, k1 = (broadcast_in_dim(k, shape, ()) for k in (k0, k1))
-    return random_bits(k0, k1, zero, _counter(shape), out)
+    return random_bits(k0, k1, zero, counter, out)
 
 
 def split(key, num):
