@@ -17,8 +17,9 @@ subclasses of them, and ``np.random.default_rng`` returns such a subclass
 wrappers are installed only while some thread traces (see
 ``core.trace.trace_watchers``): the rest of the time every name is NumPy's own
 function or method, at NumPy's own speed.  Objects made
-before jitgrad was imported, bit generators' own methods, and names bound
-before import (``from numpy.random import randn``) are not wrapped.
+before jitgrad was imported or copied by ``pickle``/``copy`` (NumPy rebuilds
+its own class), bit generators' own methods, and names bound before import
+(``from numpy.random import randn``) are not wrapped.
 """
 from __future__ import annotations
 
