@@ -3,11 +3,12 @@
 Function transforms with JAX's signatures (grad, value_and_grad, jvp, vjp, jit,
 jacfwd, jacrev, hessian, hvp, linearize, vmap, custom_jvp, custom_vjp), structured
 control flow (scan, fori_loop, while_loop, cond, switch, checkpoint) and a
-TensorFlow-style GradientTape, on plain NumPy functions compiled by Numba.
+TensorFlow-style GradientTape, on plain NumPy functions compiled by Numba;
+jitgrad.random draws random numbers from explicit keys inside them.
 """
 from .version import __version__
 from . import numpy  # noqa: F401  (installs the Tracer's NumPy interface)
-from . import optimizers, testing, tree  # noqa: F401  (public module paths)
+from . import optimizers, random, testing, tree  # noqa: F401  (public module paths)
 from .api.functions import grad, jit, jvp, make_ir, source, value_and_grad, vjp
 from .transforms.custom import custom_jvp, custom_vjp
 from .core.errors import JitgradError, PerformanceWarning, TracerBoolError
@@ -26,6 +27,6 @@ __all__ = [
     "custom_jvp", "custom_vjp", "stop_gradient",
     "scan", "fori_loop", "while_loop", "cond", "switch", "checkpoint", "remat",
     "GradientTape", "ForwardAccumulator", "UnconnectedGradients", "Variable", "Tensor", "constant",
-    "optimizers", "testing", "tree", "config", "wait_for_compiles",
+    "optimizers", "random", "testing", "tree", "config", "wait_for_compiles",
     "JitgradError", "TracerBoolError", "PerformanceWarning",
 ]

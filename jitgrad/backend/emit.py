@@ -26,6 +26,8 @@ import math
 import numpy as np
 from numba import njit, prange
 from jitgrad.backend.vecmath import vcos, vexp, vexpm1, vlog, vlog1p, vsin, vtanh
+from jitgrad.backend.randmath import (rng_bits32, rng_bits64, rng_normal32, rng_normal64,
+                                     rng_uniform32, rng_uniform64, rng_word0, rng_word1)
 
 
 @njit(inline="always")

@@ -137,13 +137,22 @@ state = _TraceState()
 traces_open = 0
 _open_lock = threading.Lock()
 
+# Functions called as ``watcher(True)`` when the first trace opens (on any
+# thread) and ``watcher(False)`` when the last one closes, under the lock: what
+# only matters while something is traced (jitgrad.numpy.random_guard) is
+# installed then, and costs nothing the rest of the time.
+trace_watchers = []
+
 
 def _after_fork_child():
     # only the forking thread survives in the child: its traces are the open ones,
     # and the lock may have been held by a thread that no longer exists
     global traces_open, _open_lock
     _open_lock = threading.Lock()
-    traces_open = len(state.stack)
+    was, traces_open = traces_open, len(state.stack)
+    if was and not traces_open:
+        for watch in trace_watchers:
+            watch(False)
 
 
 os.register_at_fork(after_in_child=_after_fork_child)
@@ -170,6 +179,9 @@ class new_trace:
         self.trace = Trace()
         with _open_lock:
             traces_open += 1
+            if traces_open == 1:
+                for watch in trace_watchers:
+                    watch(True)
         self.stack = state.stack
         self.stack.append(self.trace)
         return self.trace
@@ -180,6 +192,9 @@ class new_trace:
         self.trace.alive = False
         with _open_lock:
             traces_open -= 1
+            if traces_open == 0:
+                for watch in trace_watchers:
+                    watch(False)
 
 
 def is_tracing():
