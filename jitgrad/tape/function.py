@@ -13,6 +13,10 @@ The signature of a call, as in TensorFlow: the structure of the arguments,
 the shape and dtype of each array (NumPy arrays and Tensors), the identity
 of each Variable passed in, and the value and type of each other Python
 argument (numbers, strings, None): a new Python value traces again.
+
+While a GradientTape (or ForwardAccumulator) records on the thread, the
+function runs eagerly instead, so that the tape records its operations and
+gradients flow through it.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from ..core.ir import Aval
 from ..core.trace import Tracer, is_tracing, new_trace
 from ..transforms.passes import lower
 from .capture import Capture
+from .recording import active_sessions
 from .variables import Tensor, Variable, _Base
 
 trace_count = 0      # how many times a function was traced (for tests)
@@ -84,8 +89,9 @@ class Function:
         return functools.partial(self, obj)
 
     def __call__(self, *args, **kwargs):
-        if is_tracing():
-            # inside another trace (jit, grad, or an enclosing function): inline
+        if is_tracing() or active_sessions():
+            # inside another trace (jit, grad, or an enclosing function): inline;
+            # while a tape records, run eagerly, so that the tape sees every operation
             return self.python_function(*args, **kwargs)
         leaves, arrays, slots, tree, key = _split(args, kwargs)
         e = self._cache.get(key)
