@@ -476,3 +476,38 @@ def test_function_inside_jit_inlines():
     g = jitgrad.jit(lambda x: f(x).numpy() * 2)
     close(g(np.array([1.0, 2.0])), 10.0)
     close(jitgrad.grad(lambda x: f(x).numpy())(np.array([1.0, 2.0])), [2.0, 4.0])
+
+
+# ---------------------------------------------------------------------------
+# NumPy and SciPy take the tape's results as they are
+
+
+def test_numpy_functions_of_unrecorded_tensors_give_numpy_values():
+    t = jitgrad.constant([1.0, 2.0])
+    assert type(np.sum(t)) is np.float32 and type(np.sin(t)) is np.ndarray
+    assert type(np.atleast_1d(t)) is np.ndarray
+    assert isinstance(t + 1, jitgrad.Tensor) and isinstance(t.sum(), jitgrad.Tensor)
+    assert isinstance(tf.reduce_sum(t), jitgrad.Tensor)       # TensorFlow's functions: Tensors
+    w = jitgrad.Variable([1.0, 2.0])
+    with jitgrad.GradientTape() as tape:
+        y = np.sum(np.sin(w))          # recorded: a Tensor, so the tape can differentiate it
+        c = np.sum(np.sin(t))          # recorded by no tape: a NumPy value
+    assert isinstance(y, jitgrad.Tensor) and type(c) is np.float32
+    close(tape.gradient(y, w), np.cos([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("method", ["BFGS", "L-BFGS-B", "CG", "SLSQP", "Newton-CG"])
+def test_scipy_minimize_takes_tape_gradients(method):
+    from scipy import optimize
+
+    def value_and_gradient(x):
+        v = jitgrad.Variable(x)
+        with jitgrad.GradientTape() as tape:
+            y = np.sum((v - np.arange(3.0)) ** 2) + np.sum(v ** 4)
+        return y, tape.gradient(y, v)
+
+    r = optimize.minimize(lambda x: float(value_and_gradient(x)[0]), np.zeros(3),
+                          jac=lambda x: value_and_gradient(x)[1], method=method)
+    assert r.success
+    g = 2 * (r.x - np.arange(3.0)) + 4 * r.x ** 3
+    assert np.max(np.abs(g)) < 1e-4

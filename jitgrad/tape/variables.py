@@ -31,9 +31,12 @@ _ARRAYS = (np.ndarray, np.generic, Tracer)
 # Operations
 
 
-def _apply(np_fn, fn, args, kwargs):
+def _apply(np_fn, fn, args, kwargs, plain=False):
     """Compute ``np_fn(*values)`` now; record ``fn`` (the jitgrad.numpy function)
-    on every active session that tracks an operand."""
+    on every active session that tracks an operand.  The result is a Tensor;
+    with ``plain`` (NumPy's functions and ufuncs), the bare value when no
+    session records the operation, as NumPy functions of TensorFlow's eager
+    tensors give NumPy values (so SciPy and NumPy code take them as they are)."""
     vals = [a._value if isinstance(a, _Base) else _strip(a) for a in args]
     for v in vals:
         if isinstance(v, np.ndarray) and type(v) is not np.ndarray:
@@ -43,6 +46,7 @@ def _apply(np_fn, fn, args, kwargs):
         return out                      # np.shape, np.ndim ...: not an array
     res = Tensor(out)
     active = _state.active
+    recorded = False
     if active:
         for s in active:
             hit = False
@@ -59,7 +63,8 @@ def _apply(np_fn, fn, args, kwargs):
             if hit:
                 _check_real(out, f"the result of {getattr(fn, '__name__', 'an operation')}")
                 s.record(fn, args, kwargs, (res,))
-    return res
+                recorded = True
+    return out if plain and not recorded else res
 
 
 def stop_gradient(x):
@@ -204,16 +209,16 @@ class _Base(TapeValue):
             fn = UFUNCS.get(name)
             if fn is None or kwargs:
                 return _untracked(ufunc, inputs, kwargs, f"numpy.{name}")
-            return _apply(ufunc, fn, inputs, kwargs)
+            return _apply(ufunc, fn, inputs, kwargs, plain=True)
         if method == "reduce" and name in UFUNC_REDUCE:
-            return _apply(getattr(ufunc, "reduce"), UFUNC_REDUCE[name], inputs, kwargs)
+            return _apply(getattr(ufunc, "reduce"), UFUNC_REDUCE[name], inputs, kwargs, plain=True)
         return _untracked(getattr(ufunc, method), inputs, kwargs, f"numpy.{name}.{method}")
 
     def __array_function__(self, func, types, args, kwargs):
         fn = FUNCTIONS.get(func)
         if fn is None:
             return _untracked(func, args, kwargs, f"numpy.{func.__name__}")
-        return _apply(func, fn, args, kwargs)
+        return _apply(func, fn, args, kwargs, plain=True)
 
     # -- operators
     __add__, __radd__ = _binop(np.add, jnp.add)

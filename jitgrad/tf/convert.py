@@ -16,11 +16,23 @@ Tensors, which record themselves).  As in TensorFlow:
 """
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
 
+from ..core.trace import Tracer
 from ..tape.variables import Tensor, Variable, constant as _tape_constant
+
+
+def tensor_result(fn):
+    """``fn``'s array result as a Tensor: NumPy's functions give bare NumPy
+    values when no tape records them, and TensorFlow's functions return tensors."""
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        return Tensor(out) if isinstance(out, (np.ndarray, np.generic, Tracer)) else out
+    return op
 
 
 def is_python(x):

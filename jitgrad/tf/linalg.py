@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .convert import pair, tensor
+from .convert import pair, tensor, tensor_result
 
 
 def _t(x):
@@ -11,6 +11,7 @@ def _t(x):
     return np.swapaxes(x, -1, -2)
 
 
+@tensor_result
 def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
            name=None):
     """The matrix product ``a @ b`` (over leading batch axes), of one dtype;
@@ -26,44 +27,52 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
     return np.matmul(a, b)
 
 
+@tensor_result
 def matvec(a, b, transpose_a=False, name=None):
     """The matrix-vector product ``a @ b``."""
     a, b = pair(a, b, "matvec")
     return np.matmul(_t(a) if transpose_a else a, b)
 
 
+@tensor_result
 def matrix_transpose(a, name=None, conjugate=False):
     """``a`` with its last two axes swapped."""
     return _t(tensor(a))
 
 
+@tensor_result
 def trace(x, name=None):
     """The sum of the diagonal of the last two axes."""
     return np.trace(tensor(x), axis1=-2, axis2=-1)
 
 
+@tensor_result
 def diag_part(input, name=None):
     """The diagonal of a matrix."""
     return np.diagonal(tensor(input), axis1=-2, axis2=-1)
 
 
+@tensor_result
 def det(input, name=None):
     """The determinant."""
     return np.linalg.det(tensor(input))
 
 
+@tensor_result
 def inv(input, adjoint=False, name=None):
     """The inverse matrix."""
     out = np.linalg.inv(tensor(input))
     return _t(out) if adjoint else out
 
 
+@tensor_result
 def solve(matrix, rhs, adjoint=False, name=None):
     """``x`` with ``matrix @ x == rhs``."""
     matrix, rhs = pair(matrix, rhs, "solve")
     return np.linalg.solve(_t(matrix) if adjoint else matrix, rhs)
 
 
+@tensor_result
 def norm(tensor_, ord="euclidean", axis=None, keepdims=False, name=None):
     """The Euclidean norm (of all entries, or along ``axis``)."""
     if ord not in ("euclidean", 2, "fro") or (ord == 2 and axis is None):

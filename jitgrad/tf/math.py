@@ -9,24 +9,24 @@ from __future__ import annotations
 import numpy as np
 
 from ..tape.variables import stop_gradient
-from .convert import axis_arg, pair, tensor
+from .convert import axis_arg, pair, tensor, tensor_result
 
 
 def _binary(ufunc, tf_name):
     def op(x, y, name=None):
         x, y = pair(x, y, tf_name)
         return ufunc(x, y)
-    op.__name__ = tf_name
+    op.__name__ = op.__qualname__ = tf_name
     op.__doc__ = f"``tf.math.{tf_name}``: NumPy's ``{ufunc.__name__}`` on operands of one dtype."
-    return op
+    return tensor_result(op)
 
 
 def _unary(fn, tf_name):
     def op(x, name=None):
         return fn(tensor(x))
-    op.__name__ = tf_name
+    op.__name__ = op.__qualname__ = tf_name
     op.__doc__ = f"``tf.math.{tf_name}``, elementwise."
-    return op
+    return tensor_result(op)
 
 
 add = _binary(np.add, "add")
@@ -48,6 +48,7 @@ floordiv = _binary(np.floor_divide, "floordiv")
 atan2 = _binary(np.arctan2, "atan2")
 
 
+@tensor_result
 def divide(x, y, name=None):
     """``x / y``; integers are divided as floats (float64), as ``tf.math.divide``."""
     x, y = pair(x, y, "divide")
@@ -57,6 +58,7 @@ def divide(x, y, name=None):
 truediv = divide
 
 
+@tensor_result
 def squared_difference(x, y, name=None):
     """``(x - y) ** 2``, elementwise."""
     x, y = pair(x, y, "squared_difference")
@@ -91,28 +93,33 @@ is_inf = _unary(np.isinf, "is_inf")
 is_finite = _unary(np.isfinite, "is_finite")
 
 
+@tensor_result
 def rsqrt(x, name=None):
     """``1 / sqrt(x)``."""
     return np.reciprocal(np.sqrt(tensor(x)))
 
 
+@tensor_result
 def sigmoid(x, name=None):
     """``1 / (1 + exp(-x))``, computed as ``(tanh(x / 2) + 1) / 2`` (no overflow)."""
     x = tensor(x)
     return (np.tanh(x * 0.5) + 1) * 0.5
 
 
+@tensor_result
 def softplus(features, name=None):
     """``log(1 + exp(x))``, as ``logaddexp(0, x)`` (no overflow)."""
     x = tensor(features)
     return np.logaddexp(np.zeros_like(x), x)
 
 
+@tensor_result
 def log_sigmoid(x, name=None):
     """``log(sigmoid(x)) = -softplus(-x)``."""
     return -softplus(-tensor(x))
 
 
+@tensor_result
 def add_n(inputs, name=None):
     """The sum of a list of tensors of one shape and dtype."""
     out = tensor(inputs[0])
@@ -127,9 +134,9 @@ def add_n(inputs, name=None):
 def _reduction(np_fn, tf_name):
     def op(input_tensor, axis=None, keepdims=False, name=None):
         return np_fn(tensor(input_tensor), axis=axis_arg(axis), keepdims=keepdims)
-    op.__name__ = tf_name
+    op.__name__ = op.__qualname__ = tf_name
     op.__doc__ = f"``tf.math.{tf_name}`` over ``axis`` (all axes when None)."
-    return op
+    return tensor_result(op)
 
 
 reduce_sum = _reduction(np.sum, "reduce_sum")
@@ -138,6 +145,7 @@ reduce_min = _reduction(np.min, "reduce_min")
 reduce_prod = _reduction(np.prod, "reduce_prod")
 
 
+@tensor_result
 def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
     """The mean over ``axis``; of an integer tensor, an integer (truncated), as TensorFlow."""
     x = tensor(input_tensor)
@@ -147,16 +155,19 @@ def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
     return m
 
 
+@tensor_result
 def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
     """The (biased) variance over ``axis``."""
     return np.var(tensor(input_tensor), axis=axis_arg(axis), keepdims=keepdims)
 
 
+@tensor_result
 def reduce_std(input_tensor, axis=None, keepdims=False, name=None):
     """The (biased) standard deviation over ``axis``."""
     return np.std(tensor(input_tensor), axis=axis_arg(axis), keepdims=keepdims)
 
 
+@tensor_result
 def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):
     """``log(sum(exp(x)))`` over ``axis``, shifted by the maximum (no overflow)."""
     x = tensor(input_tensor)
@@ -167,28 +178,33 @@ def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):
     return out if keepdims else np.squeeze(out, axis=ax)
 
 
+@tensor_result
 def reduce_any(input_tensor, axis=None, keepdims=False, name=None):
     """Whether any entry along ``axis`` is true (not differentiable)."""
     x = np.asarray(tensor(input_tensor))
     return tensor(np.any(x, axis=axis_arg(axis), keepdims=keepdims))
 
 
+@tensor_result
 def reduce_all(input_tensor, axis=None, keepdims=False, name=None):
     """Whether every entry along ``axis`` is true (not differentiable)."""
     x = np.asarray(tensor(input_tensor))
     return tensor(np.all(x, axis=axis_arg(axis), keepdims=keepdims))
 
 
+@tensor_result
 def argmax(input, axis=None, output_type=np.int64, name=None):
     """Index of the largest entry along ``axis`` (TensorFlow's default: axis 0)."""
     return np.argmax(tensor(input), axis=0 if axis is None else axis_arg(axis)).astype(output_type)
 
 
+@tensor_result
 def argmin(input, axis=None, output_type=np.int64, name=None):
     """Index of the smallest entry along ``axis`` (TensorFlow's default: axis 0)."""
     return np.argmin(tensor(input), axis=0 if axis is None else axis_arg(axis)).astype(output_type)
 
 
+@tensor_result
 def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
     """The cumulative sum along ``axis`` (``exclusive`` and ``reverse`` are not supported)."""
     if exclusive or reverse:
