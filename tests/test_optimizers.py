@@ -257,6 +257,8 @@ def test_schedules_match_their_formulas():
     for sched in (e, es, c, cw, pc, it):
         got = jitgrad.jit(lambda t: sched(t))(np.arange(30))
         close(got, [sched(int(t)) for t in range(30)])
+    # a warm-up target without warm-up steps: the decay starts from the target
+    close(S.CosineDecay(1.0, 10, warmup_target=0.5)(5), 0.5 * 0.5 * (1 + np.cos(np.pi / 2)))
     with pytest.raises(ValueError, match="one more value"):
         S.PiecewiseConstantDecay([1, 2], [1.0, 2.0])
 

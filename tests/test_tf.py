@@ -511,3 +511,26 @@ def test_scipy_minimize_takes_tape_gradients(method):
     assert r.success
     g = 2 * (r.x - np.arange(3.0)) + 4 * r.x ** 3
     assert np.max(np.abs(g)) < 1e-3          # SLSQP stops at its own tolerance
+
+
+def test_function_with_jacobians_higher_order_and_forward_mode():
+    x = tf.Variable([1.0, 2.0])
+
+    @jitgrad.function
+    def derivatives():
+        with tf.GradientTape(persistent=True) as t2:
+            with tf.GradientTape() as t1:
+                y = tf.reduce_sum(x ** 3)
+            g = t1.gradient(y, x)
+            z = x * x
+            zb = tf.reshape(z, [2, 1])
+        with tf.autodiff.ForwardAccumulator(x, np.ones(2, f32)) as acc:
+            w = tf.reduce_sum(x ** 2)
+        return g, t2.gradient(g, x), t2.jacobian(z, x), t2.batch_jacobian(zb, x), acc.jvp(w)
+
+    g, h, j, bj, d = derivatives()
+    close(g, [3.0, 12.0])
+    close(h, [6.0, 12.0])
+    close(j, np.diag([2.0, 4.0]))
+    close(bj, [[2.0], [4.0]])
+    close(d, 6.0)

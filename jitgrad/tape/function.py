@@ -76,7 +76,7 @@ class Function:
     """A Python function compiled per signature with Variables as state
     (see :func:`function`)."""
 
-    def __init__(self, f, jit_compile=None):
+    def __init__(self, f):
         self.python_function = f
         self._cache = {}
         self._traced_once = False
@@ -166,7 +166,7 @@ def function(func=None, *, input_signature=None, jit_compile=None, reduce_retrac
         raise NotImplementedError("jitgrad.function: input_signature is not supported; each new "
                                   "shape or dtype of the array arguments traces again")
     if func is None:
-        return lambda g: function(g, jit_compile=jit_compile)
+        return function
     if not callable(func):
         raise TypeError(f"jitgrad.function expects a callable, got {type(func).__name__}")
-    return Function(func, jit_compile)
+    return Function(func)

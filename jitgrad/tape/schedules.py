@@ -94,12 +94,15 @@ class CosineDecay(LearningRateSchedule):
     def __call__(self, step):
         t = _step(step)
         init = np.float64(self.initial_learning_rate)
-        if self.warmup_target is None or not self.warmup_steps:
+        if self.warmup_target is None:
             return self._decayed(init, t)
         w = np.float64(self.warmup_steps)
         target = np.float64(self.warmup_target)
+        decayed = self._decayed(target, np.maximum(t - w, 0.0))
+        if not self.warmup_steps:
+            return decayed
         warm = init + (target - init) * (np.minimum(t, w) / w)
-        return np.where(t < w, warm, self._decayed(target, np.maximum(t - w, 0.0)))
+        return np.where(t < w, warm, decayed)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):

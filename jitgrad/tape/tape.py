@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from ..core import tree as tree_util
+from ..core.trace import Tracer
 from .recording import active_sessions, Session
 from .variables import Variable
 from .derivatives import (_Plan, _check_sources, _check_targets, _cotangents, _results,
@@ -196,7 +197,7 @@ class GradientTape:
         if rows is None:
             return as_tensor(_zeros(shape, v.dtype)) if mode_u == "zero" else None
         # row j holds, for every example b, d target[b, j] / d source[b, ...]
-        out = np.stack([np.asarray(r).reshape(b, -1) for r in rows], axis=1)
+        out = np.stack([np.reshape(r, (b, -1)) for r in rows], axis=1)
         return as_tensor(out.reshape(shape))
 
     def _vjp_rows(self, target, srcs, basis):
@@ -210,8 +211,8 @@ class GradientTape:
         rows = [[] for _ in srcs]
         for ct in basis:
             for row, g in zip(rows, plan.run([ct], [ct], s, record=False)):
-                if g is not None:
-                    row.append(np.asarray(g))
+                if g is not None:      # (a traced value inside jit or jitgrad.function)
+                    row.append(g if isinstance(g, Tracer) else np.asarray(g))
         return [row or None for row in rows]
 
 
