@@ -7,7 +7,10 @@ one.  Both support Python's operators and NumPy's ufunc / function protocols.
 Every operation computes its value at once, with NumPy (eager execution), and
 is recorded on every active tape (a :class:`~jitgrad.tape.recording.Session`)
 that tracks one of its operands; :mod:`jitgrad.tape.recording` describes what
-a recording holds and how it is replayed and cached.  Tensor and Variable
+a recording holds and how it is replayed and cached.  Operators and methods
+return Tensors; NumPy's functions and ufuncs return Tensors when a tape
+records them and plain NumPy values otherwise (as for TensorFlow's eager
+tensors, so NumPy and SciPy code takes the values as they are).  Tensor and Variable
 answer the sessions' questions about themselves (the protocol of
 :class:`~jitgrad.tape.recording.TapeValue`): a Tensor is one node per session
 that tracks it (``_refs``), a Variable one node per value read of it.
