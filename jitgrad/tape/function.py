@@ -79,6 +79,7 @@ class Function:
     def __init__(self, f):
         self.python_function = f
         self._cache = {}
+        self._fast = {}          # the same entries, for calls with array arguments only
         self._traced_once = False
         functools.update_wrapper(self, f)
 
@@ -93,10 +94,24 @@ class Function:
             # inside another trace (jit, grad, or an enclosing function): inline;
             # while a tape records, run eagerly, so that the tape sees every operation
             return self.python_function(*args, **kwargs)
+        # the hot path: NumPy arrays as the only (positional) arguments, or none
+        fkey = None
+        if not kwargs and all(type(a) is np.ndarray for a in args):
+            fkey = tuple((a.shape, a.dtype) for a in args)
+            e = self._fast.get(fkey)
+            if e is not None:
+                return self._run(e, list(args))
         leaves, arrays, slots, tree, key = _split(args, kwargs)
         e = self._cache.get(key)
         if e is None:
             e = self._cache[key] = self._trace(leaves, arrays, slots, tree)
+        if fkey is not None and all(a is x for a, x in zip(args, arrays)):
+            self._fast[fkey] = e          # (not for arrays that coerce converted)
+        return self._run(e, arrays)
+
+    def _run(self, e, arrays):
+        """Call entry ``e``: the arrays and the Variables' values in, the
+        results out, the assigned Variables' new values written back."""
         state = [v._val for v in e.variables]
         outs = e.exe.call(arrays + state)
         for v, new in zip(e.assigned, outs[e.n_out:]):
