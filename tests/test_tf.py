@@ -534,3 +534,17 @@ def test_function_with_jacobians_higher_order_and_forward_mode():
     close(j, np.diag([2.0, 4.0]))
     close(bj, [[2.0], [4.0]])
     close(d, 6.0)
+
+
+def test_nan_and_unsupported_values():
+    r = tf.nn.relu(tf.constant([np.nan, -1.0, 0.0, 2.0])).numpy()
+    assert np.isnan(r[0]) and r[1:].tolist() == [0.0, 0.0, 2.0]
+    assert np.isnan(tf.nn.relu6(np.float32(np.nan)).numpy())
+    assert tf.nn.relu6([7.0, 3.0]).numpy().tolist() == [6.0, 3.0]
+    close(tf.nn.softmax(tf.constant([-np.inf, 1.0])), [0.0, 1.0])
+    x = tf.Variable([-1.0, 0.0, 3.0])
+    with tf.GradientTape() as tape:
+        y = tf.reduce_sum(tf.nn.relu(x))
+    assert tape.gradient(y, x).numpy().tolist() == [0.0, 0.0, 1.0]   # 0 at 0, as TensorFlow
+    with pytest.raises(TypeError, match="not on"):
+        tf.constant("abc")

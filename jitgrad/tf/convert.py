@@ -71,7 +71,11 @@ def tensor(x, dtype=None):
         return x
     if is_python(x):
         return _python_as(x, dtype) if dtype is not None else _tape_constant(x)
-    return _tape_constant(x, dtype)
+    t = _tape_constant(x, dtype)
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"jitgrad.tf computes on booleans, integers and floats, not on "
+                        f"{t.dtype} values")
+    return t
 
 
 def pair(x, y, what):

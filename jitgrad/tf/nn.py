@@ -14,16 +14,16 @@ softplus = tfm.softplus
 
 @tensor_result
 def relu(features, name=None):
-    """``max(x, 0)`` (gradient 0 at 0, as TensorFlow)."""
+    """``max(x, 0)`` (gradient 0 at 0, and NaN stays NaN, as TensorFlow)."""
     x = tensor(features)
-    return np.where(x > 0, x, np.zeros_like(x))
+    return np.where((x > 0) | np.isnan(x), x, np.zeros_like(x))
 
 
 @tensor_result
 def relu6(features, name=None):
     """``min(max(x, 0), 6)``."""
     x = relu(features)
-    return np.where(x < 6, x, np.full_like(x, 6))
+    return np.where(x > 6, np.full_like(x, 6), x)
 
 
 @tensor_result
