@@ -548,3 +548,21 @@ def test_nan_and_unsupported_values():
     assert tape.gradient(y, x).numpy().tolist() == [0.0, 0.0, 1.0]   # 0 at 0, as TensorFlow
     with pytest.raises(TypeError, match="not on"):
         tf.constant("abc")
+
+
+def test_jit_returns_the_tapes_tensors_as_arrays():
+    def step(w, x):
+        w_t = jitgrad.constant(w)
+        with jitgrad.GradientTape() as tape:
+            tape.watch(w_t)
+            loss = tf.reduce_sum(tf.square(tf.matmul(x, w_t)))
+        return loss, tape.gradient(loss, w_t)
+
+    w, x = np.ones((2, 1)), np.array([[1.0, 2.0]])
+    loss, g = jitgrad.jit(step)(w, x)
+    assert type(g) is np.ndarray and type(loss) is np.float64    # jit returns NumPy values
+    close(loss, 9.0)
+    close(g, [[6.0], [12.0]])
+    ev_loss, ev_g = step(w, x)
+    assert isinstance(ev_g, jitgrad.Tensor)
+    close(ev_g, g)
