@@ -566,3 +566,30 @@ def test_jit_returns_the_tapes_tensors_as_arrays():
     ev_loss, ev_g = step(w, x)
     assert isinstance(ev_g, jitgrad.Tensor)
     close(ev_g, g)
+
+
+def test_function_first_calls_from_threads_trace_once():
+    import threading
+    v = tf.Variable(0.0)
+    opt = tf.keras.optimizers.Adam(0.1)        # creates its slots on the first trace
+
+    @jitgrad.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(v - x))
+        opt.apply_gradients(zip([tape.gradient(loss, v)], [v]))
+
+    barrier, errors = threading.Barrier(4), []
+
+    def work():
+        barrier.wait()
+        try:
+            step(np.float32(1.0))
+        except Exception as exc:                # noqa: BLE001 (reported below)
+            errors.append(exc)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and step.experimental_get_tracing_count() == 1

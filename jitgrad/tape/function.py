@@ -21,6 +21,7 @@ gradients flow through it.
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -81,6 +82,7 @@ class Function:
         self._cache = {}
         self._fast = {}          # the same entries, for calls with array arguments only
         self._traced_once = False
+        self._lock = threading.RLock()
         functools.update_wrapper(self, f)
 
     def __get__(self, obj, objtype=None):
@@ -104,7 +106,10 @@ class Function:
         leaves, arrays, slots, tree, key = _split(args, kwargs)
         e = self._cache.get(key)
         if e is None:
-            e = self._cache[key] = self._trace(leaves, arrays, slots, tree)
+            with self._lock:     # two threads' first calls: one trace (and one first trace)
+                e = self._cache.get(key)
+                if e is None:
+                    e = self._cache[key] = self._trace(leaves, arrays, slots, tree)
         if fkey is not None and all(a is x for a, x in zip(args, arrays)):
             self._fast[fkey] = e          # (not for arrays that coerce converted)
         return self._run(e, arrays)
