@@ -18,13 +18,14 @@ from .backend.compile import wait_for_compiles
 from .backend.config import config
 from .tape.accumulator import ForwardAccumulator
 from .tape.derivatives import UnconnectedGradients
+from .tape.function import function
 from .tape.tape import GradientTape
 from .tape.variables import Tensor, Variable, constant, stop_gradient
 
 __all__ = [
     "grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source",
     "jacfwd", "jacrev", "hessian", "hvp", "linearize", "vmap",
-    "custom_jvp", "custom_vjp", "stop_gradient",
+    "custom_jvp", "custom_vjp", "stop_gradient", "function",
     "scan", "fori_loop", "while_loop", "cond", "switch", "checkpoint", "remat",
     "GradientTape", "ForwardAccumulator", "UnconnectedGradients", "Variable", "Tensor", "constant",
     "optimizers", "random", "testing", "tree", "config", "wait_for_compiles",

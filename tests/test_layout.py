@@ -28,6 +28,8 @@ ALLOWED = {
     "backend": {"core", "backend", "version"},
     "api": {"core", "lax", "transforms", "numpy", "backend", "api"},
     "tape": {"core", "lax", "transforms", "numpy", "backend", "api", "tape"},
+    # the TensorFlow-compatible namespace, on top of the tape
+    "tf": {"core", "lax", "transforms", "numpy", "backend", "api", "tape", "tf"},
 }
 
 

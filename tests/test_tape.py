@@ -150,7 +150,10 @@ def test_dtypes_follow_tensorflow():
 def test_variable_operations():
     v = Variable([[1., 2.], [3., 4.]], name="v")
     w = Variable(np.eye(2, dtype=f32))
-    assert np.sum(v).numpy() == 10.0
+    # NumPy's functions of values no tape records give NumPy values (as for
+    # TensorFlow's eager tensors); methods and operators give Tensors
+    assert np.sum(v) == 10.0 and type(np.sum(v)) is np.float32
+    assert v.sum().numpy() == 10.0
     close(v @ w, v.numpy())
     close(v ** 2, [[1, 4], [9, 16]])
     close(np.exp(v), np.exp(v.numpy()))

@@ -47,6 +47,9 @@ def trace(f, leaves, in_tree, static=()):
         args = merge_static(tree_util.unflatten(in_tree, tracers), static)
         out = f(*args)
         out_leaves, out_tree = tree_util.flatten(out)
+        # values that stand for an array (the tape's Tensors and Variables) give it
+        out_leaves = [o.__jitgrad_value__() if hasattr(o, "__jitgrad_value__") else o
+                      for o in out_leaves]
         for o in out_leaves:
             if not isinstance(o, (Tracer, np.ndarray, np.generic, int, float, bool)):
                 raise TypeError(f"{_name(f)} returned a {type(o).__name__}; transformed functions "

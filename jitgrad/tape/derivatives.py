@@ -356,6 +356,7 @@ class _Plan:
 def _value(x):
     return x._value if isinstance(x, (Tensor, Variable)) else x
 
+
 def _cast_like(c, like, what="output_gradients"):
     """``c`` in the dtype of ``like``; a complex ``c`` is refused (casting would
     drop its imaginary part)."""
@@ -380,5 +381,11 @@ def _results(values, objs, mode_u):
             if id(r) in seen:           # the same object listed twice: two arrays
                 r = r.copy()
             seen.add(id(r))
-        res.append(r)
+        res.append(as_tensor(r))
     return res
+
+
+def as_tensor(r):
+    """A derivative as the tape API hands it back: a :class:`Tensor` (as
+    TensorFlow's), whether or not an enclosing tape records it; None stays None."""
+    return r if r is None or isinstance(r, Tensor) else Tensor(r)

@@ -8,11 +8,12 @@ import warnings
 import numpy as np
 
 from ..core import tree as tree_util
+from ..core.trace import Tracer
 from .recording import active_sessions, Session
 from .variables import Variable
 from .derivatives import (_Plan, _check_sources, _check_targets, _cotangents, _results,
                           _seeds, _target_nodes, _unconnected_mode, _value, _warn_integer_targets,
-                          _zeros)
+                          _zeros, as_tensor)
 
 # ---------------------------------------------------------------------------
 
@@ -126,9 +127,10 @@ class GradientTape:
         counts every path from it, those through intermediate sources
         included (TensorFlow's rule).  A source the target does not depend on
         (or that the tape does not track) gets None, or zeros with
-        ``unconnected_gradients="zero"``.  Results are fresh NumPy arrays
-        (NumPy scalars for 0-d sources) of the source's dtype, or Tensors when
-        an enclosing tape records this gradient computation.
+        ``unconnected_gradients="zero"``.  Results are :class:`~jitgrad.Tensor` s
+        of the source's dtype (``.numpy()`` gives a fresh NumPy array, a NumPy
+        scalar for 0-d sources; NumPy functions accept them as they are),
+        whether or not an enclosing tape records this gradient computation.
         """
         self._check_usable()
         mode_u = _unconnected_mode(unconnected_gradients)
@@ -171,7 +173,7 @@ class GradientTape:
             else:
                 res.append(np.stack(r).reshape(shape) if r else np.zeros(shape, v.dtype))
         self._consume()
-        return tree_util.unflatten(stree, res)
+        return tree_util.unflatten(stree, [as_tensor(r) for r in res])
 
     def batch_jacobian(self, target, source, unconnected_gradients="none",
                        parallel_iterations=None, experimental_use_pfor=True):
@@ -193,10 +195,10 @@ class GradientTape:
         shape = (b,) + tshape[1:] + sshape[1:]
         self._consume()
         if rows is None:
-            return _zeros(shape, v.dtype) if mode_u == "zero" else None
+            return as_tensor(_zeros(shape, v.dtype)) if mode_u == "zero" else None
         # row j holds, for every example b, d target[b, j] / d source[b, ...]
-        out = np.stack([np.asarray(r).reshape(b, -1) for r in rows], axis=1)
-        return out.reshape(shape)
+        out = np.stack([np.reshape(r, (b, -1)) for r in rows], axis=1)
+        return as_tensor(out.reshape(shape))
 
     def _vjp_rows(self, target, srcs, basis):
         """For each source, the list of its vector-Jacobian products with each
@@ -209,8 +211,8 @@ class GradientTape:
         rows = [[] for _ in srcs]
         for ct in basis:
             for row, g in zip(rows, plan.run([ct], [ct], s, record=False)):
-                if g is not None:
-                    row.append(np.asarray(g))
+                if g is not None:      # (a traced value inside jit or jitgrad.function)
+                    row.append(g if isinstance(g, Tracer) else np.asarray(g))
         return [row or None for row in rows]
 
 

@@ -7,7 +7,10 @@ one.  Both support Python's operators and NumPy's ufunc / function protocols.
 Every operation computes its value at once, with NumPy (eager execution), and
 is recorded on every active tape (a :class:`~jitgrad.tape.recording.Session`)
 that tracks one of its operands; :mod:`jitgrad.tape.recording` describes what
-a recording holds and how it is replayed and cached.  Tensor and Variable
+a recording holds and how it is replayed and cached.  Operators and methods
+return Tensors; NumPy's functions and ufuncs return Tensors when a tape
+records them and plain NumPy values otherwise (as for TensorFlow's eager
+tensors, so NumPy and SciPy code takes the values as they are).  Tensor and Variable
 answer the sessions' questions about themselves (the protocol of
 :class:`~jitgrad.tape.recording.TapeValue`): a Tensor is one node per session
 that tracks it (``_refs``), a Variable one node per value read of it.
@@ -21,6 +24,7 @@ from .. import lax
 from ..core import tree as tree_util
 from ..core.trace import Tracer
 from ..numpy.dispatch import FUNCTIONS, UFUNC_REDUCE, UFUNCS
+from . import capture as _capture
 from .recording import _check_real, _hkey, _Ref, _state, _strip, TapeValue
 
 _ARRAYS = (np.ndarray, np.generic, Tracer)
@@ -30,9 +34,12 @@ _ARRAYS = (np.ndarray, np.generic, Tracer)
 # Operations
 
 
-def _apply(np_fn, fn, args, kwargs):
+def _apply(np_fn, fn, args, kwargs, plain=False):
     """Compute ``np_fn(*values)`` now; record ``fn`` (the jitgrad.numpy function)
-    on every active session that tracks an operand."""
+    on every active session that tracks an operand.  The result is a Tensor;
+    with ``plain`` (NumPy's functions and ufuncs), the bare value when no
+    session records the operation, as NumPy functions of TensorFlow's eager
+    tensors give NumPy values (so SciPy and NumPy code take them as they are)."""
     vals = [a._value if isinstance(a, _Base) else _strip(a) for a in args]
     for v in vals:
         if isinstance(v, np.ndarray) and type(v) is not np.ndarray:
@@ -42,6 +49,7 @@ def _apply(np_fn, fn, args, kwargs):
         return out                      # np.shape, np.ndim ...: not an array
     res = Tensor(out)
     active = _state.active
+    recorded = False
     if active:
         for s in active:
             hit = False
@@ -58,7 +66,8 @@ def _apply(np_fn, fn, args, kwargs):
             if hit:
                 _check_real(out, f"the result of {getattr(fn, '__name__', 'an operation')}")
                 s.record(fn, args, kwargs, (res,))
-    return res
+                recorded = True
+    return out if plain and not recorded else res
 
 
 def stop_gradient(x):
@@ -165,6 +174,16 @@ class _Base(TapeValue):
     def __complex__(self):
         return complex(self._value)
 
+    def __format__(self, spec):
+        """Formats as the value does: ``f"{loss:.4f}"`` on a 0-d value."""
+        return format(self.numpy(), spec) if spec else str(self)
+
+    def __round__(self, ndigits=None):
+        return round(self.numpy(), ndigits) if ndigits is not None else round(self.numpy())
+
+    def get_shape(self):
+        return self.shape
+
     def __len__(self):
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")
@@ -193,16 +212,16 @@ class _Base(TapeValue):
             fn = UFUNCS.get(name)
             if fn is None or kwargs:
                 return _untracked(ufunc, inputs, kwargs, f"numpy.{name}")
-            return _apply(ufunc, fn, inputs, kwargs)
+            return _apply(ufunc, fn, inputs, kwargs, plain=True)
         if method == "reduce" and name in UFUNC_REDUCE:
-            return _apply(getattr(ufunc, "reduce"), UFUNC_REDUCE[name], inputs, kwargs)
+            return _apply(getattr(ufunc, "reduce"), UFUNC_REDUCE[name], inputs, kwargs, plain=True)
         return _untracked(getattr(ufunc, method), inputs, kwargs, f"numpy.{name}.{method}")
 
     def __array_function__(self, func, types, args, kwargs):
         fn = FUNCTIONS.get(func)
         if fn is None:
             return _untracked(func, args, kwargs, f"numpy.{func.__name__}")
-        return _apply(func, fn, args, kwargs)
+        return _apply(func, fn, args, kwargs, plain=True)
 
     # -- operators
     __add__, __radd__ = _binop(np.add, jnp.add)
@@ -295,6 +314,12 @@ class Tensor(_Base):
     def __repr__(self):
         return f"<jitgrad.Tensor: shape={self.shape}, dtype={self.dtype.name}, numpy={_fmt(self._value)}>"
 
+    def __str__(self):
+        v = self._value
+        body = repr(v) if isinstance(v, Tracer) else str(np.asarray(v))
+        sep = "\n" if "\n" in body else ""
+        return f"jitgrad.Tensor({sep}{body}, shape={self.shape}, dtype={self.dtype.name})"
+
     # -- what a recording session asks (see jitgrad.tape.recording)
     def _watch_in(self, session):
         refs = self._refs
@@ -371,18 +396,46 @@ class Variable(_Base):
     array keeps its dtype.  Operations on a Variable read its current value;
     a trainable Variable used inside a :class:`~jitgrad.GradientTape` is watched
     automatically.  ``assign``, ``assign_add`` and ``assign_sub`` replace the
-    value (keeping dtype and shape); they are not recorded by tapes.
+    value (keeping dtype and shape); they are not recorded by tapes.  Inside
+    :func:`jitgrad.function` a Variable is state of the compiled function
+    (see :mod:`jitgrad.tape.capture`).
     """
 
-    __slots__ = ("_value", "trainable", "name", "__weakref__")
+    __slots__ = ("_val", "trainable", "_name", "__weakref__")
 
-    def __init__(self, initial_value, dtype=None, trainable=True, name=None):
-        self._value = _convert(initial_value, dtype)
+    def __init__(self, initial_value, dtype=None, trainable=True, name=None, shape=None):
+        value = _convert(initial_value, dtype)
+        cap = _capture.current()
+        if cap is not None:
+            _check_created_in(cap, value)
+        if shape is not None and tuple(shape) != tuple(value.shape):
+            raise ValueError(f"Variable: the initial value has shape {tuple(value.shape)}, "
+                             f"not the shape {tuple(shape)} given")
+        self._val = value
         self.trainable = bool(trainable)
-        self.name = name if name is not None else "Variable"
+        self._name = str(name) if name is not None else "Variable"
+
+    # The value.  Read through this property: inside a function that
+    # jitgrad.function traces, the first read makes the Variable an input.
+    @property
+    def _value(self):
+        if _capture.open_count:
+            cap = _capture.current()
+            if cap is not None:
+                return cap.read(self)
+        return self._val
+
+    @_value.setter
+    def _value(self, value):
+        self._val = value
+
+    @property
+    def name(self):
+        """The name, with TensorFlow's ``:0`` suffix (``Variable(1.0, name="w").name == "w:0"``)."""
+        return f"{self._name}:0"
 
     def __repr__(self):
-        return (f"<jitgrad.Variable '{self.name}:0' shape={self.shape} dtype={self.dtype.name}, "
+        return (f"<jitgrad.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
                 f"numpy={_fmt(self._value)}>")
 
     # -- what a recording session asks (see jitgrad.tape.recording): one
@@ -446,27 +499,46 @@ class Variable(_Base):
                              f"'{self.name}' of shape {self.shape}")
         return new
 
-    def assign(self, value):
-        """Replace the value (cast to the variable's dtype; the shape must match)."""
+    def assign(self, value, use_locking=False, name=None, read_value=True):
+        """Replace the value (cast to the variable's dtype; the shape must match).
+        Returns the Variable, as TensorFlow does (None with ``read_value=False``)."""
         self._set(self._new_value(value))
-        return self
+        return self if read_value else None
 
     def _set(self, new):
         if isinstance(new, Tracer) and not isinstance(self._value, Tracer):
             raise TypeError(
                 f"a traced value (inside jitgrad.jit or grad) was assigned to Variable '{self.name}', "
                 "which was created outside the traced function: the update would escape the trace. "
-                "Inside jitgrad.jit, pass parameters in as arrays and return the new values (the "
-                "optimizers' init/update functions do this), or create the Variables inside")
+                "Compile the function with jitgrad.function instead (it makes the Variables it "
+                "reads and assigns state of the compiled function), or, inside jitgrad.jit, pass "
+                "parameters in as arrays and return the new values (the optimizers' init/update "
+                "functions do this)")
         self._value = new
 
-    def assign_add(self, delta):
+    def assign_add(self, delta, use_locking=False, name=None, read_value=True):
         """``self += delta``, computed in the variable's dtype."""
-        return self.assign(self._value + self._in_dtype(delta))
+        return self.assign(self._value + self._in_dtype(delta), read_value=read_value)
 
-    def assign_sub(self, delta):
+    def assign_sub(self, delta, use_locking=False, name=None, read_value=True):
         """``self -= delta``, computed in the variable's dtype."""
-        return self.assign(self._value - self._in_dtype(delta))
+        return self.assign(self._value - self._in_dtype(delta), read_value=read_value)
+
+
+def _check_created_in(cap, value):
+    """A Variable created while ``jitgrad.function`` traces: a real Variable that
+    outlives the trace, so only on the function's first trace (TensorFlow's
+    rule) and from a value that does not depend on the arguments."""
+    if isinstance(value, Tracer):
+        raise ValueError(
+            f"a Variable created inside jitgrad.function ({cap.fname}) must start from a value "
+            "that does not depend on the function's arguments or on other Variables; create it "
+            "outside the function (or from constants), and assign the computed value to it")
+    if not cap.first:
+        raise ValueError(
+            f"{cap.fname} created a Variable when jitgrad.function traced it again (for a new "
+            "signature): as in TensorFlow, a function may create Variables on its first trace "
+            "only; create them outside the function and pass them in or close over them")
 
 
 def _copy(x):
