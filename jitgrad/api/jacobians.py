@@ -14,7 +14,8 @@ import numpy as np
 
 from .. import lax as P
 from ..core import tree as tree_util
-from .functions import Staged, diff_leaves, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
+from .functions import Staged, diff_leaves, snapshot, _staged_for, _aval, _name, jvp, grad, trace
+from .transformed import transformed
 from .arguments import check_argnums, check_callable
 from ..transforms.vmap import vmap_ir
 from ..core.trace import aval_of, eval_ir, new_trace
@@ -96,8 +97,8 @@ def jacfwd(f, argnums=0):
             return _assemble(rows, out_tree, groups, single)
         return out_ir, finish
 
-    staged = Staged(build, label=f"jacfwd_{fname}")
-    return wrap(f, staged, lambda g, _: jacfwd(g, argnums))
+    return transformed(jacfwd, f, {"argnums": argnums}, lambda: Staged(build, label=f"jacfwd_{fname}"),
+                       lambda g, _: jacfwd(g, argnums))
 
 
 def jacrev(f, argnums=0):
@@ -145,8 +146,8 @@ def jacrev(f, argnums=0):
             return _assemble(rows, out_tree, groups, single)
         return out_ir, finish
 
-    staged = Staged(build, label=f"jacrev_{fname}")
-    return wrap(f, staged, lambda g, _: jacrev(g, argnums))
+    return transformed(jacrev, f, {"argnums": argnums}, lambda: Staged(build, label=f"jacrev_{fname}"),
+                       lambda g, _: jacrev(g, argnums))
 
 
 def hessian(f, argnums=0):
@@ -244,7 +245,8 @@ def vmap(f, in_axes=0, out_axes=0):
             out_ir = tr.to_ir(outs)
         return out_ir, lambda outs: tree_util.unflatten(out_tree, outs)
 
-    return wrap(f, Staged(build, label=f"vmap_{fname}"))
+    return transformed(vmap, f, {"in_axes": in_axes, "out_axes": out_axes},
+                       lambda: Staged(build, label=f"vmap_{fname}"))
 
 
 def _check_axes_spec(spec, name, allow_none=True):
