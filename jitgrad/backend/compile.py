@@ -45,7 +45,10 @@ import numpy as np
 from .config import _debug_level, config
 
 _compiled = {}
-_lock = threading.Lock()          # guards _compiled
+_lock = threading.Lock()          # guards _compiled and counts
+# How native functions were obtained in this process: "compiled" by Numba,
+# "loaded" from the disk cache, or "reused" (an equal IR compiled before here).
+counts = collections.Counter()
 # Held while compiling (Numba compiles one function at a time anyway); a fork
 # waits for it, so that the child never inherits a compile half done.
 _compile_lock = threading.RLock()
@@ -261,6 +264,8 @@ def compile_ir(ir, label="f", consts=None):
                          ).hexdigest()[:24]
     with _lock:
         native = _compiled.get(key)
+        if native is not None:
+            counts["reused"] += 1
     if native is None:
         # Numba compiles lazily, at the first call; compile now, for the
         # argument types this signature will be called with.
@@ -274,6 +279,7 @@ def compile_ir(ir, label="f", consts=None):
         native = Native(fn, gen.range_checked, gen.parallel)
         with _lock:
             _compiled[key] = native
+            counts["loaded" if sum(fn.stats.cache_hits.values()) else "compiled"] += 1
     return native
 
 

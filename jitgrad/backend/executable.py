@@ -10,6 +10,7 @@ ready.  :mod:`jitgrad.backend.config` chooses.  Results are fresh arrays.
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -77,6 +78,7 @@ class Executable:
         self.label = label or "f"
         self.fn = None            # the compiled function, once ready
         self.calls = 0
+        self.seconds = 0.0        # time spent in the interpreter
         self.queued = False       # in the background queue, or compiled from it
         self.error = None
         # the captured arrays themselves, views included (Numba takes any
@@ -109,18 +111,25 @@ class Executable:
         if mode == "always" and self.error is None:
             self.compile()
             return self(args)
+        start = time.perf_counter()
         outs = self.interpret(args)
+        self.seconds += time.perf_counter() - start
         # queue after answering, so the compile does not slow this call
         if mode == "auto" and self.error is None and (self.queued or self.worth_compiling()):
             compiler._queue.put(self)
         return outs
 
     def worth_compiling(self):
-        """A compile costs as much as hundreds of interpreted calls of a small
-        function, so compile what is large or called again; while compiles are
-        waiting, a signature must be called more often to join them."""
+        """A compile costs as much as thousands of interpreted calls of a small
+        function (0.3 s and more against 30-100 us), so compile what is large,
+        or called again once the interpreter has spent ``hot_seconds`` on it: a
+        throwaway function called a few times (a property-based test makes one
+        per example) never compiles, and a hot one wastes at most that long.
+        While compiles are waiting, a signature must be hotter to join them."""
+        waiting = 1 + len(compiler._queue)
         return (self.size >= config.big_elements
-                or self.calls >= config.hot_calls * (1 + len(compiler._queue)))
+                or (self.calls >= config.hot_calls * waiting
+                    and self.seconds >= config.hot_seconds * waiting))
 
     def interpret(self, args):
         """Run on the NumPy interpreter (IEEE results, no warnings, as the native code)."""
