@@ -172,6 +172,9 @@ def _before_fork():
     global _fork_held
     # wait (a while) for a compile in progress: a child that inherits Numba's
     # compiler lock held by a thread it does not have would hang compiling
+    # (or its import lock: the warm-up imports Numba)
+    if _warming is not None:
+        _warming.join(timeout=60)
     _fork_held = _compile_lock.acquire(timeout=60)
 
 
@@ -390,3 +393,40 @@ def _write_source(source, modname):
                 pass
             raise
     return path
+
+
+# ---------------------------------------------------------------------------
+# Warming up
+
+
+_WARM_UP_SOURCE = """\
+from numba import njit
+from jitgrad.backend.vecmath import vexp
+
+
+@njit(cache=True, nogil=True)
+def warm_up(x):
+    return vexp(x) + 1.0
+"""
+
+
+def _warm_up():
+    """Import Numba and load (or compile, once per cache folder) one tiny
+    function: Numba's first compile or cache load in a process costs half a
+    second or more of its own start-up, which the first call should not pay."""
+    try:
+        numba = _numba()
+        digest = hashlib.sha256(f"{_WARM_UP_SOURCE}/{numba.__version__}/{_vecmath_hash()}".encode())
+        _build(_WARM_UP_SOURCE, f"jitgrad_warm_up_{digest.hexdigest()[:16]}", "warm_up",
+               (numba.float64,))
+    except Exception:            # (a compile then reports the problem itself)
+        pass
+
+
+# With compile="always" from the environment every first call compiles:
+# warm up in the background while the program starts.
+_warming = None
+if config.compile == "always":
+    _warming = threading.Thread(target=_warm_up, daemon=True, name="jitgrad-warm-up")
+    _warming.start()
+    atexit.register(_warming.join, 60)
