@@ -21,15 +21,26 @@ def loss(w, X, y):
 GRAD = jitgrad.grad(loss)
 
 
-def make_data(n_rows, n_features, seed=0):
-    """A synthetic classification problem: rows X, labels y in {0, 1}."""
-    rng = np.random.default_rng(seed)
+def compile_at_once():
+    """Make this process compile (or load from the disk cache) each signature
+    on its first call (``client.run(compile_at_once)`` on every worker): a
+    worker runs the same gradient for every task, so it should not start on
+    the NumPy interpreter.  Setting JITGRAD_COMPILE=always where the workers
+    start does the same."""
+    jitgrad.config.compile = "always"
+
+
+def make_chunk(n_rows, n_features, k):
+    """Chunk ``k`` of a synthetic classification problem: rows X and labels y
+    in {0, 1}, drawn from one true weight vector (the same for every chunk)."""
+    w_true = np.random.default_rng(0).standard_normal(n_features)
+    rng = np.random.default_rng(1 + k)
     X = rng.standard_normal((n_rows, n_features))
-    w_true = rng.standard_normal(n_features)
     y = (rng.random(n_rows) < 1 / (1 + np.exp(-X @ w_true))).astype(np.float64)
     return X, y
 
 
-def chunk_gradient_sum(w, chunks):
-    """The gradient over ``chunks`` ((X, y) pairs), one chunk at a time."""
-    return sum(GRAD(w, X, y) for X, y in chunks)
+def chunk_gradient(w, chunk):
+    """The gradient of the loss over one chunk ``(X, y)``."""
+    X, y = chunk
+    return GRAD(w, X, y)
