@@ -439,7 +439,7 @@ RAISES = [
     ("vmap_in_axes_structure_mismatch", lambda: jitgrad.vmap(lambda t: t[0], in_axes=((0, 0, 0),))(
         (np.ones(2), np.ones(2))), ValueError, "does not match the structure"),
     ("vmap_nested_out_axes", lambda: jitgrad.vmap(lambda x: (x, x), out_axes=((0, 0),))(np.ones(2)),
-     TypeError, "out_axes must be an int or a tuple of ints"),
+     ValueError, r"out_axes=\(\(0, 0\),\) has 1 entry but <lambda> returns tuple\(\*, \*\)"),
     # grad wants one scalar, not a structure holding one (as JAX), and says what it got
     ("grad_of_a_list_of_one_scalar", lambda: jitgrad.grad(lambda x: [x * x])(1.0), TypeError,
      r"return a scalar, but it returned a list of 1 values"),
