@@ -78,7 +78,7 @@ class Executable:
         self.label = label or "f"
         self.fn = None            # the compiled function, once ready
         self.calls = 0
-        self.seconds = 0.0        # time spent in the interpreter
+        self.seconds = 0.0        # processor time spent in the interpreter (in "auto" mode)
         self.queued = False       # in the background queue, or compiled from it
         self.error = None
         # the captured arrays themselves, views included (Numba takes any
@@ -111,11 +111,15 @@ class Executable:
         if mode == "always" and self.error is None:
             self.compile()
             return self(args)
-        start = time.perf_counter()
+        if mode != "auto" or self.error is not None:
+            return self.interpret(args)
+        # the processor time of this thread, not the clock: on a busy machine a
+        # call that waited for a core has not cost more to interpret
+        start = time.thread_time()
         outs = self.interpret(args)
-        self.seconds += time.perf_counter() - start
+        self.seconds += time.thread_time() - start
         # queue after answering, so the compile does not slow this call
-        if mode == "auto" and self.error is None and (self.queued or self.worth_compiling()):
+        if self.queued or self.worth_compiling():
             compiler._queue.put(self)
         return outs
 
