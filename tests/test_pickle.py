@@ -179,3 +179,12 @@ def test_keywords_still_reach_the_function():
     t = jitgrad.grad(H.loss)
     Xd, y = H.data()
     np.testing.assert_allclose(t(np.zeros(3), X=Xd, y=y), t(np.zeros(3), Xd, y), rtol=1e-15)
+
+
+def test_module_level_custom_rules_and_their_transforms_pickle_by_name():
+    assert pickle.loads(pickle.dumps(H.softplus)) is H.softplus
+    t = jitgrad.vmap(H.softplus)
+    data = pickle.dumps(t)
+    assert len(data) < 300 and pickle.loads(data) is t
+    np.testing.assert_allclose(jitgrad.grad(lambda x: np.sum(H.softplus(x)))(X),
+                               1 / (1 + np.exp(-X)), rtol=1e-14)

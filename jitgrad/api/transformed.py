@@ -20,13 +20,13 @@ closures) are found again only while the user holds them, and die with them.
 from __future__ import annotations
 
 import functools
-import sys
 import types
 import weakref
 
 import numpy as np
 
 from ..core import trace as core
+from ..core.names import by_qualified_name
 from ..core.trace import state
 
 
@@ -101,7 +101,7 @@ class Transformed:
         return f"<jitgrad.{self._maker.__name__} of {self._fun!r}>"
 
     def __reduce__(self):
-        if _by_name(self) is self:
+        if by_qualified_name(self) is self:
             # a module attribute (a decorated function): by reference
             return self.__qualname__
         fun = self._fun
@@ -146,27 +146,12 @@ def innermost(f):
     return f
 
 
-def _by_name(f):
-    """What ``f``'s module holds under ``f``'s qualified name (None if nothing):
-    the object pickle would find for ``f``."""
-    module = sys.modules.get(getattr(f, "__module__", None) or "")
-    name = getattr(f, "__qualname__", None)
-    if module is None or not isinstance(name, str) or "<locals>" in name:
-        return None
-    obj = module
-    for part in name.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    return obj
-
-
 def _holder_of(fun):
     """The module attribute that is a transform of the plain function ``fun``
     (``@grad def f`` leaves ``f`` only inside ``module.f``), or None."""
     if isinstance(fun, Transformed):
         return None
-    held = _by_name(fun)
+    held = by_qualified_name(fun)
     if held is not fun and isinstance(held, Transformed) and innermost(held) is fun:
         return held
     return None
@@ -187,7 +172,7 @@ def _long_lived_name(f):
     is_transform = isinstance(f, Transformed)
     if is_transform and f._pin_key is not None:
         return f._pin_key
-    if _by_name(f) is f or (not is_transform and _holder_of(f) is not None):
+    if by_qualified_name(f) is f or (not is_transform and _holder_of(f) is not None):
         return ("name", f.__module__, f.__qualname__, is_transform)
     return None
 
