@@ -188,3 +188,18 @@ def test_module_level_custom_rules_and_their_transforms_pickle_by_name():
     assert len(data) < 300 and pickle.loads(data) is t
     np.testing.assert_allclose(jitgrad.grad(lambda x: np.sum(H.softplus(x)))(X),
                                1 / (1 + np.exp(-X)), rtol=1e-14)
+
+
+def test_vjp_and_linearize_functions_pickle_without_compiled_state():
+    with jitgrad.config(compile="always"):
+        out, vjp_fn = jitgrad.vjp(H.vector_f, X)
+        vjp_fn(np.ones(5))
+        _, f_jvp = jitgrad.linearize(H.vector_f, X)
+        f_jvp(np.ones(5))
+    for fn in (vjp_fn, f_jvp):
+        data = pickle.dumps(fn)
+        assert len(data) < 1000                # the function's name and the primals
+        back = pickle.loads(data)
+        got = back(np.ones(5))
+        np.testing.assert_allclose(got[0] if isinstance(got, tuple) else got,
+                                   np.cos(X) * X + np.sin(X), rtol=1e-14)

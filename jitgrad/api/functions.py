@@ -406,16 +406,32 @@ def vjp(f, *primals, has_aux=False):
         out, aux = out
     out_leaves, out_tree = tree_util.flatten(out)
     out_avals = [_aval(coerce(o, "output")) for o in out_leaves]
-    bwd = _staged_for("bwd" + ("_aux" if has_aux else ""), f,
-                      lambda fn: _vjp_backward(fn, fname, has_aux))
-
-    def vjp_fn(cotangent):
-        _check_cotangent(cotangent, out_tree, out_avals)
-        return bwd(tuple(primals), cotangent)
-
-    # bwd traces f through a weak proxy (see _staged_for): vjp_fn keeps f alive
-    vjp_fn._f = f
+    vjp_fn = VjpFunction(f, tuple(primals), has_aux, out_tree, out_avals)
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
+
+
+class VjpFunction:
+    """vjp's ``vjp_fn``: cotangent of the output -> one cotangent per primal.
+
+    It holds the function (the backward pass traces it through a weak proxy,
+    see _staged_for), the primals and the output's structure; it pickles as
+    those, without traces or compiled code."""
+
+    __slots__ = ("f", "primals", "has_aux", "out_tree", "out_avals", "bwd")
+
+    def __init__(self, f, primals, has_aux, out_tree, out_avals):
+        self.f, self.primals, self.has_aux = f, primals, has_aux
+        self.out_tree, self.out_avals = out_tree, out_avals
+        fname = _name(f)
+        self.bwd = _staged_for("bwd" + ("_aux" if has_aux else ""), f,
+                               lambda fn: _vjp_backward(fn, fname, has_aux))
+
+    def __call__(self, cotangent):
+        _check_cotangent(cotangent, self.out_tree, self.out_avals)
+        return self.bwd(self.primals, cotangent)
+
+    def __reduce__(self):
+        return VjpFunction, (self.f, self.primals, self.has_aux, self.out_tree, self.out_avals)
 
 
 def _vjp_forward(fn, fname):

@@ -8,6 +8,7 @@ Layout follows JAX: for an output of shape ``o`` and an argument of shape
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -179,10 +180,13 @@ def linearize(f, *primals):
     primals = snapshot(primals)     # f_jvp linearizes at these values, whatever the caller mutates
     out = jvp(f, primals, tuple(np.zeros_like(np.asarray(p, dtype=float)) if not hasattr(p, "dtype")
                                 else np.zeros_like(p) for p in primals))[0]
+    # a partial of a module-level function: f_jvp pickles as f and the primals
+    return out, functools.partial(_jvp_at, f, primals)
 
-    def f_jvp(*tangents):
-        return jvp(f, primals, tangents)[1]
-    return out, f_jvp
+
+def _jvp_at(f, primals, *tangents):
+    """linearize's f_jvp: the JVP of ``f`` at ``primals``."""
+    return jvp(f, primals, tangents)[1]
 
 
 def vmap(f, in_axes=0, out_axes=0):
