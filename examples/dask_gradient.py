@@ -107,7 +107,10 @@ def main():
     per_round = median_time(lambda: gradient(w), args.rounds)
     print(f"{n_workers} Dask workers, {args.chunks} chunks: first round {first:.2f} s "
           f"(workers compile or load the gradient), then {per_round * 1e3:.1f} ms per gradient")
-    print(f"speed-up over one process: {single / per_round:.2f}x  (same gradient: yes)")
+    print(f"speed-up over one process: {single / per_round:.2f}x  (same gradient: yes; "
+          f"{os.cpu_count()} cores here, and one process already runs each loop over "
+          f"2**18 elements or more on all of them: a cluster of one machine mostly adds "
+          f"its transfers, more machines add cores and memory bandwidth)")
 
     # -- a few rounds of gradient descent on the cluster
     lr = 1.0 / X.shape[0]
