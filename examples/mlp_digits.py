@@ -27,8 +27,9 @@ try:
     from sklearn.datasets import load_digits
 except ImportError:
     print("This example needs scikit-learn for its bundled digits data set.\n"
-          "Install it with:  pip install scikit-learn")
-    sys.exit(0)
+          "Install it with:  pip install scikit-learn   (or: pip install '.[examples]')",
+          file=sys.stderr)
+    sys.exit(1)
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--epochs", type=int, default=15)

@@ -82,7 +82,8 @@ else:
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("mean squared error")
-    ax.set_title("Linear regression with jitgrad.GradientTape + SGD(momentum=0.9)")
+    # two short lines: one line this long ran past the figure's edges
+    ax.set_title("Linear regression\njitgrad.GradientTape + SGD(momentum=0.9)", fontsize=11)
     fig.tight_layout()
     fig.savefig(args.out, dpi=100)
     print(f"loss curve saved to {args.out}")

@@ -471,7 +471,7 @@ def test_compiled_cache_reuses_and_auto_mode():
     @jitgrad.jit
     def f(x):
         return np.sum(np.exp(x) * x)
-    with jitgrad.config(compile="auto"):
+    with jitgrad.config(compile="auto", hot_seconds=0):
         a = f(X)            # interpreted
         b = f(X)            # hot: compiles in the background
         jitgrad.wait_for_compiles()

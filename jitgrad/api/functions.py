@@ -9,7 +9,6 @@ enclosing trace, which is how transforms compose.
 """
 from __future__ import annotations
 
-import functools
 import weakref
 
 import numpy as np
@@ -23,7 +22,8 @@ from ..backend.executable import Executable
 from ..transforms.autodiff import jvp_ir, vjp_ir
 from .arguments import (check_argnums, check_argnums_range, check_callable, check_float,
                         check_static_argnums, check_values, coerce, leaf_names, merge_static,
-                        split_static, static_with_keywords)
+                        split_static)
+from .transformed import _fast_key, transformed
 
 trace_count = 0   # how many times any user function has been traced (for tests)
 
@@ -134,62 +134,6 @@ class Staged:
         return e.finish(e.exe.call(leaves))
 
 
-def _fast_key(args):
-    key = []
-    for a in args:
-        t = type(a)
-        if t is np.ndarray:
-            key.append((a.shape, a.dtype))
-        elif t is float or t is np.float64 or t is np.float32:
-            key.append(t)
-        else:
-            return None
-    return tuple(key)
-
-
-def wrap(f, staged, remake=None):
-    """The user-facing function: ``f``'s name and docstring, calling ``staged``.
-
-    Keyword arguments are passed to ``f`` as further (traced, not
-    differentiated) arguments: ``remake(g, static_argnums)`` builds the same
-    transform of ``g(*args, *kwarg_values)``, once per set of keyword names;
-    a keyword naming a parameter in ``static_argnums`` stays static.
-    """
-    by_names = {}
-    fast, static = staged.fast, staged.static_argnums
-
-    @functools.wraps(f)
-    def transformed(*args, **kwargs):
-        if not kwargs:
-            # the hot path of Staged.__call__, inlined: one call level less
-            key = None
-            if not static and not (core.traces_open and state.stack):
-                if len(args) == 1 and type(args[0]) is np.ndarray:   # the commonest case
-                    key = ((args[0].shape, args[0].dtype),)
-                else:
-                    key = _fast_key(args)
-                e = fast.get(key) if key is not None else None
-                if e is not None:
-                    return e.finish(e.exe.call(args))
-            return staged.miss(args, key)
-        if remake is None:
-            raise TypeError(f"{_name(f)}: this transform takes positional arguments only")
-        names = tuple(sorted(kwargs))
-        inner = by_names.get((len(args), names))
-        if inner is None:
-            n = len(args)
-
-            @functools.wraps(f)
-            def with_keywords(*a):
-                return f(*a[:n], **dict(zip(names, a[n:])))
-            inner = by_names[(len(args), names)] = remake(
-                with_keywords, static_with_keywords(f, static, n, names))
-        return inner(*args, *[kwargs[k] for k in names])
-
-    transformed._staged = staged
-    return transformed
-
-
 def _unflattener(out_tree):
     """flat outputs -> ``out_tree``'s structure (a single array needs no tree walk)."""
     if out_tree.kind is None:
@@ -219,8 +163,9 @@ def jit(f=None, *, static_argnums=()):
         ir, out_tree = trace(f, leaves, in_tree, static)
         return ir, _unflattener(out_tree)
 
-    staged = Staged(build, static_argnums, _name(f))
-    return wrap(f, staged, lambda g, static: jit(g, static_argnums=static))
+    return transformed(jit, f, {"static_argnums": static_argnums},
+                       lambda: Staged(build, static_argnums, _name(f)),
+                       lambda g, static: jit(g, static_argnums=static))
 
 
 # ---------------------------------------------------------------------------
@@ -317,9 +262,11 @@ def value_and_grad(f, argnums=0, has_aux=False):
     """
     check_callable(f, "value_and_grad")
     argnums = check_argnums(argnums, "value_and_grad")
-    staged = Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
-                    label=f"value_and_grad_{_name(f)}")
-    return wrap(f, staged, lambda g, _: value_and_grad(g, argnums, has_aux))
+    return transformed(
+        value_and_grad, f, {"argnums": argnums, "has_aux": has_aux},
+        lambda: Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
+                       label=f"value_and_grad_{_name(f)}"),
+        lambda g, _: value_and_grad(g, argnums, has_aux))
 
 
 def grad(f, argnums=0, has_aux=False):
@@ -331,9 +278,11 @@ def grad(f, argnums=0, has_aux=False):
     """
     check_callable(f, "grad")
     argnums = check_argnums(argnums, "grad")
-    staged = Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
-                    label=f"grad_{_name(f)}")
-    return wrap(f, staged, lambda g, _: grad(g, argnums, has_aux))
+    return transformed(
+        grad, f, {"argnums": argnums, "has_aux": has_aux},
+        lambda: Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
+                       label=f"grad_{_name(f)}"),
+        lambda g, _: grad(g, argnums, has_aux))
 
 
 # ---------------------------------------------------------------------------
@@ -460,16 +409,32 @@ def vjp(f, *primals, has_aux=False):
         out, aux = out
     out_leaves, out_tree = tree_util.flatten(out)
     out_avals = [_aval(coerce(o, "output")) for o in out_leaves]
-    bwd = _staged_for("bwd" + ("_aux" if has_aux else ""), f,
-                      lambda fn: _vjp_backward(fn, fname, has_aux))
-
-    def vjp_fn(cotangent):
-        _check_cotangent(cotangent, out_tree, out_avals)
-        return bwd(tuple(primals), cotangent)
-
-    # bwd traces f through a weak proxy (see _staged_for): vjp_fn keeps f alive
-    vjp_fn._f = f
+    vjp_fn = VjpFunction(f, tuple(primals), has_aux, out_tree, out_avals)
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
+
+
+class VjpFunction:
+    """vjp's ``vjp_fn``: cotangent of the output -> one cotangent per primal.
+
+    It holds the function (the backward pass traces it through a weak proxy,
+    see _staged_for), the primals and the output's structure; it pickles as
+    those, without traces or compiled code."""
+
+    __slots__ = ("f", "primals", "has_aux", "out_tree", "out_avals", "bwd")
+
+    def __init__(self, f, primals, has_aux, out_tree, out_avals):
+        self.f, self.primals, self.has_aux = f, primals, has_aux
+        self.out_tree, self.out_avals = out_tree, out_avals
+        fname = _name(f)
+        self.bwd = _staged_for("bwd" + ("_aux" if has_aux else ""), f,
+                               lambda fn: _vjp_backward(fn, fname, has_aux))
+
+    def __call__(self, cotangent):
+        _check_cotangent(cotangent, self.out_tree, self.out_avals)
+        return self.bwd(self.primals, cotangent)
+
+    def __reduce__(self):
+        return VjpFunction, (self.f, self.primals, self.has_aux, self.out_tree, self.out_avals)
 
 
 def _vjp_forward(fn, fname):

@@ -8,15 +8,17 @@ Layout follows JAX: for an output of shape ``o`` and an argument of shape
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from .. import lax as P
 from ..core import tree as tree_util
-from .functions import Staged, diff_leaves, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
+from .functions import Staged, diff_leaves, snapshot, _staged_for, _aval, _name, jvp, grad, trace
+from .transformed import transformed
 from .arguments import check_argnums, check_callable
-from ..transforms.vmap import vmap_ir
+from ..transforms.vmap import vmap_eval, vmap_ir
 from ..core.trace import aval_of, eval_ir, new_trace
 from ..transforms.autodiff import jvp_ir, vjp_ir
 
@@ -96,8 +98,8 @@ def jacfwd(f, argnums=0):
             return _assemble(rows, out_tree, groups, single)
         return out_ir, finish
 
-    staged = Staged(build, label=f"jacfwd_{fname}")
-    return wrap(f, staged, lambda g, _: jacfwd(g, argnums))
+    return transformed(jacfwd, f, {"argnums": argnums}, lambda: Staged(build, label=f"jacfwd_{fname}"),
+                       lambda g, _: jacfwd(g, argnums))
 
 
 def jacrev(f, argnums=0):
@@ -145,8 +147,8 @@ def jacrev(f, argnums=0):
             return _assemble(rows, out_tree, groups, single)
         return out_ir, finish
 
-    staged = Staged(build, label=f"jacrev_{fname}")
-    return wrap(f, staged, lambda g, _: jacrev(g, argnums))
+    return transformed(jacrev, f, {"argnums": argnums}, lambda: Staged(build, label=f"jacrev_{fname}"),
+                       lambda g, _: jacrev(g, argnums))
 
 
 def hessian(f, argnums=0):
@@ -178,10 +180,13 @@ def linearize(f, *primals):
     primals = snapshot(primals)     # f_jvp linearizes at these values, whatever the caller mutates
     out = jvp(f, primals, tuple(np.zeros_like(np.asarray(p, dtype=float)) if not hasattr(p, "dtype")
                                 else np.zeros_like(p) for p in primals))[0]
+    # a partial of a module-level function: f_jvp pickles as f and the primals
+    return out, functools.partial(_jvp_at, f, primals)
 
-    def f_jvp(*tangents):
-        return jvp(f, primals, tangents)[1]
-    return out, f_jvp
+
+def _jvp_at(f, primals, *tangents):
+    """linearize's f_jvp: the JVP of ``f`` at ``primals``."""
+    return jvp(f, primals, tangents)[1]
 
 
 def vmap(f, in_axes=0, out_axes=0):
@@ -191,13 +196,15 @@ def vmap(f, in_axes=0, out_axes=0):
     argument (None: not mapped).  An int or None entry applies to every array
     of its argument; a tuple, list or dict entry gives the axes of the parts of
     a structured argument, as in JAX.
-    ``out_axes`` says where the mapped axis goes in each output: an int, or a
-    tuple with one per element of the tuple (or list) that ``f`` returns.
+    ``out_axes`` says where the mapped axis goes in each output, with the same
+    conventions nested like the output: an int, or None for an output that
+    does not depend on the mapped arguments (returned once, unbatched; a
+    ``ValueError`` if it does depend on them).
     """
     check_callable(f, "vmap")
     fname = _name(f)
     _check_axes_spec(in_axes, "in_axes")
-    _check_axes_spec(out_axes, "out_axes", allow_none=False)
+    _check_axes_spec(out_axes, "out_axes")
 
     def build(leaves, in_tree, static):
         args = tree_util.unflatten(in_tree, leaves)
@@ -235,37 +242,42 @@ def vmap(f, in_axes=0, out_axes=0):
         size = sizes.pop()
         ir, out_tree = trace(f, inner, in_tree)
         dests = _out_axes(out_axes, out_tree, ir, fname)
-        bir = vmap_ir(ir, [bool(fl) for fl in flags], size)
         with new_trace() as tr:
             xs = [tr.new_arg(_aval(x)) for x in leaves]
             moved = [P.transpose(x, (fl[1],) + tuple(i for i in range(_aval(x).ndim) if i != fl[1]))
                      if fl else x for x, fl in zip(xs, flags)]
-            outs = [_move_axis_from_front(y, d) for y, d in zip(eval_ir(bir, moved), dests)]
+            ys, batched = vmap_eval(ir, moved, [bool(fl) for fl in flags], size)
+            outs = []
+            for k, (y, b, d) in enumerate(zip(ys, batched, dests)):
+                if d is None:
+                    if b:
+                        raise ValueError(
+                            f"vmap: out_axes is None for output {k} of {fname}, but that output "
+                            "depends on the mapped arguments; give it an axis (for example 0)")
+                    outs.append(y)
+                else:
+                    outs.append(_move_axis_from_front(y if b else P.with_batch_axis(y, size), d))
             out_ir = tr.to_ir(outs)
         return out_ir, lambda outs: tree_util.unflatten(out_tree, outs)
 
-    return wrap(f, Staged(build, label=f"vmap_{fname}"))
+    return transformed(vmap, f, {"in_axes": in_axes, "out_axes": out_axes},
+                       lambda: Staged(build, label=f"vmap_{fname}"))
 
 
-def _check_axes_spec(spec, name, allow_none=True):
-    """``in_axes`` (``allow_none``): an int or None, or a tuple, list or dict of
-    them nested like the arguments (JAX's pytree prefixes).  ``out_axes``: an
-    int or a flat tuple of ints."""
-    if not allow_none:
-        entries = spec if isinstance(spec, (tuple, list)) else (spec,)
-        if not all(_is_axis(ax, False) for ax in entries):
-            raise TypeError(f"vmap: {name} must be an int or a tuple of ints, got {spec!r}")
-        return
+def _check_axes_spec(spec, name):
+    """``in_axes`` and ``out_axes``: an int or None, or a tuple, list or dict of
+    them nested like the arguments or outputs (JAX's pytree prefixes)."""
     if isinstance(spec, (tuple, list, dict)):
         for ax in (spec.values() if isinstance(spec, dict) else spec):
             _check_axes_spec(ax, name)
-    elif not _is_axis(spec, True):
+    elif not _is_axis(spec):
+        what = "arguments" if name == "in_axes" else "outputs"
         raise TypeError(f"vmap: {name} must be an int, None, or a tuple, list or dict of them "
-                        f"(nested like the arguments), got {spec!r}")
+                        f"(nested like the {what}), got {spec!r}")
 
 
-def _is_axis(ax, allow_none):
-    return (isinstance(ax, int) and not isinstance(ax, bool)) or (ax is None and allow_none)
+def _is_axis(ax):
+    return (isinstance(ax, int) and not isinstance(ax, bool)) or ax is None
 
 
 def _axes_per_leaf(spec, arg, what):
@@ -286,22 +298,38 @@ def _axes_per_leaf(spec, arg, what):
 
 
 def _out_axes(out_axes, out_tree, ir, fname):
-    """The destination of the mapped axis for each output leaf, checked."""
-    if isinstance(out_axes, (tuple, list)):
-        if out_tree.kind not in (tuple, list) or len(out_tree.children) != len(out_axes):
-            raise ValueError(f"vmap: out_axes={out_axes!r} has {len(out_axes)} entries but {fname} "
-                             f"returns {out_tree}")
-        per_leaf = [d for d, child in zip(out_axes, out_tree.children) for _ in range(child.num_leaves)]
-    else:
-        per_leaf = [out_axes] * len(ir.outvars)
+    """The destination of the mapped axis for each output leaf (None: not
+    batched), checked."""
+    per_leaf = _axes_per_out_leaf(out_axes, out_tree, f"out_axes={out_axes!r}", fname)
     dests = []
     for k, (d, v) in enumerate(zip(per_leaf, ir.outvars)):
+        if d is None:
+            dests.append(None)
+            continue
         nd = v.aval.ndim + 1              # the output with its mapped axis
         if not -nd <= d < nd:
             raise ValueError(f"vmap: out_axes={d} is out of range for output {k} of {fname}, which "
                              f"has shape {v.aval.shape} before mapping (valid axes: {-nd}..{nd - 1})")
         dests.append(d % nd)
     return dests
+
+
+def _axes_per_out_leaf(spec, td, what, fname):
+    """As :func:`_axes_per_leaf`, against the output's treedef ``td``."""
+    if spec is None or isinstance(spec, int):
+        return [spec] * td.num_leaves
+    if isinstance(spec, dict) and td.kind is dict and set(spec) == set(td.aux):
+        return [ax for k, child in zip(td.aux, td.children)
+                for ax in _axes_per_out_leaf(spec[k], child, f"{what}[{k!r}]", fname)]
+    if (isinstance(spec, (tuple, list)) and td.kind in (tuple, list)
+            and len(spec) == len(td.children)):
+        return [ax for j, (sp, child) in enumerate(zip(spec, td.children))
+                for ax in _axes_per_out_leaf(sp, child, f"{what}[{j}]", fname)]
+    n = len(spec)
+    size = (f"has {n} entr{'y' if n == 1 else 'ies'}" if isinstance(spec, (tuple, list))
+            else f"is a dict with keys {sorted(spec)}")
+    raise ValueError(f"vmap: {what} {size} but {fname} returns {td}; give one int or None for "
+                     "the whole output, or a tuple, list or dict shaped like it")
 
 
 def _move_axis_from_front(y, dest):

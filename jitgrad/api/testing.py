@@ -71,24 +71,69 @@ def _random_like(xs, rng):
             else np.zeros(x.shape, x.dtype) for x in xs]
 
 
-def _close(name, analytic, numeric, atol, rtol, detail):
-    a, n = _flat(analytic)[0], _flat(numeric)[0]
-    for x, y in zip(a, n):
+def _mismatch(analytic, numeric, atol, rtol):
+    """The first leaf where ``analytic`` and ``numeric`` differ beyond the
+    tolerances, as (leaf index, entry index, analytic value, numeric value,
+    max abs difference), or None."""
+    for k, (x, y) in enumerate(zip(_flat(analytic)[0], _flat(numeric)[0])):
         x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
         if not np.allclose(x64, y64, atol=atol, rtol=rtol, equal_nan=True):
-            raise AssertionError(
-                f"{name} check failed ({detail}):\n  analytic: {x64}\n  numeric:  {y64}\n"
-                f"  max abs difference {np.max(np.abs(x64 - y64))} (atol={atol}, rtol={rtol})")
+            with np.errstate(invalid="ignore"):
+                excess = np.abs(x64 - y64) - (atol + rtol * np.abs(y64))
+            excess = np.where(np.isnan(excess), np.inf, excess)     # NaN on one side only
+            entry = np.unravel_index(int(np.argmax(excess)), x64.shape) if x64.ndim else ()
+            return k, entry, x64[entry], y64[entry], float(np.max(np.abs(x64 - y64)))
+    return None
+
+
+def _where(what, k, n, entry):
+    """"output 1 entry (0, 2)": the leaf is named when there are several."""
+    place = f"{what} {k}" if n > 1 else what
+    return place + (f" entry {tuple(int(i) for i in entry)}" if entry else "")
+
+
+def _report(mode, level, place, a, n, diff, atol, rtol, detail):
+    raise AssertionError(
+        f"check_grads: {mode} failed at derivative order {level}, {place}:\n"
+        f"  analytic: {a}\n  numeric:  {n}\n"
+        f"  max abs difference {diff} (atol={atol}, rtol={rtol}); {detail}")
+
+
+def _reverse_culprit(f, args, u, ct, eps, atol, rtol):
+    """After a failed dot-product test: the argument entry whose reverse-mode
+    derivative of ``<u, f>`` disagrees most with a finite difference (for
+    arguments of at most 256 entries), as a ``_mismatch`` tuple, or None."""
+    la, td = _flat(tuple(args))
+    cts = _flat(ct)[0]
+    ul = _flat(u)[0]
+    for k, (x, c) in enumerate(zip(la, cts)):
+        if not np.issubdtype(x.dtype, np.floating) or x.size > 256:
+            continue
+        numeric = np.zeros(x.shape, np.float64)
+        for idx in np.ndindex(x.shape):
+            t = [np.zeros_like(y) for y in la]
+            t[k][idx] = 1
+            d = numerical_jvp(f, tree_util.unflatten(td, la), tree_util.unflatten(td, t), eps)
+            numeric[idx] = _vdot(ul, _flat(d)[0])
+        found = _mismatch([c], [numeric], atol, rtol)
+        if found is not None:
+            return (k,) + found[1:]
+    return None
 
 
 def check_grads(f, args, order=2, modes=("fwd", "rev"), atol=None, rtol=None, eps=None, seed=0):
     """Check jitgrad's derivatives of ``f`` at ``args`` against finite differences.
 
     ``args`` is a tuple of arguments.  Tolerances and the finite-difference
-    step default by dtype (float64: eps 1e-5, atol 1e-6, rtol 1e-5).  Raises
-    AssertionError with the analytic and numeric values and the direction.
+    step default by dtype (float64: eps 1e-5, atol 1e-6, rtol 1e-5).  A
+    failure raises AssertionError naming the mode (forward: JVP, reverse: VJP),
+    the derivative order, and the output entry (forward) or argument entry
+    (reverse) that is wrong, with both values and the direction used.
     """
-    args = tuple(args)
+    _check(f, tuple(args), order, modes, atol, rtol, eps, seed, 1)
+
+
+def _check(f, args, order, modes, atol, rtol, eps, seed, level):
     la, td = _flat(args)
     dtype = min((x.dtype for x in la if np.issubdtype(x.dtype, np.floating)),
                 key=lambda d: d.itemsize, default=np.dtype(np.float64))
@@ -96,11 +141,15 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), atol=None, rtol=None, ep
     eps, atol, rtol = eps or d_eps, atol or d_atol, rtol or d_rtol
     rng = np.random.default_rng(seed)
     v = tree_util.unflatten(td, _random_like(la, rng))
-    detail = f"order {order}, direction {v}"
+    detail = f"direction {v}"
     numeric = numerical_jvp(f, args, v, eps)
     if "fwd" in modes:
         _, analytic = jvp(f, args, v)
-        _close("JVP", analytic, numeric, atol, rtol, detail)
+        found = _mismatch(analytic, numeric, atol, rtol)
+        if found is not None:
+            k, entry, a, n, diff = found
+            _report("forward mode (JVP)", level, _where("output", k, len(_flat(numeric)[0]), entry),
+                    a, n, diff, atol, rtol, detail)
     if "rev" in modes:
         out, vjp_fn = vjp(f, *args)
         lo, otd = _flat(out)
@@ -108,9 +157,16 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), atol=None, rtol=None, ep
         ct = vjp_fn(u)
         lhs = _vdot(_flat(u)[0], _flat(numeric)[0])
         rhs = _vdot(_flat(ct)[0], _flat(v)[0])
-        _close("VJP (dot-product test <u, J v> = <J^T u, v>)", rhs, lhs, atol, rtol,
-               f"{detail}, cotangent {u}")
+        if _mismatch([rhs], [lhs], atol, rtol) is not None:
+            culprit = _reverse_culprit(f, args, u, ct, eps, atol, rtol)
+            detail = f"{detail}, cotangent {u}"
+            if culprit is None:
+                _report("reverse mode (VJP, dot-product test <u, J v> = <J^T u, v>)", level,
+                        "the dot product", rhs, lhs, abs(rhs - lhs), atol, rtol, detail)
+            k, entry, a, n, diff = culprit
+            _report("reverse mode (VJP)", level, _where("argument", k, len(la), entry) +
+                    " of the cotangent J^T u", a, n, diff, atol, rtol, detail)
     if order > 1:
         def directional(*xs):
             return jvp(f, xs, v)[1]
-        check_grads(directional, args, order - 1, modes, atol, rtol, eps, seed + 1)
+        _check(directional, args, order - 1, modes, atol, rtol, eps, seed + 1, level + 1)

@@ -45,7 +45,10 @@ import numpy as np
 from .config import _debug_level, config
 
 _compiled = {}
-_lock = threading.Lock()          # guards _compiled
+_lock = threading.Lock()          # guards _compiled and counts
+# How native functions were obtained in this process: "compiled" by Numba,
+# "loaded" from the disk cache, or "reused" (an equal IR compiled before here).
+counts = collections.Counter()
 # Held while compiling (Numba compiles one function at a time anyway); a fork
 # waits for it, so that the child never inherits a compile half done.
 _compile_lock = threading.RLock()
@@ -169,6 +172,9 @@ def _before_fork():
     global _fork_held
     # wait (a while) for a compile in progress: a child that inherits Numba's
     # compiler lock held by a thread it does not have would hang compiling
+    # (or its import lock: the warm-up imports Numba)
+    if _warming is not None:
+        _warming.join(timeout=60)
     _fork_held = _compile_lock.acquire(timeout=60)
 
 
@@ -261,6 +267,8 @@ def compile_ir(ir, label="f", consts=None):
                          ).hexdigest()[:24]
     with _lock:
         native = _compiled.get(key)
+        if native is not None:
+            counts["reused"] += 1
     if native is None:
         # Numba compiles lazily, at the first call; compile now, for the
         # argument types this signature will be called with.
@@ -274,6 +282,7 @@ def compile_ir(ir, label="f", consts=None):
         native = Native(fn, gen.range_checked, gen.parallel)
         with _lock:
             _compiled[key] = native
+            counts["loaded" if sum(fn.stats.cache_hits.values()) else "compiled"] += 1
     return native
 
 
@@ -384,3 +393,40 @@ def _write_source(source, modname):
                 pass
             raise
     return path
+
+
+# ---------------------------------------------------------------------------
+# Warming up
+
+
+_WARM_UP_SOURCE = """\
+from numba import njit
+from jitgrad.backend.vecmath import vexp
+
+
+@njit(cache=True, nogil=True)
+def warm_up(x):
+    return vexp(x) + 1.0
+"""
+
+
+def _warm_up():
+    """Import Numba and load (or compile, once per cache folder) one tiny
+    function: Numba's first compile or cache load in a process costs half a
+    second or more of its own start-up, which the first call should not pay."""
+    try:
+        numba = _numba()
+        digest = hashlib.sha256(f"{_WARM_UP_SOURCE}/{numba.__version__}/{_vecmath_hash()}".encode())
+        _build(_WARM_UP_SOURCE, f"jitgrad_warm_up_{digest.hexdigest()[:16]}", "warm_up",
+               (numba.float64,))
+    except Exception:            # (a compile then reports the problem itself)
+        pass
+
+
+# With compile="always" from the environment every first call compiles:
+# warm up in the background while the program starts.
+_warming = None
+if config.compile == "always":
+    _warming = threading.Thread(target=_warm_up, daemon=True, name="jitgrad-warm-up")
+    _warming.start()
+    atexit.register(_warming.join, 60)

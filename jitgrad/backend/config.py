@@ -3,7 +3,8 @@
 ``config.compile`` chooses:
 
 - ``"auto"`` (default): interpret a cold signature, compile it in the background
-  once it is called again or its arrays are large;
+  once it is called again and has spent ``hot_seconds`` in the interpreter, or
+  at once when its arrays are large;
 - ``"always"``: compile on the first call and wait for it (benchmarks, tests of
   the compiled code);
 - ``"never"``: always interpret.
@@ -34,6 +35,10 @@ def _check_setting(name, value, where=None):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
             raise ValueError(f"{where} must be an integer >= {least}, got {value!r}")
         return int(value)
+    if name == "hot_seconds":
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value >= 0:
+            raise ValueError(f"{where} must be a number of seconds >= 0, got {value!r}")
+        return float(value)
     if name == "cache_dir":
         if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
             raise ValueError(f"{where} must be a folder path (str or os.PathLike), got {value!r}")
@@ -49,7 +54,7 @@ class _Config:
     configuration context managers), so that threads never undo each other's
     overrides.  Every value is checked (see ``_check_setting``)."""
 
-    SETTINGS = ("compile", "hot_calls", "big_elements", "cache_dir")
+    SETTINGS = ("compile", "hot_calls", "hot_seconds", "big_elements", "cache_dir")
 
     def __init__(self):
         object.__setattr__(self, "_values", {})
@@ -57,7 +62,11 @@ class _Config:
         self._values["compile"] = _check_setting(
             "compile", os.environ.get("JITGRAD_COMPILE", "auto"),
             "the environment variable JITGRAD_COMPILE")
-        self.hot_calls = 2            # compile when a signature is called this many times
+        # compile a signature called at least this many times ...
+        self.hot_calls = 2
+        # ... once the interpreter has spent this long on it (cheap functions
+        # called a few times, as in property-based tests, never compile) ...
+        self.hot_seconds = 0.01
         self.big_elements = 200_000   # ... or at once when its arrays are this large
         # (an empty JITGRAD_CACHE_DIR means the default, not the current folder)
         self.cache_dir = os.environ.get("JITGRAD_CACHE_DIR") or os.path.join(

@@ -10,6 +10,7 @@ ready.  :mod:`jitgrad.backend.config` chooses.  Results are fresh arrays.
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -97,6 +98,7 @@ class Executable:
         self.label = label or "f"
         self.fn = None            # the compiled function, once ready
         self.calls = 0
+        self.seconds = 0.0        # processor time spent in the interpreter (in "auto" mode)
         self.queued = False       # in the background queue, or compiled from it
         self.error = None
         # the captured arrays themselves, views included (Numba takes any
@@ -131,22 +133,33 @@ class Executable:
         if mode == "always" and self.error is None:
             self.compile()
             return self(args)
+        if mode != "auto" or self.error is not None:
+            return self.interpret(args)
+        # the processor time of this thread, not the clock: on a busy machine a
+        # call that waited for a core has not cost more to interpret
+        start = time.thread_time()
         outs = self.interpret(args)
+        self.seconds += time.thread_time() - start
         # queue after answering, so the compile does not slow this call
-        if mode == "auto" and self.error is None and (self.queued or self.worth_compiling()):
+        if self.queued or self.worth_compiling():
             compiler._queue.put(self)
         return outs
 
     def worth_compiling(self):
-        """A compile costs as much as hundreds of interpreted calls of a small
-        function, so compile what is large or called again; while compiles are
-        waiting, a signature must be called more often to join them.  A
-        program too long to compile quickly is not compiled in the background."""
+        """A compile costs as much as thousands of interpreted calls of a small
+        function (0.3 s and more against 30-100 us), so compile what is large,
+        or called again once the interpreter has spent ``hot_seconds`` on it: a
+        throwaway function called a few times (a property-based test makes one
+        per example) never compiles, and a hot one wastes at most that long.
+        While compiles are waiting, a signature must be hotter to join them.
+        A program too long to compile quickly is not compiled in the background."""
         if self.n_eqns > AUTO_COMPILE_MAX_EQNS:
             self._warn_too_long()
             return False
+        waiting = 1 + len(compiler._queue)
         return (self.size >= config.big_elements
-                or self.calls >= config.hot_calls * (1 + len(compiler._queue)))
+                or (self.calls >= config.hot_calls * waiting
+                    and self.seconds >= config.hot_seconds * waiting))
 
     def _warn_too_long(self):
         if not self.warned_long:

@@ -60,14 +60,16 @@ class TreeDef:
 LEAF = TreeDef(None, None, ())
 
 
-def flatten(x):
+def flatten(x, is_leaf=None):
+    """``(leaves, treedef)`` of the pytree ``x``; ``is_leaf(node)`` true makes
+    ``node`` a leaf even when it is a container."""
     leaves = []
-    return leaves, _flatten(x, leaves)
+    return leaves, _flatten(x, leaves, is_leaf)
 
 
-def _flatten(x, leaves):
+def _flatten(x, leaves, is_leaf=None):
     entry = _entry(type(x))
-    if entry is None:
+    if entry is None or (is_leaf is not None and is_leaf(x)):
         leaves.append(x)
         return LEAF
     out = entry[0](x)
@@ -80,7 +82,7 @@ def _flatten(x, leaves):
     except TypeError:
         raise TypeError(f"the flatten function registered for {type(x).__name__} returned aux data of "
                         f"type {type(aux).__name__}, which is not hashable (it is part of cache keys)") from None
-    return TreeDef(type(x), aux, tuple(_flatten(c, leaves) for c in children))
+    return TreeDef(type(x), aux, tuple(_flatten(c, leaves, is_leaf) for c in children))
 
 
 def unflatten(treedef, leaves):
@@ -95,7 +97,25 @@ def _unflatten(td, it):
     return _REGISTRY[td.kind][1](td.aux, [_unflatten(c, it) for c in td.children])
 
 
-def tree_map(f, x, *rest):
-    leaves, td = flatten(x)
-    others = [flatten(r)[0] for r in rest]
-    return unflatten(td, [f(*xs) for xs in zip(leaves, *others)])
+def leaves(x, is_leaf=None):
+    """The leaves of the pytree ``x``, in flattening order."""
+    return flatten(x, is_leaf)[0]
+
+
+def structure(x, is_leaf=None):
+    """The treedef of the pytree ``x``."""
+    return flatten(x, is_leaf)[1]
+
+
+def tree_map(f, x, *rest, is_leaf=None):
+    """``f`` applied leaf by leaf to ``x`` and the pytrees ``rest``, which must
+    have ``x``'s structure; the result has that structure too (as ``jax.tree.map``)."""
+    lv, td = flatten(x, is_leaf)
+    others = []
+    for i, r in enumerate(rest):
+        rl, rtd = flatten(r, is_leaf)
+        if rtd != td:
+            raise ValueError(f"tree.map: argument {i + 2} has structure {rtd}, but the first "
+                             f"has {td}; they must match")
+        others.append(rl)
+    return unflatten(td, [f(*xs) for xs in zip(lv, *others)])

@@ -44,6 +44,7 @@ import numpy as np
 from .. import lax as P
 from ..core import tree as tree_util
 from ..core.errors import JitgradError
+from ..core.names import by_qualified_name
 from ..core.primitive import MissingRuleError, Primitive
 from ..core.trace import Tracer, apply_eqn, aval_of, bind, eval_ir, is_tracing, new_trace, walk
 from ..core.ir import IR
@@ -321,6 +322,13 @@ class _Custom:
         self.fun = fun
         self.nondiff_argnums = tuple(sorted(set(nums)))
         functools.update_wrapper(self, fun)
+
+    def __reduce_ex__(self, protocol):
+        # a decorated module-level function pickles by its name (the function
+        # inside cannot: its name leads to this object)
+        if by_qualified_name(self) is self:
+            return self.__qualname__
+        return super().__reduce_ex__(protocol)
 
     def _arguments(self, args, kwargs):
         """The call's arguments by position (keywords resolved by the signature,
