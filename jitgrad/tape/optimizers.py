@@ -136,14 +136,6 @@ class Optimizer:
             new_s.append(s)
         return new_p, new_s
 
-    @property
-    def variables(self):
-        """The optimizer's state, as Keras's ``optimizer.variables``: the step
-        count, then the slots (momenta, moments) of each Variable it has
-        updated, in the order it first updated them."""
-        return [np.asarray(self.iterations, np.int64)] + [
-            s for key in self._vars for s in self._slot_of[key]]
-
     # -- stateful (Variables)
     def apply_gradients(self, grads_and_vars):
         """Update each Variable from its gradient (pairs with a None gradient are

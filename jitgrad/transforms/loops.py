@@ -217,16 +217,23 @@ def _scan_partial(e, linear):
     out_lin[:nk] = flags[nc:nc + nk]
     prim_out = [j for j in range(len(body.outvars)) if not out_lin[j]]
     lin_out = [j for j in range(len(body.outvars)) if out_lin[j]]
+    # the linear scan: consts (primal, then linear), linear carries, then the
+    # stored residuals, the primal xs and the linear xs as its xs; of the
+    # primal values only those its body reads (a linear step reads none)
+    lin_in = [inv[i] for i in pc + lc + lk] + residuals + [inv[i] for i in px + lx]
+    lbody = sub(IR(inv, [], [], lin_src, []), lin_in, [body.outvars[j] for j in lin_out])
+    read = {a for q in lbody.eqns for a in q.inputs} | set(lbody.outvars)
+    residuals = [r for r in residuals if r in read]
+    pc = [i for i in pc if inv[i] in read]
+    px = [i for i in px if inv[i] in read]
+    lbody = sub(lbody, [inv[i] for i in pc + lc + lk] + residuals + [inv[i] for i in px + lx],
+                lbody.outvars)
     # the primal scan: its own outputs, then the residuals of each step
     pbody = sub(IR(inv, [], [], primal_eqns, []), [inv[i] for i in nl],
                 [body.outvars[j] for j in prim_out] + residuals)
     stacked = [Var(Aval((p["length"],) + r.aval.shape, r.aval.dtype)) for r in residuals]
     primal = Eqn(scan_p, [e.inputs[i] for i in nl], [e.outputs[j] for j in prim_out] + stacked,
-                 dict(p, body=pbody, n_consts=len(pc), n_carry=len(pk)), e.where)
-    # the linear scan: consts (primal, then linear), linear carries, then the
-    # stored residuals, the primal xs and the linear xs as its xs
-    lin_in = [inv[i] for i in pc + lc + lk] + residuals + [inv[i] for i in px + lx]
-    lbody = sub(IR(inv, [], [], lin_src, []), lin_in, [body.outvars[j] for j in lin_out])
+                 dict(p, body=pbody, n_consts=sum(1 for i in nl if i < nc), n_carry=len(pk)), e.where)
     ins = [e.inputs[i] for i in pc + lc + lk] + stacked + [e.inputs[i] for i in px + lx]
     linear_eqn = Eqn(scan_p, ins, [e.outputs[j] for j in lin_out],
                      dict(p, body=lbody, n_consts=len(pc) + len(lc), n_carry=len(lk)), e.where)
