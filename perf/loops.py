@@ -295,6 +295,9 @@ def measure(ws, Ts, tools, a, tmp, notes):
                               f"first {B.fmt_t(r.get('first_s'))}  steady {B.fmt_t(r.get('steady_s'))}  "
                               f"err {r.get('err_vs_hand', 0):.1e}"))
                 res[(w.key, T, tool)] = r
+                if a.log:
+                    with open(a.log, "a") as f:
+                        f.write(json.dumps({"workload": w.key, "T": T, "tool": tool, **r}) + "\n")
             # loop against unrolled, where both finished
             lp, un = (os.path.join(tmp, f"{w.key}-{T}-{t}.npz") for t in ("jg_loop", "jg_unrolled"))
             if os.path.exists(lp) and os.path.exists(un):
@@ -423,7 +426,8 @@ def main():
     ap.add_argument("--tools", help="comma-separated variants: " + ",".join(TOOLS))
     ap.add_argument("--unrolled-max-T", type=int, default=100, help="largest T for jitgrad unrolled")
     ap.add_argument("--jax-unrolled-max-T", type=int, default=100, help="largest T for JAX unrolled")
-    ap.add_argument("--torch-max-T", type=int, default=10000)
+    ap.add_argument("--torch-max-T", type=int, default=1000,
+                    help="largest T for torch eager (a gradient at T = 10,000 takes seconds)")
     ap.add_argument("--unrolled-cpu", type=float, default=45.0,
                     help="CPU seconds (RLIMIT_CPU) before an unrolled variant's process is stopped "
                          "(and 6x that of wall clock)")
@@ -432,11 +436,12 @@ def main():
                     help="RSS (and address-space) limit of the unrolled variants' processes")
     ap.add_argument("--threads", type=int, default=1, help="threads per peer (see bench.py)")
     ap.add_argument("--out", default=B.RESULTS)
+    ap.add_argument("--log", help="append each measurement to this file as it finishes (JSON lines)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         return child(json.loads(a.child))
-    a.min_block, a.repeats, a.budget = (0.02, 5, 1.0) if a.quick else (0.05, 9, 2.0)
+    a.min_block, a.repeats, a.budget = (0.02, 5, 1.0) if a.quick else (0.05, 7, 1.5)
     ws = [L.BY_KEY[k] for k in a.only.split(",")] if a.only else L.WORKLOADS
     Ts = [int(t) for t in a.T.split(",")] if a.T else ([10, 100] if a.quick else list(TS))
     tools = a.tools.split(",") if a.tools else TOOLS
