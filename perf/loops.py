@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 PERF_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(PERF_DIR)
@@ -175,8 +176,13 @@ def child(spec):
         _trace_into(out, trace, 1)
         print(json.dumps(out), flush=True)
     c0 = time.process_time()
-    g, out["first_s"] = _timed(call)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g, out["first_s"] = _timed(call)
     out["first_cpu_s"] = time.process_time() - c0
+    # a compile that failed (the call then ran on jitgrad's interpreter) warns
+    out["warnings"] = sorted({str(m.message)[:300] for m in caught
+                              if issubclass(m.category, RuntimeWarning)})
     grad = _leaves(g)
     np.savez(spec["grad_out"], *grad)
     if spec.get("ref"):
@@ -261,6 +267,7 @@ def run_child(spec, timeout, rss_limit, cache_dir):
 
 
 def measure(ws, Ts, tools, a, tmp, notes):
+    """Run every (workload, T, variant) child; returns {(workload, T, variant): result}."""
     avail = {"jax_scan": B.have("jax"), "jax_unrolled": B.have("jax"), "torch": B.have("torch")}
     for t, ok in avail.items():
         if t in tools and not ok:
@@ -288,9 +295,6 @@ def measure(ws, Ts, tools, a, tmp, notes):
                 shutil.rmtree(cache, ignore_errors=True)
                 if tool == "hand" and "error" not in r:
                     ref = spec["grad_out"]
-                if r.get("wrong"):
-                    notes.append(f"{w.key} T={T} {LABEL[tool]}: gradient differs from the hand-written "
-                                 f"one (max rel err {r['err_vs_hand']:.2e}); not timed")
                 B.log("  " + (r["error"] if "error" in r else
                               f"first {B.fmt_t(r.get('first_s'))}  steady {B.fmt_t(r.get('steady_s'))}  "
                               f"err {r.get('err_vs_hand', 0):.1e}"))
@@ -301,8 +305,36 @@ def measure(ws, Ts, tools, a, tmp, notes):
             # loop against unrolled, where both finished
             lp, un = (os.path.join(tmp, f"{w.key}-{T}-{t}.npz") for t in ("jg_loop", "jg_unrolled"))
             if os.path.exists(lp) and os.path.exists(un):
-                res[(w.key, T, "jg_loop")]["err_vs_unrolled"] = B.check(_load(lp), _load(un), "float64")
+                e = B.check(_load(lp), _load(un), "float64")
+                res[(w.key, T, "jg_loop")]["err_vs_unrolled"] = e
+                if a.log:
+                    with open(a.log, "a") as f:
+                        f.write(json.dumps({"workload": w.key, "T": T, "tool": "jg_loop",
+                                            "err_vs_unrolled": e}) + "\n")
     return res
+
+
+def read_logs(paths):
+    """Measurements from ``--log`` files (later records of a key update it)."""
+    res = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                d = json.loads(line)
+                key = (d.pop("workload"), d.pop("T"), d.pop("tool"))
+                res.setdefault(key, {}).update(d)
+    return res
+
+
+def result_notes(res):
+    notes = []
+    for (k, T, tool), r in res.items():
+        for m in r.get("warnings", []):
+            notes.append(f"{k} T={T} {LABEL[tool]}: warned at its first call: {m}")
+        if r.get("wrong"):
+            notes.append(f"{k} T={T} {LABEL[tool]}: gradient differs from the hand-written one "
+                         f"(max rel err {r['err_vs_hand']:.2e}); not timed")
+    return notes
 
 
 # ---------------------------------------------------------------------------
@@ -437,6 +469,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="threads per peer (see bench.py)")
     ap.add_argument("--out", default=B.RESULTS)
     ap.add_argument("--log", help="append each measurement to this file as it finishes (JSON lines)")
+    ap.add_argument("--report-from", nargs="+", metavar="LOG",
+                    help="write the report from --log files of earlier runs, measuring nothing")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -447,12 +481,17 @@ def main():
     tools = a.tools.split(",") if a.tools else TOOLS
     notes = []
     t0 = time.perf_counter()
-    tmp = tempfile.mkdtemp(prefix="jitgrad-loops-")
-    try:
-        res = measure(ws, Ts, tools, a, tmp, notes)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    total = time.perf_counter() - t0
+    if a.report_from:
+        res = read_logs(a.report_from)
+        total = sum(r.get("wall_s", 0.0) for r in res.values())
+    else:
+        tmp = tempfile.mkdtemp(prefix="jitgrad-loops-")
+        try:
+            res = measure(ws, Ts, tools, a, tmp, notes)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        total = time.perf_counter() - t0
+    notes += result_notes(res)
     env = B.environment()
     head = (f"jitgrad loop benchmark ({'quick' if a.quick else 'full'} run, {env['date']}, "
             f"{env.get('cpu', '?')} x{env['cpus']}, Python {env['python']}, NumPy {env['numpy']}, "
