@@ -376,6 +376,31 @@ def report(ws, Ts, tools, res):
                     "err vs hand", "err vs unrolled"], rows)
 
 
+def summary(ws, Ts, res):
+    """One row per workload and T: jitgrad's loop against its peers."""
+    rows = []
+    for w in ws:
+        for T in Ts:
+            get = lambda tool, k: res.get((w.key, T, tool), {}).get(k)
+            s = get("jg_loop", "steady_s")
+            if s is None and get("hand", "steady_s") is None:
+                continue
+            per = lambda tool: B.fmt_t(get(tool, "steady_s") / T) if get(tool, "steady_s") else "-"
+            un = res.get((w.key, T, "jg_unrolled"))
+            un = "-" if un is None else (un.get("error") or
+                                         f"{B.fmt_t(un.get('first_cpu_s'))} CPU, {per('jg_unrolled')}/step")
+            rows.append([w.key, f"{T:,}", per("jg_loop"), per("hand"), per("jax_scan"), per("torch"),
+                         B.fmt_r(B.ratio(s, get("hand", "steady_s"))),
+                         B.fmt_r(B.ratio(s, get("jax_scan", "steady_s"))),
+                         B.fmt_t(get("jg_loop", "first_cpu_s")), B.fmt_t(get("jax_scan", "first_cpu_s")),
+                         "-" if get("jg_loop", "ir_total") is None else str(get("jg_loop", "ir_total")),
+                         B.fmt_mb(get("jg_loop", "peak_bytes")), B.fmt_mb(get("hand", "peak_bytes")), un])
+    return B.table(["workload", "T", "jitgrad loop /step", "hand /step", "JAX scan /step",
+                    "torch /step", "loop/hand", "loop/JAX", "loop first call (CPU)",
+                    "JAX first call (CPU)", "loop IR eqns", "loop peak mem", "hand peak mem",
+                    "jitgrad unrolled"], rows)
+
+
 def targets(ws, Ts, res):
     """The issue's targets for jitgrad's loops, as verdicts (True = met)."""
     out = []
@@ -501,7 +526,9 @@ def main():
             f"{a.unrolled_cpu:.0f} s CPU and {a.mem_limit_gb:g} GB limits, JAX unrolled up to "
             f"T = {a.jax_unrolled_max_T:,})\n")
     verdicts = targets(ws, Ts, res)
-    text = (head + "\n" + report(ws, Ts, tools, res) + "\n\n" + FOOTNOTE + "\n### Targets\n\n"
+    text = (head + "\n### jitgrad's loops against the peers\n\n" + summary(ws, Ts, res)
+            + "\n\n### Every variant\n\n" + report(ws, Ts, tools, res) + "\n\n" + FOOTNOTE
+            + "\n### Targets\n\n"
             + "\n".join(f"- {'MET   ' if v['met'] else 'MISSED'} {v['target']}: {v['detail']}"
                         for v in verdicts) + "\n")
     if notes:
