@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-loops clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ test: $(PY)
 bench: $(PY)
 	$(PY) -m pip install -e '.[bench]' >/dev/null
 	$(PY) perf/bench.py
+
+bench-loops: $(PY)
+	$(PY) -m pip install -e '.[bench]' >/dev/null
+	$(PY) perf/loops.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
