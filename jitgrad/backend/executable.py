@@ -242,9 +242,12 @@ class Executable:
                 self.fn = native.fn
             except Exception as exc:   # keep answering from the interpreter
                 self.error = _without_tracebacks(exc)
-                warnings.warn(f"jitgrad could not compile {self.label} ({type(exc).__name__}: "
-                              f"{exc}); it will keep running on the NumPy interpreter",
-                              RuntimeWarning)
+                why = (f"it ran out of memory compiling a program of {self.n_eqns} operations (a "
+                       "Python loop unrolled while tracing? jitgrad.fori_loop and jitgrad.scan keep "
+                       "a loop one loop)" if isinstance(exc, MemoryError) else
+                       f"{type(exc).__name__}: {exc}")
+                warnings.warn(f"jitgrad could not compile {self.label} ({why}); it will keep "
+                              "running on the NumPy interpreter", RuntimeWarning)
         return self.fn
 
 
