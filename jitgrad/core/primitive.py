@@ -36,6 +36,11 @@ Slots (``None`` when a primitive has no such rule):
     Control flow only: reverse mode splits an equation of the JVP IR some of
     whose operands are tangents (``linear[i]``) into equations of primal work
     and equations linear in the tangents, joined by new residual variables.
+``depends(flags, **params) -> [bool per output]``
+    Control flow only: which outputs depend on the operands flagged in
+    ``flags``, read through the sub-IRs (a JVP loop's primal carries do not
+    depend on its tangents, though the one equation reads both).  Without it
+    every output depends on every operand.
 ``multiple_results``
     True for a primitive with a list of outputs (control flow); its ``shape``
     rule returns a list of avals, and its jvp, transpose and batch rules take
@@ -57,7 +62,7 @@ class Primitive:
     """One operation of the IR and all of its rules (see the module docs)."""
 
     __slots__ = ("name", "kind", "impl", "shape", "jvp", "transpose", "batch", "code", "index_map",
-                 "partial_eval", "multiple_results")
+                 "partial_eval", "depends", "multiple_results")
 
     def __init__(self, name, kind):
         if kind not in KINDS:
@@ -67,7 +72,7 @@ class Primitive:
         self.name = name
         self.kind = kind
         self.impl = self.shape = self.jvp = self.transpose = None
-        self.batch = self.code = self.index_map = self.partial_eval = None
+        self.batch = self.code = self.index_map = self.partial_eval = self.depends = None
         self.multiple_results = False
         PRIMITIVES[name] = self
 

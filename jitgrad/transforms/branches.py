@@ -27,7 +27,7 @@ from ..core.ir import IR, Eqn, Var
 from ..core.primitive import Primitive, Undefined
 from ..core.trace import aval_of, bind, eval_ir, new_trace
 from .autodiff import backward, jvp_ir
-from .subir import close, depends, inexact, sub
+from .subir import close, depends, inexact, primal_sub, sub
 from .vmap import vmap_ir
 
 cond_p = Primitive("cond", "control")
@@ -90,7 +90,7 @@ def _cond_partial(e, linear):
     l_out = [j for j, f in enumerate(lin_out) if f]
     keep = [i for i, f in enumerate(flags) if not f]
     primal = Eqn(cond_p, [e.inputs[0]] + [e.inputs[1 + i] for i in keep], [e.outputs[j] for j in p_out],
-                 {"branches": tuple(sub(b, [b.invars[i] for i in keep], [b.outvars[j] for j in p_out])
+                 {"branches": tuple(primal_sub(b, flags, [b.outvars[j] for j in p_out])
                                     for b in branches)}, e.where)
     lin = Eqn(cond_p, e.inputs, [e.outputs[j] for j in l_out],
               {"branches": tuple(sub(b, b.invars, [b.outvars[j] for j in l_out]) for b in branches)},
@@ -145,7 +145,14 @@ def _cond_code(outs, ins, in_avals, out_avals, function, branches):
     return lines
 
 
+def _cond_depends(flags, branches):
+    if flags[0]:                            # the index: every output
+        return [True] * len(branches[0].outvars)
+    return [any(col) for col in zip(*[depends(b, flags[1:]) for b in branches])]
+
+
 cond_p.shape = _cond_shape
+cond_p.depends = _cond_depends
 cond_p.code = _cond_code
 cond_p.impl = _cond_impl
 cond_p.jvp = _cond_jvp

@@ -30,7 +30,7 @@ from ..core.ir import IR, Aval, Eqn, Var
 from ..core.primitive import Primitive, Undefined
 from ..core.trace import aval_of, bind, eval_ir, new_trace
 from .autodiff import backward, jvp_ir
-from .subir import carry_fixpoint, close, depends, inexact, sub
+from .subir import carry_fixpoint, close, depends, inexact, primal_sub, sub
 from .vmap import vmap_ir
 from ..lax.structural import with_batch_axis
 
@@ -140,7 +140,7 @@ def _scan_partial(e, linear):
     prim_out = [j for j in range(len(body.outvars)) if not out_lin[j]]
     lin_out = [j for j in range(len(body.outvars)) if out_lin[j]]
     # the primal scan: its own outputs, then the carry entering each step
-    pbody = sub(body, [inv[i] for i in nl], [body.outvars[j] for j in prim_out] + [inv[i] for i in pk])
+    pbody = primal_sub(body, flags, [body.outvars[j] for j in prim_out] + [inv[i] for i in pk])
     stacked = [Var(Aval((p["length"],) + inv[i].aval.shape, inv[i].aval.dtype)) for i in pk]
     primal = Eqn(scan_p, [e.inputs[i] for i in nl], [e.outputs[j] for j in prim_out] + stacked,
                  dict(p, body=pbody, n_consts=sum(1 for i in idx_c if not flags[i]), n_carry=len(pk)),
@@ -228,7 +228,13 @@ def _scan_code(outs, ins, in_avals, out_avals, function, body, n_consts, n_carry
     return lines
 
 
+def _scan_depends(flags, body, n_consts, n_carry, length, reverse):
+    flags = carry_fixpoint(body, flags, n_consts, n_carry, floating_only=False)
+    return flags[n_consts:n_consts + n_carry] + depends(body, flags)[n_carry:]
+
+
 scan_p.shape = _scan_shape
+scan_p.depends = _scan_depends
 scan_p.code = _scan_code
 scan_p.impl = _scan_impl
 scan_p.jvp = _scan_jvp
@@ -340,7 +346,16 @@ def _while_code(outs, ins, in_avals, out_avals, function, cond, body, n_cond, n_
     return lines
 
 
+def _while_depends(flags, cond, body, n_cond, n_body):
+    cc, bc, k = _split(flags, n_cond, n_body)
+    carry = carry_fixpoint(body, bc + k, n_body, len(k), floating_only=False)[n_body:]
+    if any(depends(cond, cc + carry)):      # the trip count: every output
+        return [True] * len(k)
+    return carry
+
+
 while_p.shape = _while_shape
+while_p.depends = _while_depends
 while_p.code = _while_code
 while_p.impl = _while_impl
 while_p.jvp = _while_jvp

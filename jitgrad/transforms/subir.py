@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.ir import IR, Var
 from ..core.trace import new_trace
+from .autodiff import split_linear
 from .passes import dce, lower
 
 
@@ -38,11 +39,21 @@ def close(ir: IR):
 
 
 def depends(ir: IR, flags):
-    """For each output of ``ir``: does it depend on an input flagged in ``flags``?"""
+    """For each output of ``ir``: does it depend on an input flagged in ``flags``?
+
+    A control-flow equation answers per output (its ``depends`` rule): the
+    primal outputs of a loop or branch that also computes tangents must not
+    count as depending on the tangents, or reverse mode would take primal
+    values for linear ones."""
     dep = {v for v, f in zip(ir.invars, flags) if f}
     for e in ir.eqns:
-        if any(isinstance(a, Var) and a in dep for a in e.inputs):
+        into = [isinstance(a, Var) and a in dep for a in e.inputs]
+        if not any(into):
+            continue
+        if e.prim.depends is None:
             dep.update(e.outputs)
+        else:
+            dep.update(o for o, f in zip(e.outputs, e.prim.depends(into, **e.params)) if f)
     return [isinstance(v, Var) and v in dep for v in ir.outvars]
 
 
@@ -51,17 +62,19 @@ def inexact(aval):
     return np.issubdtype(aval.dtype, np.inexact)
 
 
-def carry_fixpoint(body, flags, first, n):
+def carry_fixpoint(body, flags, first, n, floating_only=True):
     """Which of the ``n`` loop carries starting at input ``first`` (the carry
     outputs are the first ``n`` outputs) end up flagged: a carry is flagged if
     its initial value is, or if one step makes it depend on a flagged value.
-    Returns the input flags with the carries' settled (floating carries only)."""
+    Returns the input flags with the carries' settled (floating carries only,
+    unless ``floating_only`` is false)."""
     flags = list(flags)
     while True:
         out = depends(body, flags)
         changed = False
         for k in range(n):
-            if out[k] and not flags[first + k] and inexact(body.invars[first + k].aval):
+            if out[k] and not flags[first + k] and (not floating_only or
+                                                    inexact(body.invars[first + k].aval)):
                 flags[first + k] = changed = True
         if not changed:
             return flags
@@ -79,3 +92,15 @@ def sub(ir: IR, invars, outvars) -> IR:
         known.update(e.outputs)
     return out
 
+
+
+def primal_sub(ir: IR, flags, outvars) -> IR:
+    """``ir`` restricted to its inputs not flagged in ``flags`` and to
+    ``outvars``, which must not depend on the flagged inputs.  Unlike
+    :func:`sub`, an equation may read both kinds: a control-flow equation
+    that does (a loop computing primal and tangent carries together, nested
+    in the body being split) is split by its ``partial_eval`` rule, and its
+    primal part kept."""
+    primal_eqns, _, _ = split_linear(ir.eqns, [v for v, f in zip(ir.invars, flags) if f])
+    return sub(IR(ir.invars, [], [], primal_eqns, ir.outvars),
+               [v for v, f in zip(ir.invars, flags) if not f], outvars)
