@@ -1,0 +1,663 @@
+"""Control flow (scan, fori_loop, while_loop, cond, switch, checkpoint) under
+every transform, against the same functions written as unrolled Python.
+
+Each row of ``ROWS`` is one function written once against a namespace of
+control-flow operations: ``JG`` (jitgrad's primitives) gives the function
+under test, ``PY`` (plain Python loops, ``np.where`` for branches) gives the
+reference.  ``PY`` runs on NumPy arrays as it is (the NumPy reference value)
+and on jitgrad's tracers as straight-line code (the unrolled reference whose
+derivatives jitgrad computes without any control-flow primitive).  Every row
+is checked for value and dtype, ``jvp``, ``grad`` (against the unrolled
+reference to 1e-12 and against finite differences), second order, ``vmap``
+of the function and of its gradient, and, grouped in a few tests, the
+compiled tier.
+
+Rows marked ``fwd_only`` hold a loop whose trip count is known only at run
+time (``while_loop``, ``fori_loop`` with traced bounds): forward mode only,
+and reverse mode raises a clear error.
+"""
+from __future__ import annotations
+
+import re
+import types
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import jitgrad
+from jitgrad import tree as tree_util
+from jitgrad.testing import check_grads
+
+from helpers import fd_jvp
+
+
+@pytest.fixture(autouse=True)
+def _interpreter():
+    with jitgrad.config(compile="never"):
+        yield
+
+
+# ---------------------------------------------------------------------------
+# The two namespaces.  PY is the reference: loops unrolled in Python, both
+# branches computed and one picked with np.where (so it traces to straight-
+# line code), a while loop unrolled to a fixed number of masked steps.
+
+PY_MAX_STEPS = 24     # every while loop in the table stops before this
+
+
+def _py_scan(f, init, xs=None, length=None, reverse=False):
+    xs_leaves, xs_tree = tree_util.flatten(xs)
+    n = length if length is not None else np.shape(xs_leaves[0])[0]
+    carry, ys = init, [None] * n
+    for t in (range(n - 1, -1, -1) if reverse else range(n)):
+        carry, ys[t] = f(carry, tree_util.unflatten(xs_tree, [x[t] for x in xs_leaves]))
+    if n == 0:      # the structure and shapes of y: one step on the initial carry, thrown away
+        x0 = tree_util.unflatten(xs_tree, [np.zeros(np.shape(x)[1:], x.dtype) for x in xs_leaves])
+        y_leaves, y_tree = tree_util.flatten(f(init, x0)[1])
+        return carry, tree_util.unflatten(y_tree, [np.zeros((0,) + np.shape(y), y.dtype)
+                                                   for y in y_leaves])
+    y_tree = tree_util.flatten(ys[0])[1]
+    cols = zip(*[tree_util.flatten(y)[0] for y in ys])
+    return carry, tree_util.unflatten(y_tree, [np.stack(c) for c in cols])
+
+
+def _select(pred, a, b):
+    la, ta = tree_util.flatten(a)
+    lb, _ = tree_util.flatten(b)
+    return tree_util.unflatten(ta, [np.where(pred, x, y) for x, y in zip(la, lb)])
+
+
+def _py_while(cond, body, init):
+    if not isinstance(cond(init), jitgrad.core.trace.Tracer):
+        val = init
+        while cond(val):
+            val = body(val)
+        return val
+    val = init
+    for _ in range(PY_MAX_STEPS):
+        val = _select(cond(val), body(val), val)
+    return val
+
+
+def _py_fori(lo, hi, body, init):
+    if isinstance(lo, int) and isinstance(hi, int):
+        val = init
+        for i in range(lo, hi):
+            val = body(np.int64(i), val)
+        return val
+    return _py_while(lambda c: c[0] < c[1], lambda c: (c[0] + 1, c[1], body(c[0], c[2])),
+                     (np.int64(lo) if isinstance(lo, int) else lo.astype(np.int64),
+                      np.int64(hi) if isinstance(hi, int) else hi.astype(np.int64), init))[2]
+
+
+def _py_switch(index, branches, *ops):
+    outs = [b(*ops) for b in branches]
+    k = np.clip(index, 0, len(branches) - 1)
+    res = outs[0]
+    for j in range(1, len(outs)):
+        res = _select(k == j, outs[j], res)
+    return res
+
+
+def _py_cond(pred, t, f, *ops):
+    return _select(pred, t(*ops), f(*ops))
+
+
+JG = types.SimpleNamespace(scan=jitgrad.scan, fori_loop=jitgrad.fori_loop, while_loop=jitgrad.while_loop,
+                           cond=jitgrad.cond, switch=jitgrad.switch, checkpoint=jitgrad.checkpoint)
+PY = types.SimpleNamespace(scan=_py_scan, fori_loop=_py_fori, while_loop=_py_while, cond=_py_cond,
+                           switch=_py_switch, checkpoint=lambda f: f)
+
+
+# ---------------------------------------------------------------------------
+# The functions.  Each takes the namespace first, then float arguments.
+
+C3 = np.array([0.7, -0.4, 1.1])                 # a captured NumPy constant
+M3 = np.array([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6], [-0.2, 0.3, 0.1]])
+
+
+def scan_scalar(L, x, w):
+    def step(c, xt):
+        c = np.tanh(w * c + xt)
+        return c, c * c
+    return L.scan(step, 0.1 * x.sum(), x)
+
+
+def scan_rnn(L, h0, W, xs):
+    def step(h, x):
+        h = np.tanh(W @ h + x)
+        return h, h.sum()
+    return L.scan(step, h0, xs)
+
+
+def scan_reverse(L, x, a):
+    def step(c, xt):
+        c = c * np.cos(xt) + a * xt
+        return c, c * xt
+    return L.scan(step, a * 0.5, x, reverse=True)
+
+
+def scan_length_ys_none(L, q, p):
+    # symplectic Euler of a pendulum: no xs, no ys
+    def step(c, _):
+        q, p = c
+        p = p - 0.1 * np.sin(q)
+        return (q + 0.1 * p, p), None
+    (q, p), ys = L.scan(step, (q, p), None, length=8)
+    assert ys is None
+    return q, p
+
+
+def scan_pytrees(L, a, b, u):
+    def step(c, x):
+        a2 = c["a"] * np.cos(x["u"]) + c["bc"][1]
+        b2 = c["bc"][0] * 0.9 + x["v"].sum()
+        return {"a": a2, "bc": (b2, b2 * a2[0])}, (a2.sum(), {"p": b2 * x["u"]})
+    return L.scan(step, {"a": a, "bc": (b, b * 2.0)}, {"u": u, "v": u[:, :2] ** 2})
+
+
+def scan_int_carry(L, x):
+    def step(c, xt):
+        i, s, k = c
+        s = s * 0.9 + xt * i
+        return (i + 1, s, k * 2), (i, s * s)
+    return L.scan(step, (np.int64(1), x[0] * 0.0 + 0.5, np.int32(3)), x)
+
+
+def scan_closures(L, x, w):
+    v = np.sin(w) * C3             # a traced value of the enclosing function
+
+    def step(c, xt):
+        c = c * v + M3 @ c * xt + C3     # and captured NumPy arrays
+        return c, c[1]
+    return L.scan(step, w * 0.1, x)
+
+
+def scan_empty_xs(L, x, c):
+    def step(c, xt):
+        return c * xt, np.sin(c) * xt
+    return L.scan(step, c, x[:0])
+
+
+def scan_length_zero(L, c):
+    def step(c, _):
+        return np.sin(c), c * 2.0
+    return L.scan(step, c, None, length=0)
+
+
+def scan_2d_xs(L, h0, xs):
+    def step(h, x):            # x is one (2, 3) slice
+        h = np.tanh(x @ h[:3] + h[2:] * 0.5)
+        return np.concatenate([h, h * 0.5]) * 0.9, x * h[0]
+    return L.scan(step, h0, xs)
+
+
+def scan_float32(L, x, w):
+    def step(c, xt):
+        c = np.tanh(c * w + xt)
+        return c, c * np.float32(2)
+    return L.scan(step, w * np.float32(0.5), x)
+
+
+def fori_static(L, x, a):
+    return L.fori_loop(0, 6, lambda i, v: v - 0.1 * (v ** 3 - a) + 0.01 * i * v, x)
+
+
+def fori_empty_range(L, x):
+    return L.fori_loop(5, 2, lambda i, v: v * 3.0, x)
+
+
+def fori_tuple_carry(L, x, y):
+    def body(i, c):
+        u, v, n = c
+        return u * np.cos(v) + 0.1, v + u.sum() * 0.1, n + i
+    return L.fori_loop(1, 5, body, (x, y, np.int64(0)))
+
+
+def fori_traced_bounds(L, x):
+    n = (x > 0).sum()              # a trip count known only at run time
+    return L.fori_loop(0, n, lambda i, v: np.sin(v) * (1.0 + 0.1 * i) + 0.3, x)
+
+
+def while_counter(L, x):
+    def body(c):
+        i, v = c
+        return i + 1, v * np.cos(v) + x
+    return L.while_loop(lambda c: c[0] < 6, body, (0, x))
+
+
+def while_value(L, x):
+    # the trip count depends on the value (batched under vmap: masked steps)
+    return L.while_loop(lambda v: np.sum(v * v) < 10.0, lambda v: v * 1.3 + 0.1 * np.sin(v), x)
+
+
+def cond_pred(L, x, y):
+    return L.cond(x.sum() > 0, lambda a, b: (np.sin(a) * b, a.sum()),
+                  lambda a, b: (a * a - b, b.sum() * 2.0), x, y)
+
+
+def cond_int_pred(L, x):
+    n = (x > 0).sum()          # an integer predicate: nonzero is true
+    return L.cond(n, lambda v: v * 2.0, lambda v: np.exp(v), x)
+
+
+def switch_three(L, x):
+    k = (x[0] > 0).astype(np.int64) + (x[1] > 0) * 2     # 0..3, 3 clipped to 2
+    return L.switch(k, [lambda v: np.sin(v), lambda v: v ** 3, lambda v: np.exp(v) * v[0]], x)
+
+
+def checkpointed(L, x, y):
+    @L.checkpoint
+    def g(a, b):
+        return np.sin(a) * np.exp(b) + a * b
+    return g(x, y) * g(y, x)
+
+
+def nest_scan_grad_scan(L, x, w):
+    def inner(c, xt):
+        return L.scan(lambda d, _: (np.sin(d * w + xt), None), c, None, length=3)[0]
+
+    def step(c, xt):
+        g = jitgrad.grad(inner)(c, xt)
+        return c - 0.2 * g * c, g
+    return L.scan(step, w, x)
+
+
+def nest_cond_in_scan(L, x):
+    def step(c, xt):
+        c = L.cond(c > 0.5, lambda a, b: a * 0.5 + b, lambda a, b: np.sin(a) + b * b, c, xt)
+        return c, c
+    return L.scan(step, x[0], x)
+
+
+def nest_scan_in_cond(L, x, w):
+    def loop(a):
+        return L.scan(lambda c, xt: (c * np.cos(xt) + w, c * xt), w * 0.1, a)[1]
+    return L.cond(w > 0, loop, lambda a: a * w, x)
+
+
+def nest_fori_in_vmap(L, xs, a):
+    return jitgrad.vmap(lambda r: L.fori_loop(0, 4, lambda i, v: np.tanh(v * a + i * 0.1), r))(xs)
+
+
+def nest_checkpoint_in_scan(L, x, w):
+    f = L.checkpoint(lambda c, xt: np.tanh(c * w + xt) * np.cos(c))
+
+    def step(c, xt):
+        c = f(c, xt)
+        return c, c
+    return L.scan(step, w, x)
+
+
+def nest_scan_in_scan(L, xs, c0):
+    def outer(c, row):
+        c, ys = L.scan(lambda d, x: (d * 0.8 + np.sin(x * d), d * x), c, row)
+        return c, ys.sum()
+    return L.scan(outer, c0, xs)
+
+
+def nest_switch_in_fori(L, x):
+    def body(i, v):
+        return L.switch(i % 3, [lambda u: u * 1.1, lambda u: np.sin(u), lambda u: u + 0.2 * u * u], v)
+    return L.fori_loop(0, 7, body, x)
+
+
+def nest_while_in_scan(L, x):
+    def step(c, xt):
+        c = L.while_loop(lambda v: v < 3.0, lambda v: v * 1.5 + 0.05, c + xt)
+        return c * 0.3, c
+    return L.scan(step, x[0] * 0.1 + 1.0, x)
+
+
+# ---------------------------------------------------------------------------
+# The table
+
+
+@dataclass
+class Row:
+    name: str
+    template: Callable
+    args: Callable                  # rng -> tuple of float arrays
+    fwd_only: bool = False          # a trip count known only at run time
+    rtol: float = 1e-12             # against the unrolled reference
+
+    def f(self, *a):
+        return self.template(JG, *a)
+
+    def ref(self, *a):
+        return self.template(PY, *a)
+
+
+def _u(rng, *shape, lo=-1.0, hi=1.0):
+    return rng.uniform(lo, hi, size=shape)
+
+
+def _away(rng, n, gap=0.3):
+    """n values of random sign, at least gap away from zero."""
+    return rng.choice([-1.0, 1.0], n) * rng.uniform(gap, 1.0, n)
+
+
+ROWS = [
+    Row("scan_scalar", scan_scalar, lambda r: (_u(r, 6), np.float64(r.uniform(0.3, 1.2)))),
+    Row("scan_rnn", scan_rnn, lambda r: (_u(r, 3), _u(r, 3, 3) * 0.6, _u(r, 5, 3))),
+    Row("scan_reverse", scan_reverse, lambda r: (_u(r, 5), np.float64(r.uniform(0.2, 1.0)))),
+    Row("scan_length_ys_none", scan_length_ys_none, lambda r: (_u(r, 3), _u(r, 3))),
+    Row("scan_pytrees", scan_pytrees, lambda r: (_u(r, 3), np.float64(r.uniform(-1, 1)), _u(r, 4, 3))),
+    Row("scan_int_carry", scan_int_carry, lambda r: (_u(r, 5),)),
+    Row("scan_closures", scan_closures, lambda r: (_u(r, 4), _u(r, 3))),
+    Row("scan_empty_xs", scan_empty_xs, lambda r: (_u(r, 4), _u(r, 2))),
+    Row("scan_length_zero", scan_length_zero, lambda r: (_u(r, 3),)),
+    Row("scan_2d_xs", scan_2d_xs, lambda r: (_u(r, 4), _u(r, 4, 2, 3))),
+    Row("scan_float32", scan_float32, lambda r: (_u(r, 5).astype(np.float32),
+                                                 np.float32(r.uniform(0.3, 1.0))), rtol=1e-5),
+    Row("fori_static", fori_static, lambda r: (_u(r, 3, lo=0.2), np.float64(r.uniform(0.5, 1.5)))),
+    Row("fori_empty_range", fori_empty_range, lambda r: (_u(r, 3),)),
+    Row("fori_tuple_carry", fori_tuple_carry, lambda r: (_u(r, 3), np.float64(r.uniform(-1, 1)))),
+    Row("fori_traced_bounds", fori_traced_bounds, lambda r: (_away(r, 5),), fwd_only=True),
+    Row("while_counter", while_counter, lambda r: (_u(r, 3),), fwd_only=True),
+    Row("while_value", while_value, lambda r: (_away(r, 3, 0.5),), fwd_only=True),
+    Row("cond_pred", cond_pred, lambda r: (_away(r, 3), _u(r, 3))),
+    Row("cond_int_pred", cond_int_pred, lambda r: (_away(r, 3),)),
+    Row("switch_three", switch_three, lambda r: (_away(r, 3),)),
+    Row("checkpoint", checkpointed, lambda r: (_u(r, 3), _u(r, 3))),
+    Row("nest_scan_grad_scan", nest_scan_grad_scan, lambda r: (_u(r, 4), np.float64(r.uniform(0.3, 1.0)))),
+    Row("nest_cond_in_scan", nest_cond_in_scan, lambda r: (_u(r, 6),)),
+    Row("nest_scan_in_cond", nest_scan_in_cond, lambda r: (_u(r, 4), np.float64(r.choice([-1, 1]) *
+                                                                               r.uniform(0.3, 1.0)))),
+    Row("nest_fori_in_vmap", nest_fori_in_vmap, lambda r: (_u(r, 2, 3), np.float64(r.uniform(0.5, 1.5)))),
+    Row("nest_checkpoint_in_scan", nest_checkpoint_in_scan, lambda r: (_u(r, 5), np.float64(r.uniform(0.3, 1)))),
+    Row("nest_scan_in_scan", nest_scan_in_scan, lambda r: (_u(r, 3, 4), np.float64(r.uniform(-1, 1)))),
+    Row("nest_switch_in_fori", nest_switch_in_fori, lambda r: (_u(r, 3, lo=0.1, hi=0.6),)),
+    Row("nest_while_in_scan", nest_while_in_scan, lambda r: (_u(r, 4, lo=0.0, hi=0.5),), fwd_only=True),
+]
+REV = [r for r in ROWS if not r.fwd_only]
+FWD_ONLY = [r for r in ROWS if r.fwd_only]
+
+
+def rows(table):
+    return pytest.mark.parametrize("row", table, ids=[r.name for r in table])
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def _args(row, seed=0):
+    return tuple(row.args(np.random.default_rng([seed, len(row.name)])))
+
+
+def _leaves(x):
+    return [np.asarray(a) for a in tree_util.flatten(x)[0]]
+
+
+def _is_float(a):
+    return np.issubdtype(np.asarray(a).dtype if not hasattr(a, "dtype") else a.dtype, np.floating)
+
+
+def _scalar(fn):
+    """A scalar of every floating output of ``fn`` (weights so that no output is
+    left out or cancels): what grad and hessian differentiate."""
+    def s(*a):
+        total = 0.0
+        for k, leaf in enumerate(tree_util.flatten(fn(*a))[0]):
+            if _is_float(leaf):
+                total = total + np.sum(np.sin(leaf * (1.0 + 0.25 * k)))
+        return total
+    return s
+
+
+def _tol(row):
+    return row.rtol if row.rtol > 1e-12 else 1e-12
+
+
+def assert_tree_close(got, want, rtol, what, dtype=True):
+    g, w = _leaves(got), _leaves(want)
+    assert tree_util.flatten(got)[1] == tree_util.flatten(want)[1] or len(g) == len(w), what
+    assert len(g) == len(w), f"{what}: {len(g)} results, want {len(w)}"
+    for i, (a, b) in enumerate(zip(g, w)):
+        assert a.shape == b.shape, f"{what}: result {i} has shape {a.shape}, want {b.shape}"
+        if dtype:
+            assert a.dtype == b.dtype, f"{what}: result {i} has dtype {a.dtype}, want {b.dtype}"
+        scale = float(np.max(np.abs(b))) if b.size else 0.0
+        np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=rtol,
+                                   atol=rtol * max(scale, 1.0), err_msg=f"{what}: result {i}")
+
+
+def _float_leaves(x):
+    """The floating leaves of ``x`` (NumPy arrays or traced values)."""
+    return [a for a in tree_util.flatten(x)[0] if _is_float(a)]
+
+
+def _tangents(args, rng):
+    return tuple(rng.standard_normal(np.shape(a)).astype(np.asarray(a).dtype) for a in args)
+
+
+def _argnums(args):
+    return tuple(range(len(args)))
+
+
+# ---------------------------------------------------------------------------
+# Values
+
+
+def test_table_covers_each_primitive():
+    import inspect
+    src = "".join(inspect.getsource(r.template) for r in ROWS)
+    for op in ("L.scan", "L.fori_loop", "L.while_loop", "L.cond", "L.switch", "L.checkpoint", "reverse=True",
+               "length=0", "jitgrad.vmap", "jitgrad.grad"):
+        assert op in src, op
+
+
+@rows(ROWS)
+def test_value_matches_numpy(row):
+    args = _args(row)
+    want = row.ref(*args)                           # plain NumPy, Python loops
+    assert_tree_close(jitgrad.jit(row.f)(*args), want, _tol(row), "jit")
+    assert_tree_close(row.f(*args), want, _tol(row), "outside any transform")
+
+
+@rows(ROWS)
+def test_value_matches_unrolled_trace(row):
+    args = _args(row)
+    assert_tree_close(jitgrad.jit(row.f)(*args), jitgrad.jit(row.ref)(*args), _tol(row), "jit of unrolled")
+
+
+# ---------------------------------------------------------------------------
+# First order
+
+
+@rows(ROWS)
+def test_jvp(row):
+    args = _args(row)
+    t = _tangents(args, np.random.default_rng(1))
+    out, tan = jitgrad.jvp(row.f, args, t)
+    ref_out, ref_tan = jitgrad.jvp(row.ref, args, t)
+    assert_tree_close(out, ref_out, _tol(row), "jvp primal")
+    assert_tree_close(_float_leaves(tan), _float_leaves(ref_tan), _tol(row), "jvp tangent vs unrolled")
+    if row.rtol <= 1e-12:
+        fd = fd_jvp(lambda *a: _float_leaves(row.ref(*a)), args, t)
+        assert_tree_close(_float_leaves(tan), fd, 1e-6, "jvp tangent vs finite differences", dtype=False)
+
+
+@rows(REV)
+def test_grad(row):
+    args = _args(row)
+    g = jitgrad.grad(_scalar(row.f), argnums=_argnums(args))(*args)
+    want = jitgrad.grad(_scalar(row.ref), argnums=_argnums(args))(*args)
+    assert_tree_close(g, want, _tol(row), "grad vs unrolled")
+
+
+@rows(REV)
+def test_vjp_of_every_output(row):
+    args = _args(row)
+    out, fn = jitgrad.vjp(row.f, *args)
+    rng = np.random.default_rng(2)
+    u = tree_util.unflatten(tree_util.flatten(out)[1],
+                            [rng.standard_normal(np.shape(o)).astype(np.asarray(o).dtype) if _is_float(o)
+                             else np.zeros(np.shape(o), np.asarray(o).dtype) for o in _leaves(out)])
+    _, ref_fn = jitgrad.vjp(row.ref, *args)
+    assert_tree_close(fn(u), ref_fn(u), _tol(row), "vjp vs unrolled")
+
+
+@rows([r for r in ROWS if r.rtol <= 1e-12])
+def test_check_grads_to_second_order(row):
+    args = _args(row)
+    modes = ("fwd",) if row.fwd_only else ("fwd", "rev")
+    check_grads(lambda *a: _float_leaves(row.f(*a)), args, order=2, modes=modes)
+
+
+# ---------------------------------------------------------------------------
+# Second order
+
+
+@rows(REV)
+def test_hessian(row):
+    args = _args(row)
+    for k in range(len(args)):
+        h = jitgrad.hessian(_scalar(row.f), argnums=k)(*args)
+        want = jitgrad.hessian(_scalar(row.ref), argnums=k)(*args)
+        assert_tree_close(h, want, max(_tol(row), 1e-11), f"hessian argnums={k}")
+    hh = jitgrad.jacrev(jitgrad.jacfwd(_scalar(row.f)))(*args)
+    assert_tree_close(hh, jitgrad.hessian(_scalar(row.ref))(*args), max(_tol(row), 1e-11), "jacrev(jacfwd)")
+
+
+@rows(ROWS)
+def test_jacobians(row):
+    args = _args(row)
+    first = lambda *a: _float_leaves(row.f(*a))        # noqa: E731
+    first_ref = lambda *a: _float_leaves(row.ref(*a))  # noqa: E731
+    want = jitgrad.jacfwd(first_ref)(*args)
+    assert_tree_close(jitgrad.jacfwd(first)(*args), want, _tol(row), "jacfwd")
+    if not row.fwd_only:
+        assert_tree_close(jitgrad.jacrev(first)(*args), want, _tol(row), "jacrev")
+    ff = jitgrad.jacfwd(jitgrad.jacfwd(_scalar(row.f)))(*args)
+    assert_tree_close(ff, jitgrad.jacfwd(jitgrad.jacfwd(_scalar(row.ref)))(*args), max(_tol(row), 1e-11),
+                      "jacfwd(jacfwd)")
+
+
+@rows(FWD_ONLY)
+def test_reverse_mode_of_a_run_time_trip_count_raises(row):
+    args = _args(row)
+    with pytest.raises(jitgrad.JitgradError, match=r"reverse-mode differentiation of while_loop.*"
+                                                   r"fori_loop with Python int bounds or scan"):
+        jitgrad.grad(_scalar(row.f))(*args)
+
+
+# ---------------------------------------------------------------------------
+# vmap
+
+
+def _batched(row, n=3):
+    per = [_args(row, seed) for seed in range(n)]
+    return per, tuple(np.stack(col) for col in zip(*per))
+
+
+def _stack_results(results):
+    tree = tree_util.flatten(results[0])[1]
+    return tree_util.unflatten(tree, [np.stack(c) for c in zip(*[_leaves(r) for r in results])])
+
+
+@rows(ROWS)
+def test_vmap(row):
+    per, batch = _batched(row)
+    want = _stack_results([row.ref(*a) for a in per])
+    assert_tree_close(jitgrad.vmap(row.f)(*batch), want, _tol(row), "vmap")
+
+
+@rows(ROWS)
+def test_vmap_with_unbatched_arguments(row):
+    per, batch = _batched(row)
+    if len(per[0]) < 2:
+        pytest.skip("one argument")
+    in_axes = (0,) + (None,) * (len(per[0]) - 1)
+    rest = per[0][1:]
+    want = _stack_results([row.ref(a[0], *rest) for a in per])
+    assert_tree_close(jitgrad.vmap(row.f, in_axes=in_axes)(batch[0], *rest), want, _tol(row), "vmap in_axes")
+
+
+@rows(REV)
+def test_vmap_of_grad(row):
+    per, batch = _batched(row)
+    g = jitgrad.vmap(jitgrad.grad(_scalar(row.f), argnums=_argnums(per[0])))(*batch)
+    want = _stack_results([jitgrad.grad(_scalar(row.ref), argnums=_argnums(a))(*a) for a in per])
+    assert_tree_close(g, want, _tol(row), "vmap(grad)")
+
+
+@rows(REV)
+def test_grad_of_vmap(row):
+    per, batch = _batched(row)
+    s = lambda f: lambda *a: np.sum(jitgrad.vmap(_scalar(f))(*a))    # noqa: E731
+    assert_tree_close(jitgrad.grad(s(row.f), argnums=_argnums(batch))(*batch),
+                      jitgrad.grad(s(row.ref), argnums=_argnums(batch))(*batch), _tol(row), "grad(vmap)")
+
+
+@rows(FWD_ONLY)
+def test_vmap_of_jvp(row):
+    per, batch = _batched(row)
+    t = _tangents(batch, np.random.default_rng(3))
+    got = jitgrad.vmap(lambda a, ta: jitgrad.jvp(row.f, (a,), (ta,))[1])(batch[0], t[0])
+    want = _stack_results([jitgrad.jvp(row.ref, (a[0],), (t[0][i],))[1] for i, a in enumerate(per)])
+    assert_tree_close(_float_leaves(got), _float_leaves(want), _tol(row), "vmap(jvp)")
+
+
+# ---------------------------------------------------------------------------
+# The compiled tier: each row's value and first derivative, a few batched and
+# second-order programs.  Compiled transcendental functions agree with NumPy's
+# to rounding, so the comparison is with the interpreter to 1e-10.
+
+
+def _always(call):
+    """``call()`` with compiled code asked for; a compile that fails (and
+    would leave the call on the interpreter, with a warning) fails the test."""
+    import warnings
+    with jitgrad.config(compile="always"), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        return call()
+
+
+def _compiled_rtol(row):
+    return max(row.rtol, 1e-10)
+
+
+@rows(ROWS)
+def test_compiled_value_and_derivative(row):
+    # one compiled program per row (the value and the derivative together)
+    args = _args(row)
+    if row.fwd_only:
+        t = _tangents(args, np.random.default_rng(1))
+        both = jitgrad.jit(lambda a, t: jitgrad.jvp(row.f, a, t))
+        want = jitgrad.jvp(row.ref, args, t)
+        value, deriv = _always(lambda: both(args, t))
+    else:
+        g = jitgrad.grad(_scalar(row.f), argnums=_argnums(args))
+        both = jitgrad.jit(lambda *a: (row.f(*a), g(*a)))
+        want = row.ref(*args), jitgrad.grad(_scalar(row.ref), argnums=_argnums(args))(*args)
+        value, deriv = _always(lambda: both(*args))
+    assert_tree_close(value, want[0], _compiled_rtol(row), "compiled value")
+    assert_tree_close(_float_leaves(deriv), _float_leaves(want[1]), _compiled_rtol(row), "compiled derivative")
+
+
+# batched loop conditions and branch indices (masked steps, select), a
+# batched gradient, second order
+COMPILED_MORE = ["while_value", "fori_traced_bounds", "switch_three", "cond_pred"]
+
+
+@rows([r for r in ROWS if r.name in COMPILED_MORE])
+def test_compiled_vmap(row):
+    per, batch = _batched(row)
+    want = _stack_results([row.ref(*a) for a in per])
+    assert_tree_close(_always(lambda: jitgrad.vmap(row.f)(*batch)), want, _compiled_rtol(row), "compiled vmap")
+
+
+def test_compiled_vmap_of_grad_and_hessian():
+    row = next(r for r in ROWS if r.name == "nest_cond_in_scan")
+    per, batch = _batched(row)
+    g = jitgrad.vmap(jitgrad.grad(_scalar(row.f)))
+    want = _stack_results([jitgrad.grad(_scalar(row.ref))(*a) for a in per])
+    assert_tree_close(_always(lambda: g(*batch)), want, _compiled_rtol(row), "compiled vmap(grad)")
+    row = next(r for r in ROWS if r.name == "scan_scalar")
+    args = _args(row)
+    h = _always(lambda: jitgrad.hessian(_scalar(row.f))(*args))
+    assert_tree_close(h, jitgrad.hessian(_scalar(row.ref))(*args), 1e-10, "compiled hessian")
