@@ -798,6 +798,19 @@ def _scan_live(x):
     return J.scan(lambda c, t: (c + t * _LIVE, None), np.zeros(3), x)[0]
 
 
+def _while_counting_below(x):
+    # the condition runs a scan whose integer carry depends on the (batched) value
+    def cond(v):
+        n = J.scan(lambda c, t: (c + (t < v).astype(np.int64), None), np.int64(0), np.array([1.0, 2.0, 4.0, 8.0]))[0]
+        return n < 3
+    return J.while_loop(cond, lambda v: v * 1.5, x)
+
+
+def _switch_on_count(x):
+    n = J.scan(lambda c, t: (c + (t < x).astype(np.int64), None), np.int64(0), np.array([1.0, 2.0, 4.0]))[0]
+    return J.switch(n, [lambda a: a, lambda a: a * 2, lambda a: a * 3, lambda a: a * 4], x)
+
+
 EQUALS = [
     # switch clips its index in the index's own dtype (a large index does not wrap)
     ("switch_index_2_to_the_32", lambda x, k: J.switch(k, _BR3, x), (1.0, np.int64(2 ** 32)), 2.0),
@@ -841,6 +854,19 @@ EQUALS = [
      (X,), X + 3),
     ("while_no_trips", lambda x: J.while_loop(lambda v: v.sum() > 100, lambda v: v * 2, x), (X,), X),
     ("long_loop", lambda x: J.fori_loop(0, 10000, lambda i, v: v + 1.0, x), (X,), X + 10000),
+    # batched loop conditions, bounds and indices, and the data flow through nested loops
+    ("vmap_while_batched_cond_constant", lambda lim: J.vmap(lambda m: J.while_loop(lambda v: v < m, lambda v: v * 2.0,
+                                                                                  1.0))(lim),
+     (np.array([3.0, 10.0, 0.5]),), np.array([4.0, 16.0, 1.0])),
+    ("vmap_fori_batched_bounds", lambda n, x: J.vmap(lambda n, x: J.fori_loop(0, n, lambda i, v: v + x, 0.0))(n, x),
+     (np.array([1, 3, 0]), np.array([1.0, 2.0, 3.0])), np.array([1.0, 6.0, 0.0])),
+    ("vmap_while_cond_holds_an_int_scan", lambda x: J.vmap(_while_counting_below)(x), (np.array([1.5, 5.0, 10.0]),),
+     np.array([1.5 * 1.5 ** 3, 5.0, 10.0])),
+    ("grad_vmap_switch_index_from_a_scan", lambda x: J.grad(lambda x: J.vmap(_switch_on_count)(x).sum())(x),
+     (np.array([0.5, 1.5, 3.0, 5.0]),), np.array([1.0, 2.0, 3.0, 4.0])),
+    ("vmap_switch_batched_index_clipped", lambda x, k: J.vmap(J.grad(lambda x, k: J.switch(k, [np.sin, np.cos,
+                                                                                                 np.exp], x)))(x, k),
+     (np.zeros(3), np.array([-4, 1, 5])), np.array([1.0, 0.0, 1.0])),
     ("checkpoint_keyword_argument", lambda x: J.grad(lambda x: J.checkpoint(lambda a, b=1.0, how="m": a * b)(
         x, b=x * 3.0, how="n"))(x), (2.0,), 12.0),
     ("checkpoint_static_argnums", lambda x: J.grad(lambda x: J.checkpoint(lambda a, n: a ** n, static_argnums=1)(
