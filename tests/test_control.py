@@ -906,6 +906,17 @@ def test_numpy_array_indexed_by_the_loop_index(how):
     assert got == 12.0
 
 
+@pytest.mark.xfail(strict=True, reason="a Python-number initial carry is traced as float64/int64, so c + t with "
+                                       "float32 xs gives a float64 carry; the unrolled NumPy loop (0.0 + float32) "
+                                       "gives float32")
+@pytest.mark.parametrize("init", [0.0, 0])
+def test_python_number_carry_takes_the_dtype_numpy_gives(init):
+    x32 = np.arange(3, dtype=np.float32)
+    got = J.jit(lambda x: J.scan(lambda c, t: (c + t, None), init, x)[0])(x32)
+    want = _py_scan(lambda c, t: (c + t, None), init, x32)[0]
+    assert np.asarray(got).dtype == np.asarray(want).dtype == np.float32
+
+
 def test_captured_array_changed_in_place_is_read_at_each_call():
     f = J.jit(_scan_live)
     for mode in ("never", "always"):
