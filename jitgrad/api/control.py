@@ -58,7 +58,7 @@ def _fresh(out, *inputs):
     leaves, td = tree_util.flatten(out)
     fresh = []
     for x in leaves:
-        if isinstance(x, np.ndarray) and any(np.shares_memory(x, h) for h in held):
+        if isinstance(x, np.ndarray) and any(np.may_share_memory(x, h) for h in held):
             x = x.copy()
         fresh.append(x)
         if isinstance(x, np.ndarray):
