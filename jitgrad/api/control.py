@@ -334,7 +334,8 @@ def checkpoint(fun=None, *, prevent_cse=True, policy=None, static_argnums=()):
     them (JAX's ``jax.checkpoint``, also ``remat``).  The values are the same;
     the gradient's memory holds ``fun``'s inputs instead of its internals.
     ``policy`` and ``prevent_cse`` are accepted for compatibility (everything
-    is recomputed)."""
+    is recomputed).  Keyword arguments holding arrays are operands like the
+    positional ones; other keyword arguments are passed through as they are."""
     if fun is None:
         return functools.partial(checkpoint, prevent_cse=prevent_cse, policy=policy,
                                  static_argnums=static_argnums)
