@@ -18,8 +18,10 @@ and reverse mode raises a clear error.
 """
 from __future__ import annotations
 
+import inspect
 import re
 import types
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -414,7 +416,6 @@ def _tol(row):
 
 def assert_tree_close(got, want, rtol, what, dtype=True):
     g, w = _leaves(got), _leaves(want)
-    assert tree_util.flatten(got)[1] == tree_util.flatten(want)[1] or len(g) == len(w), what
     assert len(g) == len(w), f"{what}: {len(g)} results, want {len(w)}"
     for i, (a, b) in enumerate(zip(g, w)):
         assert a.shape == b.shape, f"{what}: result {i} has shape {a.shape}, want {b.shape}"
@@ -443,7 +444,6 @@ def _argnums(args):
 
 
 def test_table_covers_each_primitive():
-    import inspect
     src = "".join(inspect.getsource(r.template) for r in ROWS)
     for op in ("L.scan", "L.fori_loop", "L.while_loop", "L.cond", "L.switch", "L.checkpoint", "reverse=True",
                "length=0", "jitgrad.vmap", "jitgrad.grad"):
@@ -611,7 +611,6 @@ def test_vmap_of_jvp(row):
 def _always(call):
     """``call()`` with compiled code asked for; a compile that fails (and
     would leave the call on the interpreter, with a warning) fails the test."""
-    import warnings
     with jitgrad.config(compile="always"), warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         return call()
