@@ -194,6 +194,11 @@ AGREE = [
     ("bool_scalar_argument", lambda x, b: x * b, (np.ones(2), True)),
     ("none_in_arguments", lambda x, n: x * 2.0, (np.ones(2), None)),
     ("list_argument", lambda p: p[0] * p[1], ([np.ones(2), np.arange(2.0)],)),
+    # control flow: narrow integer carries wrap at every step; a switch index beyond int32 is clipped
+    ("scan_int8_carry_wraps", lambda x: jitgrad.scan(lambda c, t: (c * t + t, c), np.int8(3), x),
+     (np.array([100, 27, -5], np.int8),)),
+    ("switch_index_beyond_int32", lambda x, k: jitgrad.switch(k, [lambda a: a, lambda a: -a], x),
+     (np.arange(3.0), np.int64(2 ** 32))),
 
     # -- runtime
     ("big_endian_argument_summed", lambda x: np.sum(x * 2.0), (np.arange(4.0).astype(">f8"),)),
@@ -411,6 +416,12 @@ FRESH = [
     ("jit_same_output_twice", lambda: _apart(jitgrad.jit(lambda x: (x, x))(Y))),
     ("jit_output_and_its_view", lambda: _apart(jitgrad.jit(lambda x: (x * 2, (x * 2).reshape(3, 1)))(Y))),
     ("jvp_outputs_apart", lambda: _apart(jitgrad.jvp(lambda x: x, (Y,), (Y,)))),
+    ("loop_of_no_steps_is_not_init", lambda: (jitgrad.jit(
+        lambda v: jitgrad.scan(lambda c, t: (c, c), v, None, length=0)[0])(Y), [Y])),
+    ("cond_identity_is_not_operand", lambda: (jitgrad.jit(
+        lambda v: jitgrad.cond(v[0] > 0, lambda a: a, lambda a: a, v))(Y), [Y])),
+    ("cond_same_output_twice_apart", lambda: _apart(jitgrad.jit(
+        lambda v: jitgrad.cond(v[0] > 0, lambda a: (a, a), lambda a: (a, a), v))(Y))),
     # ... nor the results of an earlier call (a constant of the compiled function)
     ("jacfwd_identity_basis", lambda: _twice(lambda: _JACFWD_IDENTITY(Y))),
     ("jacrev_identity_basis", lambda: _twice(lambda: _JACREV_IDENTITY(Y))),
@@ -517,7 +528,7 @@ RAISES = [
     ("complex_python_scalar", lambda: jitgrad.jit(lambda x, c: x * c)(Y, 1j), TypeError,
      r"argument 1 has dtype complex128"),
     ("complex_in_pytree", lambda: jitgrad.grad(lambda d: np.sum(d["a"]))({"a": Y, "b": CV}), TypeError,
-     r"argument 0 \(leaf 1 of dict\(\*, \*\)\) has dtype complex"),
+     r"argument 0 \(leaf 1 of \{'a': \*, 'b': \*\}\) has dtype complex"),
     ("complex_vjp_cotangent", lambda: jitgrad.vjp(lambda x: x * 2.0, Y)[1](CV), TypeError,
      r"cotangent 0 has dtype complex128"),
     ("complex_vmap", lambda: jitgrad.vmap(lambda x: x * 2)(CV), TypeError, "complex numbers"),
@@ -625,6 +636,14 @@ RAISES = [
      jitgrad.JitgradError, "escaped"),
     ("escaped_tracer_in_other_trace", lambda: jitgrad.grad(lambda x: x * _escaped())(1.0),
      jitgrad.JitgradError, "escaped"),
+    # control flow misuse names the function and the fix
+    ("fori_loop_float_bound", lambda: jitgrad.jit(lambda x: jitgrad.fori_loop(0, 2.5, lambda i, v: v + 1, x))(Y),
+     TypeError, r"fori_loop: the upper bound must be an integer scalar, got f64\[\]"),
+    ("scan_length_float", lambda: jitgrad.scan(lambda c, t: (c, None), Y, None, length=2.5),
+     TypeError, r"scan: length must be an integer"),
+    ("cond_branches_disagree", lambda: jitgrad.jit(
+        lambda x: jitgrad.cond(x[0] > 0, lambda a: a, lambda a: a[:2], x))(Y),
+     TypeError, r"cond: true_fun returns \* of \(f64\[3\]\), cond: false_fun returns \* of \(f64\[2\]\)"),
 
     # -- runtime
     ("config_compile_typo", lambda: jitgrad.config(compile="alwyas"),
@@ -820,6 +839,10 @@ EQUALS = [
      np.array([2.0, 2.0])),
     ("subclass_argument_gradient", lambda: jitgrad.grad(lambda x: np.sum(x * x))(
         np.arange(3.0).view(type("Sub", (np.ndarray,), {}))), np.array([0.0, 2.0, 4.0])),
+    ("checkpoint_keyword_argument", lambda: jitgrad.grad(
+        lambda x: jitgrad.checkpoint(lambda a, b=1.0: a * b)(x, b=x * 3.0))(2.0), 12.0),
+    ("grad_of_cond_inside_scan", lambda: jitgrad.grad(lambda x: jitgrad.scan(
+        lambda c, t: (jitgrad.cond(c > 0.5, lambda a: a * t, lambda a: a + t, c), None), x, Z)[0])(1.0), 0.5),
 
     # -- runtime
     # arguments are taken in native byte order: an identity returns a native copy

@@ -17,6 +17,7 @@ initial value takes the dtype the body gives it).
 from __future__ import annotations
 
 import functools
+import operator
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from ..transforms.loops import bind_scan
 from ..transforms.while_loops import bind_while
 from ..transforms.subir import trace_closed
 from .. import lax as P
+from .arguments import check_callable
 
 
 def _avals(leaves):
@@ -40,6 +42,29 @@ def _describe(avals):
 
 def _is_weak(x):
     return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+
+
+def _check_function(f, what):
+    if not callable(f):
+        raise TypeError(f"{what} must be a function, got a {type(f).__name__}")
+
+
+def _fresh(out, *inputs):
+    """Outside any trace the primitives run at once, and a result may be an
+    input itself (a branch returning its operand, a loop of no steps) or
+    another result: copy those, so that every result is a fresh array."""
+    if is_tracing():
+        return out
+    held = [x for x in tree_util.flatten(inputs)[0] if isinstance(x, np.ndarray)]
+    leaves, td = tree_util.flatten(out)
+    fresh = []
+    for x in leaves:
+        if isinstance(x, np.ndarray) and any(np.may_share_memory(x, h) for h in held):
+            x = x.copy()
+        fresh.append(x)
+        if isinstance(x, np.ndarray):
+            held.append(x)
+    return tree_util.unflatten(td, fresh)
 
 
 def _cast_leaves(leaves, avals, what):
@@ -97,6 +122,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1, checkpoint="car
       backwards.  Memory: about ``length / k + k`` carries, for one more
       forward pass.
     """
+    check_callable(f, "scan")
     if isinstance(checkpoint, (int, np.integer)) and not isinstance(checkpoint, bool):
         return _scan_segments(f, init, xs, length, reverse, int(checkpoint))
     if checkpoint not in ("carries", "residuals"):
@@ -107,7 +133,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1, checkpoint="car
     if None in lengths:
         raise ValueError("scan: every leaf of xs must have a leading axis to scan over (got a 0-d array)")
     if length is not None:
-        lengths.add(int(length))
+        lengths.add(_length(length))
     if len(lengths) != 1:
         raise ValueError("scan: " + ("the leading axes of xs (and length) disagree: "
                                      f"{sorted(lengths)}" if lengths else
@@ -122,8 +148,8 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1, checkpoint="car
             x = tree_util.unflatten(xs_tree, a[len(carry_avals):])
             res = f(carry, x)
             if not (isinstance(res, tuple) and len(res) == 2):
-                raise TypeError("scan: the body must return a pair (new carry, y), got "
-                                f"{type(res).__name__}")
+                got = "a single array" if isinstance(res, Tracer) else f"a {type(res).__name__}"
+                raise TypeError(f"scan: the body must return a pair (new carry, y), got {got}")
             new, y = res
             new_leaves, new_tree = tree_util.flatten(new)
             if new_tree != init_tree:
@@ -142,7 +168,24 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1, checkpoint="car
     init_flat = _cast_leaves(init_leaves, carry_avals, "scan: the initial carry")
     outs = bind_scan(ir, consts, init_flat, xs_leaves, n, bool(reverse), checkpoint)
     k = len(carry_avals)
-    return tree_util.unflatten(init_tree, outs[:k]), tree_util.unflatten(y_tree[0], outs[k:])
+    return _fresh((tree_util.unflatten(init_tree, outs[:k]), tree_util.unflatten(y_tree[0], outs[k:])),
+                  init, xs)
+
+
+def _length(length):
+    """scan's ``length``: a Python (or NumPy) int >= 0, known when tracing."""
+    if isinstance(length, Tracer):
+        raise TypeError("scan: length must be known when the function is traced (a Python int); for "
+                        "a trip count known only at run time use fori_loop with traced bounds or "
+                        "while_loop")
+    try:
+        n = operator.index(length)
+    except TypeError:
+        raise TypeError(f"scan: length must be an integer (the number of steps), got "
+                        f"{length!r}") from None
+    if n < 0:
+        raise ValueError(f"scan: length must be >= 0, got {n}")
+    return n
 
 
 def _scan_segments(f, init, xs, length, reverse, k):
@@ -206,30 +249,45 @@ def fori_loop(lower, upper, body_fun, init_val):
     bounds it is a :func:`while_loop`.  ``i`` is an int64 scalar; a floating
     carry keeps its dtype where ``i`` enters its arithmetic (``v + i`` with a
     float32 ``v`` stays float32, as it does with a Python int index)."""
-    leaves, tree = tree_util.flatten(init_val)
+    _check_function(body_fun, "fori_loop: body_fun")
+    for name, b in (("lower", lower), ("upper", upper)):
+        av = aval_of(b)
+        if av.shape != () or av.dtype.kind not in "biu":
+            raise TypeError(f"fori_loop: the {name} bound must be an integer scalar, got {av}; "
+                            "convert it with int() or .astype(int)")
+    init_leaves, init_tree = tree_util.flatten(init_val)
     float_avals = [aval_of(x) if np.issubdtype(aval_of(x).dtype, np.floating) and not _is_weak(x)
-                   else None for x in leaves]
+                   else None for x in init_leaves]
 
-    def step_fun(i, val):
-        res = body_fun(i, val)
-        out, td = tree_util.flatten(res)
-        if td != tree:
-            return res                    # (the loop reports the structure error)
-        return tree_util.unflatten(tree, [
-            P.convert(o, av.dtype) if av is not None and np.issubdtype(aval_of(o).dtype, np.floating)
-            and aval_of(o).dtype != av.dtype and aval_of(o).shape == av.shape else o
-            for o, av in zip(out, float_avals)])
+    def body(i, val):
+        # the body's result against the carry it got, in fori_loop's own terms
+        new = body_fun(i, val)
+        leaves, td = tree_util.flatten(new)
+        if td != init_tree:
+            raise TypeError(f"fori_loop: body_fun returns the structure {td}, the initial value "
+                            f"has {init_tree}; a carry keeps its structure")
+        leaves = [P.convert(a, av.dtype) if av is not None and aval_of(a).dtype != av.dtype
+                  and np.issubdtype(aval_of(a).dtype, np.floating) and aval_of(a).shape == av.shape
+                  else a for a, av in zip(leaves, float_avals)]
+        for k, (a, b, x0) in enumerate(zip(leaves, tree_util.flatten(val)[0], init_leaves)):
+            got, want = aval_of(a), aval_of(b)
+            if got.shape != want.shape or (got.dtype != want.dtype and not _is_weak(x0)):
+                raise TypeError(f"fori_loop: body_fun returns leaf {k} of the carry as {got}, but it "
+                                f"enters as {want}; a loop carry keeps its shape and dtype from step "
+                                "to step (convert with .astype in the body or in the initial value)")
+        return tree_util.unflatten(init_tree, leaves)
+
     lo, hi = _concrete_int(lower), _concrete_int(upper)
     if lo is not None and hi is not None:
         def step(carry, _):
             i, val = carry
-            return (i + np.int64(1), step_fun(i, val)), None
+            return (i + np.int64(1), body(i, val)), None
         (_, out), _ = scan(step, (np.int64(lo), init_val), None, length=max(hi - lo, 0))
         return out
     lower = P.convert(lower, np.dtype(np.int64))
     upper = P.convert(upper, np.dtype(np.int64))
     _, _, out = while_loop(lambda c: c[0] < c[1],
-                           lambda c: (c[0] + np.int64(1), c[1], step_fun(c[0], c[2])),
+                           lambda c: (c[0] + np.int64(1), c[1], body(c[0], c[2])),
                            (lower, upper, init_val))
     return out
 
@@ -237,6 +295,8 @@ def fori_loop(lower, upper, body_fun, init_val):
 def while_loop(cond_fun, body_fun, init_val):
     """``while cond_fun(val): val = body_fun(val)``, as one loop (JAX's
     ``lax.while_loop``).  ``cond_fun`` returns a boolean scalar."""
+    _check_function(cond_fun, "while_loop: cond_fun")
+    _check_function(body_fun, "while_loop: body_fun")
     init_leaves, init_tree = tree_util.flatten(init_val)
 
     def trace_body(carry_avals):
@@ -263,18 +323,33 @@ def while_loop(cond_fun, body_fun, init_val):
     cond, cond_consts = trace_closed(cond_flat, carry_avals)
     init_flat = _cast_leaves(init_leaves, carry_avals, "while_loop: the initial value")
     outs = bind_while(cond, cond_consts, body, body_consts, init_flat)
-    return tree_util.unflatten(init_tree, outs)
+    return _fresh(tree_util.unflatten(init_tree, outs), init_val)
 
 
 def switch(index, branches, *operands):
     """``branches[clip(index, 0, len(branches) - 1)](*operands)``, running that
     branch only (JAX's ``lax.switch``).  Every branch returns the same
     structure, shapes and dtypes."""
-    branches = list(branches)
+    if callable(branches) or not isinstance(branches, (list, tuple)):
+        raise TypeError(f"switch: branches must be a list or tuple of functions, got a "
+                        f"{type(branches).__name__}")
     if not branches:
         raise ValueError("switch: give at least one branch")
-    if not all(callable(b) for b in branches):
-        raise TypeError("switch: every branch must be a function")
+    for k, b in enumerate(branches):
+        _check_function(b, f"switch: branch {k}")
+    iav = aval_of(index)
+    if iav.shape != () or iav.dtype.kind not in "biu":
+        raise TypeError(f"switch: the index must be an integer scalar, got {iav}")
+    if iav.dtype.kind != "b":
+        # clipped in its own dtype: converted first, a large index would wrap
+        index = P.minimum(P.maximum(index, np.zeros((), iav.dtype)[()]),
+                          np.asarray(len(branches) - 1, iav.dtype)[()])
+    return _branch(P.convert(index, np.dtype(np.int32)), list(branches), operands,
+                   [f"switch: branch {k}" for k in range(len(branches))])
+
+
+def _branch(index, branches, operands, names):
+    """Bind a ``cond`` of the functions ``branches`` (named ``names`` in errors)."""
     leaves, in_tree = tree_util.flatten(operands)
     avals = _avals(leaves)
     out_tree = []
@@ -290,27 +365,27 @@ def switch(index, branches, *operands):
     for k, (ir, _) in enumerate(traced[1:], 1):
         got = [v.aval for v in ir.outvars]
         if out_tree[k] != out_tree[0] or got != first:
-            raise TypeError(f"cond/switch: branch {k} returns {out_tree[k]} of ({_describe(got)}), "
-                            f"branch 0 returns {out_tree[0]} of ({_describe(first)}); every branch must "
-                            "return the same structure, shapes and dtypes")
-    iav = aval_of(index)
-    if iav.shape != () or iav.dtype.kind not in "biu":
-        raise TypeError(f"switch: the index must be an integer scalar, got {iav}")
-    index = P.convert(index, np.dtype(np.int32))
+            raise TypeError(f"{names[k]} returns {out_tree[k]} of ({_describe(got)}), {names[0]} returns "
+                            f"{out_tree[0]} of ({_describe(first)}); every branch must return the same "
+                            "structure, shapes and dtypes")
     outs = bind_cond(index, traced, leaves)
-    return tree_util.unflatten(out_tree[0], outs)
+    return _fresh(tree_util.unflatten(out_tree[0], outs), operands)
 
 
 def cond(pred, true_fun, false_fun, *operands):
     """``true_fun(*operands) if pred else false_fun(*operands)``, running one
     branch only (JAX's ``lax.cond``).  ``pred`` is a boolean (or integer)
     scalar; both branches return the same structure, shapes and dtypes."""
+    _check_function(true_fun, "cond: true_fun")
+    _check_function(false_fun, "cond: false_fun")
     pav = aval_of(pred)
     if pav.shape != ():
         raise TypeError(f"cond: the predicate must be a scalar, got {pav}; use np.where to choose "
                         "elementwise")
-    return switch(P.ne(pred, np.zeros((), pav.dtype)[()]) if pav.dtype != np.bool_ else pred,
-                  [false_fun, true_fun], *operands)
+    if pav.dtype != np.bool_:
+        pred = P.ne(pred, np.zeros((), pav.dtype)[()])
+    return _branch(P.convert(pred, np.dtype(np.int32)), [false_fun, true_fun], operands,
+                   ["cond: false_fun", "cond: true_fun"])
 
 
 def checkpoint(fun=None, *, prevent_cse=True, policy=None, static_argnums=()):
@@ -318,23 +393,34 @@ def checkpoint(fun=None, *, prevent_cse=True, policy=None, static_argnums=()):
     them (JAX's ``jax.checkpoint``, also ``remat``).  The values are the same;
     the gradient's memory holds ``fun``'s inputs instead of its internals.
     ``policy`` and ``prevent_cse`` are accepted for compatibility (everything
-    is recomputed)."""
+    is recomputed).  Keyword arguments holding arrays are operands like the
+    positional ones; other keyword arguments are passed through as they are."""
     if fun is None:
         return functools.partial(checkpoint, prevent_cse=prevent_cse, policy=policy,
                                  static_argnums=static_argnums)
+    check_callable(fun, "checkpoint")
     static = tuple(static_argnums) if isinstance(static_argnums, (tuple, list)) else (static_argnums,)
 
     @functools.wraps(fun)
-    def wrapped(*args):
+    def wrapped(*args, **kwargs):
         if not is_tracing():
-            return fun(*args)       # nothing to differentiate: nothing to recompute
+            # nothing to differentiate: nothing to recompute
+            return _fresh(fun(*args, **kwargs), args, kwargs)
         dyn = [a for i, a in enumerate(args) if i not in static]
+        # keyword arguments holding arrays are operands; others (flags, names) are fixed
+        dyn_kw = {k: v for k, v in kwargs.items() if _all_arrays(v)}
 
-        def call(*dyn_args):
+        def call(dyn_args, kw):
             it = iter(dyn_args)
-            return fun(*[a if i in static else next(it) for i, a in enumerate(args)])
-        return switch(np.int32(0), [call], *dyn)
+            return fun(*[a if i in static else next(it) for i, a in enumerate(args)],
+                       **{**kwargs, **kw})
+        return _branch(np.int32(0), [call], (dyn, dyn_kw), ["checkpoint"])
     return wrapped
+
+
+def _all_arrays(x):
+    return all(isinstance(v, (Tracer, np.ndarray, np.generic, bool, int, float))
+               for v in tree_util.flatten(x)[0])
 
 
 remat = checkpoint

@@ -54,6 +54,8 @@ class TreeDef:
     def __str__(self):
         if self.kind is None:
             return "*"
+        if self.kind is dict:       # the keys tell two dicts apart
+            return "{" + ", ".join(f"{k!r}: {c}" for k, c in zip(self.aux, self.children)) + "}"
         return f"{self.kind.__name__}({', '.join(map(str, self.children))})"
 
 
