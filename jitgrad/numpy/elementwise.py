@@ -1,0 +1,100 @@
+"""More of NumPy's elementwise functions, composed from the ufuncs: ``fmin``,
+``fmax``, ``logaddexp2``, ``sinc``, ``nan_to_num`` and ``select``.
+"""
+from __future__ import annotations
+
+import numpy as _np
+
+from ..core.trace import Tracer
+from .base import _PY_SCALARS, _is_exact, _operand, _shape, astype, result_dtype
+from .shapes import broadcast_to
+from .ufuncs import (_as_float, absolute, add, divide, equal, exp2, isinf, isnan, log1p, logical_and,
+                     maximum, minimum, multiply, negative, sin, subtract, where)
+
+_LN2 = float(_np.log(2.0))
+
+
+def _nan_aware(pick, name):
+    """fmax and fmin: the other operand where one is NaN, else maximum/minimum."""
+    def fn(x, y, /, **kwargs):
+        x, y = _operand(x), _operand(y)
+        m = pick(x, y, **kwargs)
+        if result_dtype(x, y).kind not in "fc":
+            return m
+        return where(isnan(y), x, where(isnan(x), y, m))
+    fn.__name__ = name
+    return fn
+
+
+fmax = _nan_aware(maximum, "fmax")
+fmin = _nan_aware(minimum, "fmin")
+
+
+def logaddexp2(x, y, /, **kwargs):
+    """log2(2**x + 2**y) = max(x, y) + log1p(2**-|x - y|) / ln 2, as logaddexp."""
+    x, y = _as_float(x), _as_float(y)
+    smooth = add(maximum(x, y), divide(log1p(exp2(negative(absolute(subtract(x, y))))), _LN2))
+    return where(logical_and(equal(x, y), isinf(x)), add(x, y), smooth)
+
+
+# sin(t)/t = sum_k (-1)^k t^(2k) / (2k+1)!; below |t| = 1 the terms up to t^20
+# leave an error under 1e-21, and the polynomial's derivatives are those of
+# sinc at 0 (sinc''(0) = -pi^2/3), where sin(t)/t has none.
+_SINC_TAYLOR = [(-1.0) ** k / float(_np.prod(_np.arange(1, 2 * k + 2, dtype=float)))
+                for k in range(11)]
+
+
+def sinc(x):
+    """sin(pi x) / (pi x), 1 at 0, with the right derivatives at 0 (every order)."""
+    x = _operand(x)
+    if isinstance(x, _PY_SCALARS) or _is_exact(x):
+        x = astype(_np.asarray(x) if isinstance(x, _PY_SCALARS) else x, _np.float64)
+    t = multiply(x, _np.pi)
+    small = absolute(t) < 1.0
+    t2 = multiply(t, t)
+    series = _SINC_TAYLOR[-1]
+    for c in reversed(_SINC_TAYLOR[:-1]):
+        series = add(multiply(series, t2), c)
+    safe = where(small, 1.0, t)          # (no 0/0 in the branch not taken)
+    return where(small, series, divide(sin(safe), safe))
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """NaN -> ``nan``, +inf -> ``posinf`` (default the largest float), -inf ->
+    ``neginf`` (default the most negative); other values pass (with their derivatives)."""
+    x = _operand(x)
+    dt = result_dtype(x)
+    if dt.kind not in "fc":
+        return x
+    info = _np.finfo(dt)
+    pos = info.max if posinf is None else posinf
+    neg = info.min if neginf is None else neginf
+    y = where(isnan(x), _np.asarray(nan, dt), x)
+    y = where(equal(x, _np.inf), _np.asarray(pos, dt), y)
+    return where(equal(x, -_np.inf), _np.asarray(neg, dt), y)
+
+
+def select(condlist, choicelist, default=0):
+    """The choice of the first true condition, elementwise (``default`` where none is)."""
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    if len(condlist) == 0:
+        raise ValueError("select with an empty condition list is not possible")
+    conds = [_operand(c) for c in condlist]
+    choices = [_operand(c) for c in choicelist]
+    for i, c in enumerate(conds):
+        if result_dtype(c) != _np.bool_ or isinstance(c, _PY_SCALARS) and type(c) is not bool:
+            raise TypeError(f"invalid entry {i} in condlist: should be boolean ndarray")
+    # NumPy makes every choice (and the default) an array: Python scalars are not weak here
+    dtypes = [_np.asarray(c).dtype if isinstance(c, _PY_SCALARS) else result_dtype(c)
+              for c in choices + [_operand(default)]]
+    dt = _np.result_type(*dtypes)
+    shape = _np.broadcast_shapes(*[_shape(c) for c in conds], *[_shape(c) for c in choices])
+    out = where(True, _np.asarray(default, dt) if not isinstance(default, Tracer) else default,
+                _np.zeros(shape, dt))
+    for c, v in zip(reversed(conds), reversed(choices)):
+        out = where(c, _np.asarray(v, dt) if isinstance(v, _PY_SCALARS) else v, out)
+    out = astype(out, dt)
+    if _shape(out) != shape:
+        out = broadcast_to(out, shape)
+    return out
