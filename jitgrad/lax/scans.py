@@ -1,5 +1,6 @@
-"""cumprod: running products along one axis.  Part of the primitive set
-assembled in :mod:`jitgrad.lax`; import it from there.
+"""cumprod (running products along one axis) and tie_mean (the derivative of
+sorted values where they tie).  Part of the primitive set assembled in
+:mod:`jitgrad.lax`; import them from there.
 
 A primitive rather than ``exp(cumsum(log(x)))``, which is inexact and fails
 at zeros and negative numbers.  Its tangent is written so that it is right at
@@ -11,9 +12,10 @@ import numpy as np
 
 from ..core.ir import Aval
 from ..core.trace import aval_of, bind
-from .elementwise import _new, add, convert, div, eq, mul, select, sub
+from .elementwise import _new, _unary, add, convert, div, eq, mul, ne, select, sub
+from .gather import gather, scatter_add
 from .reductions import cumsum
-from .structural import full
+from .structural import broadcast_in_dim, concatenate, full, reshape, slice_
 
 cumprod_p = _new("cumprod", "opaque")
 
@@ -77,3 +79,43 @@ cumprod_p.batch = lambda args, batched, size, axis: cumprod(args[0], axis + 1)
 
 def cumprod(x, axis):
     return bind(cumprod_p, x, axis=int(axis))
+
+
+# ---------------------------------------------------------------------------
+# tie_mean: the identity on values sorted along their last axis, whose tangent
+# at each position is the mean of the tangents of the positions that hold the
+# same value.  Where two values tie, that is the symmetric derivative of each
+# order statistic (a central difference sees the mean), and it does not depend
+# on which of the tied elements the sort put first.  The value costs a copy.
+
+
+def _tie_groups(s):
+    """Per position of s (rows, n): its run of equal values, numbered uniquely
+    over all rows (run numbers of row r start at r * n)."""
+    rows, n = s.shape
+    new = concatenate([full((rows, 1), True, np.bool_),
+                       ne(slice_(s, (0, 1), (rows, n), (1, 1)), slice_(s, (0, 0), (rows, n - 1), (1, 1)))],
+                      1)
+    group = sub(cumsum(convert(new, np.int64), 1), 1)
+    return add(group, broadcast_in_dim(np.arange(rows, dtype=np.int64) * n, (rows, n), (0,)))
+
+
+def _tie_mean_jvp(primals, tangents, out):
+    (s,), (t,) = primals, tangents
+    shape = aval_of(s).shape
+    if t is None or not shape or shape[-1] < 2 or 0 in shape:
+        return t
+    n = shape[-1]
+    rows = int(np.prod(shape[:-1], dtype=np.int64))
+    group = _tie_groups(reshape(s, (rows, n)))
+    flat = reshape(group, (rows * n,))
+    total = scatter_add(reshape(t, (rows * n,)), flat, rows * n)
+    count = scatter_add(full((rows * n,), 1, aval_of(t).dtype), flat, rows * n)
+    return reshape(div(gather(total, group), gather(count, group)), shape)
+
+
+tie_mean_p = _unary("tie_mean", lambda s: np.array(s, copy=True), "{0}", _tie_mean_jvp)
+
+
+def tie_mean(s):
+    return bind(tie_mean_p, s)

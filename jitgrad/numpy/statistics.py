@@ -4,9 +4,9 @@ statistics (``median``, ``quantile``, ``percentile`` and their NaN-ignoring
 forms, ``partition``), ``cov`` and ``corrcoef``.
 
 Order statistics read a sorted copy.  Where values tie, the derivative of a
-sorted position is the mean of the tied elements' derivatives: that is the
-symmetric (central) derivative of an order statistic at a tie of two, and it
-does not depend on which of the tied elements the sort happened to put first.
+sorted position is the mean of the tied elements' derivatives (``lax.tie_mean``):
+that is the symmetric (central) derivative of an order statistic at a tie of
+two, and it does not depend on which of the tied elements the sort put first.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from .indexing import argmax, argmin, argsort, diagonal, getitem, sort
 from .reductions import max, mean, min, prod, sum, var
 from .rounding import floor
 from .shapes import broadcast_to, moveaxis, reshape, squeeze, transpose
-from .ufuncs import (add, divide, isfinite, isnan, logical_not, maximum, minimum, multiply, sqrt,
+from .ufuncs import (add, divide, isnan, logical_not, maximum, minimum, multiply, sqrt,
                      subtract, where)
 
 # ---------------------------------------------------------------------------
@@ -155,31 +155,6 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
 # Order statistics
 
 
-def _tie_mean(s):
-    """``s`` (sorted along its last axis), whose derivative at each position is
-    the mean of the derivatives of the positions holding the same value."""
-    shape = _shape(s)
-    n = shape[-1]
-    rows = math.prod(shape[:-1])
-    if n < 2 or rows == 0:
-        return s
-    flat = reshape(s, (rows, n))
-    # group number of each position (equal runs share one), made unique per row
-    new = P.concatenate([P.full((rows, 1), True, _np.bool_),
-                         P.ne(getitem(flat, (slice(None), slice(1, None))),
-                              getitem(flat, (slice(None), slice(None, -1))))], 1)
-    group = P.sub(P.cumsum(P.convert(new, _np.int64), 1), 1)
-    group = P.add(group, P.broadcast_in_dim(_np.arange(rows, dtype=_np.int64) * n, (rows, n), (0,)))
-    fin = where(isfinite(flat), flat, 0)
-    total = P.scatter_add(reshape(fin, (rows * n,)), reshape(group, (rows * n,)), rows * n)
-    count = P.scatter_add(P.full((rows * n,), 1, result_dtype(s)), reshape(group, (rows * n,)),
-                          rows * n)
-    tied = divide(P.gather(total, group), P.gather(count, group))
-    # the value stays s exactly; the derivative is that of the group means
-    out = add(P.stop_gradient(flat), subtract(tied, P.stop_gradient(tied)))
-    return reshape(out, shape)
-
-
 def _sorted_last(a, axis):
     """a sorted along ``axis`` moved last (flattened when None), with tie-mean derivatives."""
     a = _operand(a)
@@ -194,7 +169,7 @@ def _sorted_last(a, axis):
         a = moveaxis(a, axes, tuple(range(nd - len(axes), nd))) if axes else a
         if len(axes) > 1:
             a = reshape(a, tuple(_shape(a)[d] for d in range(len(rest))) + (-1,))
-    return _tie_mean(sort(a, axis=-1)), axes
+    return P.tie_mean(sort(a, axis=-1)), axes
 
 
 def _kept(y, a_shape, axis, keepdims, lead=0):
