@@ -1,0 +1,307 @@
+"""NumPy coverage: the functions composed in jitgrad.numpy's arrays, elementwise,
+statistics and calculus families (and the cumprod and tie_mean primitives).
+
+One row per case: a function of one float array (other arguments are
+constants inside it), how to draw its input, and flags.  Every row is checked
+for value, dtype and shape against NumPy in the interpreter, for derivatives
+against finite differences (forward and reverse, to second order), and under
+vmap against a Python loop.  The compiled tier runs the rows in a few grouped
+functions (values and gradients), so that it compiles a handful of programs.
+Special points (ties, zeros, NaNs, sinc at 0) and errors have their own tables.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import jitgrad
+import jitgrad.numpy as jnp
+from jitgrad.testing import check_grads
+
+
+class Row:
+    def __init__(self, id, fn, shape=(3, 4), make=None, diff=True, vmap=True, compiled=True,
+                 rtol=1e-12, order=2):
+        self.id, self.fn, self.shape, self.make = id, fn, shape, make
+        self.diff, self.vmap, self.compiled, self.rtol, self.order = diff, vmap, compiled, rtol, order
+
+    def args(self, rng):
+        if self.make is not None:
+            return (self.make(rng),)
+        return (rng.standard_normal(self.shape),)
+
+
+def nans(rng, shape=(3, 4)):
+    x = rng.standard_normal(shape)
+    x.flat[[1, 6]] = np.nan
+    return x
+
+
+def with_nan_row(rng):
+    x = rng.standard_normal((3, 4))
+    x[1] = np.nan                       # an all-NaN slice along axis 1
+    x[0, 2] = np.nan
+    return x
+
+
+XP = np.array([-1.0, 0.0, 0.5, 2.0])
+FP = np.array([1.0, 3.0, -1.0, 0.0])
+W4 = np.arange(1.0, 5.0)
+
+ROWS = [
+    # rearranging, repeating, splitting, joining
+    Row("repeat", lambda a: np.repeat(a, 2, axis=1)),
+    Row("repeat_counts", lambda a: np.repeat(a, [1, 0, 2], axis=0)),
+    Row("repeat_flat", lambda a: np.repeat(a, 3)),
+    Row("tile", lambda a: np.tile(a, (2, 1, 3))),
+    Row("tile_short_reps", lambda a: np.tile(a, 2)),
+    Row("roll", lambda a: np.roll(a, (1, -2), (0, 1))),
+    Row("roll_flat", lambda a: np.roll(a, 5)),
+    Row("rot90", lambda a: np.rot90(a)),
+    Row("rot90_k3", lambda a: np.rot90(a, 3, (1, 0))),
+    Row("rot90_k2", lambda a: np.rot90(a, -2)),
+    Row("flip", lambda a: np.flip(a)),
+    Row("flip_axis", lambda a: np.flip(a, -1)),
+    Row("fliplr", lambda a: np.fliplr(a)),
+    Row("flipud", lambda a: np.flipud(a)),
+    Row("triu", lambda a: np.triu(a, 1)),
+    Row("tril", lambda a: np.tril(a, -1)),
+    Row("tril_1d", lambda a: np.tril(a), shape=(4,)),
+    Row("triu_3d", lambda a: np.triu(a), shape=(2, 3, 3)),
+    Row("split", lambda a: np.split(a, 2, axis=1)),
+    Row("split_indices", lambda a: np.split(a, [1, 3, 10]), shape=(5,)),
+    Row("array_split", lambda a: np.array_split(a, 3), shape=(5,)),
+    Row("hsplit", lambda a: np.hsplit(a, 2)),
+    Row("vsplit", lambda a: np.vsplit(a, [1])),
+    Row("dsplit", lambda a: np.dsplit(a, 2), shape=(2, 2, 4)),
+    Row("column_stack", lambda a: np.column_stack([a[0], a[1], a[:2].T])),
+    Row("dstack", lambda a: np.dstack([a, a[::-1]])),
+    Row("append", lambda a: np.append(a, a[0])),
+    Row("append_axis", lambda a: np.append(a, a[:1], axis=0)),
+    Row("atleast_2d", lambda a: np.atleast_2d(a), shape=(4,)),
+    Row("atleast_3d", lambda a: np.atleast_3d(a, a[0], a[0, 0])),
+    Row("atleast_1d_many", lambda a: np.atleast_1d(a[0, 0], a)),
+    Row("rollaxis", lambda a: np.rollaxis(a, 2), shape=(2, 3, 4)),
+    Row("rollaxis_start", lambda a: np.rollaxis(a, 0, 3), shape=(2, 3, 4)),
+    Row("moveaxis", lambda a: np.moveaxis(a, 0, -1), shape=(2, 3, 4)),
+    Row("kron", lambda a: np.kron(a, a[:2, :2])),
+    Row("kron_1d_2d", lambda a: np.kron(a[0], a)),
+    Row("meshgrid", lambda a: np.meshgrid(a[0], a[1, :2], a[2, :3])),
+    Row("meshgrid_ij_sparse", lambda a: np.meshgrid(a[0], a[1, :2], indexing="ij", sparse=True)),
+    Row("diagflat", lambda a: np.diagflat(a[:2], 1)),
+    Row("outer", lambda a: np.outer(a[0], a[1])),
+    Row("eye_scaled", lambda a: np.eye(3, 4, 1) * a[0, 0] + np.identity(4)[0] * a[1]),
+    Row("full_like_traced", lambda a: np.full_like(a, a[0, 0])),
+    Row("linspace", lambda a: np.linspace(a[0, 0], a[0, 1], 5)),
+    Row("linspace_arrays", lambda a: np.linspace(a[0, :2], a[1, :2], 4, endpoint=False, axis=1)),
+    Row("linspace_retstep", lambda a: np.linspace(a[0, 0], 3.0, 4, retstep=True)),
+    Row("pad_constant", lambda a: np.pad(a, ((1, 2), (0, 1)), constant_values=((1., 2.), (3., 4.)))),
+    Row("pad_traced_constant", lambda a: np.pad(a, 1, constant_values=a[0, 0])),
+    Row("pad_edge", lambda a: np.pad(a, 2, mode="edge")),
+    Row("pad_reflect", lambda a: np.pad(a, (3, 5), mode="reflect")),
+    Row("pad_symmetric", lambda a: np.pad(a, ((1, 4), (2, 0)), mode="symmetric")),
+    Row("pad_wrap", lambda a: np.pad(a, 5, mode="wrap")),
+    # elementwise
+    Row("select", lambda a: np.select([a > 0.5, a < -0.5], [a, a * 2], -1.0)),
+    Row("fmin", lambda a: np.fmin(a, np.where(a > 0, np.nan, 0.3))),
+    Row("fmax", lambda a: np.fmax(np.where(a > 1, np.nan, a), -a[::-1])),
+    Row("logaddexp2", lambda a: np.logaddexp2(a, a[::-1] * 3)),
+    Row("sinc", lambda a: np.sinc(a), make=lambda r: np.r_[r.standard_normal(8), 0.0, 0.05, -0.3]),
+    Row("nan_to_num", lambda a: np.nan_to_num(a, posinf=5.0, neginf=-7.0),
+        make=lambda r: np.r_[r.standard_normal(4), np.nan, np.inf, -np.inf]),
+    Row("nan_to_num_default", lambda a: np.nan_to_num(a) * 1e-300,
+        make=lambda r: np.r_[r.standard_normal(4), np.nan, np.inf, -np.inf], diff=False),
+    Row("radians_degrees", lambda a: np.radians(a) + np.degrees(a) + np.deg2rad(a) + np.rad2deg(a)),
+    # running products, differences, integrals, vector products
+    Row("cumprod", lambda a: np.cumprod(a, axis=1)),
+    Row("cumprod_flat", lambda a: np.cumprod(a)),
+    Row("nancumsum_nancumprod", lambda a: np.nancumsum(a, 0) + np.nancumprod(a, 1), make=nans),
+    Row("diff_prepend_append", lambda a: np.diff(a, prepend=0.0, append=a[:, :1])),
+    Row("diff_n2", lambda a: np.diff(a, 2, axis=0), shape=(4, 3)),
+    Row("ediff1d", lambda a: np.ediff1d(a, to_begin=[1.0, 2.0], to_end=3.0)),
+    Row("trapezoid", lambda a: np.trapezoid(a)),
+    Row("trapezoid_x", lambda a: np.trapezoid(a, np.array([0., 1., 3., 4.5]))),
+    Row("trapezoid_dx_axis0", lambda a: np.trapezoid(a, dx=0.3, axis=0)),
+    Row("gradient", lambda a: np.gradient(a)),
+    Row("gradient_spacing_edge2", lambda a: np.gradient(a, 0.5, axis=1, edge_order=2)),
+    Row("gradient_coords_edge2", lambda a: np.gradient(a, np.array([0., 1., 3., 4.5]), axis=1,
+                                                       edge_order=2)),
+    Row("gradient_coords", lambda a: np.gradient(a, [0., 1., 2.5], np.array([0., 1., 3., 4.5]))),
+    Row("cross", lambda a: np.cross(a[:, :3], a[::-1, 1:])),
+    Row("cross_axis", lambda a: np.cross(a[:3], a[1:], axis=0), shape=(4, 2)),
+    # reductions and statistics
+    Row("nansum", lambda a: np.nansum(a, axis=0), make=nans),
+    Row("nanmean", lambda a: np.nanmean(a, axis=1, keepdims=True), make=nans),
+    Row("nanmax", lambda a: np.nanmax(a, axis=1), make=with_nan_row),
+    Row("nanmin", lambda a: np.nanmin(a), make=nans),
+    Row("nanprod", lambda a: np.nanprod(a, axis=1), make=nans),
+    Row("nanstd", lambda a: np.nanstd(a, axis=1, ddof=1), make=nans),
+    Row("nanvar", lambda a: np.nanvar(a), make=nans),
+    Row("nanargmax", lambda a: np.nanargmax(a, axis=1), make=nans, diff=False),
+    Row("nanargmin", lambda a: np.nanargmin(a), make=nans, diff=False),
+    Row("average", lambda a: np.average(a, axis=1, weights=W4)),
+    Row("average_returned", lambda a: np.average(a, axis=0, weights=a * a, returned=True)),
+    Row("average_plain", lambda a: np.average(a, returned=True)),
+    Row("median", lambda a: np.median(a, axis=1)),
+    Row("median_all", lambda a: np.median(a)),
+    Row("median_odd_keepdims", lambda a: np.median(a, axis=0, keepdims=True)),
+    Row("percentile", lambda a: np.percentile(a, [10, 50, 90], axis=0)),
+    Row("quantile", lambda a: np.quantile(a, 0.3, axis=1, keepdims=True)),
+    Row("quantile_nearest", lambda a: np.quantile(a, [0.3, 0.7], method="nearest")),
+    Row("quantile_hazen", lambda a: np.quantile(a, [0.3, 0.7], method="hazen", axis=(0, 1))),
+    Row("quantile_methods", lambda a: [np.quantile(a, 0.4, axis=1, method=m) for m in (
+        "inverted_cdf", "averaged_inverted_cdf", "closest_observation", "interpolated_inverted_cdf",
+        "weibull", "median_unbiased", "normal_unbiased", "lower", "higher", "midpoint")],
+        compiled=False),
+    Row("nanmedian", lambda a: np.nanmedian(a, axis=1), make=nans),
+    Row("nanquantile", lambda a: np.nanquantile(a, [0.2, 0.9], axis=0), make=nans),
+    Row("nanpercentile", lambda a: np.nanpercentile(a, 40), make=nans),
+    Row("partition", lambda a: np.partition(a, 2)[2], shape=(5,)),
+    Row("cov", lambda a: np.cov(a)),
+    Row("cov_y_bias", lambda a: np.cov(a[0], a[1], bias=True)),
+    Row("cov_weights", lambda a: np.cov(a, rowvar=False, aweights=np.arange(1., 4.),
+                                        fweights=[1, 2, 1])),
+    Row("corrcoef", lambda a: np.corrcoef(a)),
+    Row("ptp", lambda a: np.ptp(a, axis=0)),
+    # signal and interpolation
+    Row("convolve", lambda a: np.convolve(a, a[:3]), shape=(5,)),
+    Row("convolve_same", lambda a: np.convolve(a[:2], a, "same"), shape=(5,)),
+    Row("convolve_valid", lambda a: np.convolve(a, a[:2], "valid"), shape=(5,)),
+    Row("correlate_full", lambda a: np.correlate(a, a[:3], "full"), shape=(5,)),
+    Row("correlate_same_short_first", lambda a: np.correlate(a[:2], a, "same"), shape=(5,)),
+    Row("correlate_same_even", lambda a: np.correlate(a, a[:4], "same"), shape=(5,)),
+    Row("correlate_valid", lambda a: np.correlate(a[:2], a), shape=(5,)),
+    Row("interp", lambda a: np.interp(a, XP, FP)),
+    Row("interp_traced_fp", lambda a: np.interp(a, XP[:3], a[0, :3], left=-5.0, right=7.0)),
+    Row("interp_period", lambda a: np.interp(a, np.array([0., 1., 2.5]), np.array([1., 3., -1.]),
+                                             period=3.0)),
+    Row("searchsorted", lambda a: np.searchsorted(XP, a), diff=False),
+    Row("searchsorted_right_sorter", lambda a: np.searchsorted(a[0], a[1], side="right",
+                                                               sorter=np.argsort(a[0])), diff=False),
+]
+
+BY_ID = {r.id: r for r in ROWS}
+assert len(BY_ID) == len(ROWS)
+
+
+def _leaves(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _check_same(got, ref, rtol):
+    got, ref = _leaves(got), _leaves(ref)
+    assert len(got) == len(ref)
+    for g, r in zip(got, ref):
+        g, r = np.asarray(g), np.asarray(r)
+        assert g.dtype == r.dtype and g.shape == r.shape, (g.dtype, r.dtype, g.shape, r.shape)
+        if r.dtype.kind == "f":
+            np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol * (1 + np.nanmax(np.abs(r), initial=0)),
+                                       equal_nan=True)
+        else:
+            np.testing.assert_array_equal(g, r)
+
+
+def _is_float(x):
+    return (x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype).kind == "f"
+
+
+def _numpy(fn, *args):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # (all-NaN slices and 2-vector cross products warn)
+        return fn(*args)
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+@pytest.mark.parametrize("r", ROWS, ids=lambda r: r.id)
+def test_value(r, rng):
+    args = r.args(rng)
+    _check_same(jitgrad.jit(r.fn)(*args), _numpy(r.fn, *args), r.rtol)
+
+
+def _scalarised(fn, args, rng):
+    """sum of every float output times fixed random weights."""
+    ws = [rng.standard_normal(np.shape(o)) for o in _leaves(_numpy(fn, *args))]
+
+    def g(*a):
+        total = 0.0
+        for o, w in zip(_leaves(fn(*a)), ws):
+            if _is_float(o):        # (NaN outputs, such as all-NaN slices, count as 0)
+                total = total + np.sum(np.where(np.isnan(o), 0.0, o) * w)
+        return total
+    return g
+
+
+@pytest.mark.parametrize("r", [r for r in ROWS if r.diff], ids=lambda r: r.id)
+def test_grads(r, rng):
+    args = r.args(rng)
+    check_grads(_scalarised(r.fn, args, rng), args, order=r.order)
+
+
+@pytest.mark.parametrize("r", [r for r in ROWS if r.vmap], ids=lambda r: r.id)
+def test_vmap(r, rng):
+    batch = [r.args(rng) for _ in range(3)]
+    stacked = tuple(np.stack(a) for a in zip(*batch))
+    got = jitgrad.vmap(r.fn)(*stacked)
+    refs = [_leaves(_numpy(r.fn, *a)) for a in batch]
+    want = [np.stack(parts) for parts in zip(*refs)]
+    _check_same(_leaves(got), want, r.rtol)
+
+
+# ---------------------------------------------------------------------------
+# The compiled tier: the rows in a few grouped functions (each compiles once)
+
+COMPILED = [r for r in ROWS if r.compiled]
+_SORTS = ("median", "percentile", "quantile", "nanmedian", "nanquantile", "nanpercentile",
+          "partition", "interp_period", "searchsorted_right_sorter")
+GROUPS = {"sort_based": [r for r in COMPILED if r.id in _SORTS]}
+_rest = [r for r in COMPILED if r.id not in _SORTS]
+GROUPS.update({f"group{i}": _rest[i::3] for i in range(3)})
+
+
+def _group_fn(rows):
+    def fn(*args):
+        outs = []
+        for r, a in zip(rows, args):
+            outs.extend(_leaves(r.fn(a)))
+        return tuple(outs)
+    return fn
+
+
+@pytest.mark.parametrize("name", sorted(GROUPS))
+def test_compiled_values_and_grads(name, rng):
+    rows = GROUPS[name]
+    args = [r.args(rng)[0] for r in rows]
+    fn = _group_fn(rows)
+    diff_rows = [i for i, r in enumerate(rows) if r.diff]
+    weights = {}
+
+    def loss(*xs):
+        total = 0.0
+        full = list(args)
+        for i, x in zip(diff_rows, xs):
+            full[i] = x
+        for i in diff_rows:
+            for k, o in enumerate(_leaves(rows[i].fn(full[i]))):
+                if _is_float(o):
+                    w = weights.setdefault((i, k), np.cos(np.arange(o.size)).reshape(o.shape))
+                    total = total + np.sum(o * w)
+        return total
+
+    dargs = [args[i] for i in diff_rows]
+    want_vals = _numpy(fn, *args)
+    want_grads = jitgrad.grad(loss, argnums=tuple(range(len(dargs))))(*dargs)
+    with jitgrad.config(compile="always"):
+        got_vals = jitgrad.jit(fn)(*args)
+        got_grads = jitgrad.grad(loss, argnums=tuple(range(len(dargs))))(*dargs)
+    _check_same(got_vals, want_vals, 1e-12)
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
