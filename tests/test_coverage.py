@@ -305,3 +305,185 @@ def test_compiled_values_and_grads(name, rng):
     _check_same(got_vals, want_vals, 1e-12)
     for g, w in zip(got_grads, want_grads):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Special points: where random points never land
+
+
+def test_sinc_derivatives_at_zero():
+    d1 = jitgrad.grad(np.sinc)
+    d2 = jitgrad.grad(d1)
+    d4 = jitgrad.grad(jitgrad.grad(d2))
+    assert np.sinc(0.0) == jitgrad.jit(np.sinc)(0.0) == 1.0
+    assert d1(0.0) == 0.0
+    np.testing.assert_allclose(d2(0.0), -np.pi ** 2 / 3, rtol=1e-14)
+    np.testing.assert_allclose(d4(0.0), np.pi ** 4 / 5, rtol=1e-12)
+    # and on both sides of the switch between the series and sin(t)/t (|pi x| = 1)
+    for x in (1 / np.pi - 1e-9, 1 / np.pi + 1e-9, 0.0, 1e-7, -2.5):
+        check_grads(np.sinc, (np.array([x]),), order=2)
+
+
+@pytest.mark.parametrize("zeros", [[2], [1, 3], [0, 2, 3], [1, 2, 3, 4]])
+def test_cumprod_at_zeros(zeros, rng):
+    x = rng.uniform(0.5, 1.5, 6) * rng.choice([-1, 1], 6)
+    x[zeros] = 0.0
+    check_grads(lambda a: np.cumprod(a), (x,), order=2)
+    check_grads(lambda a: np.cumprod(a.reshape(2, 3), axis=1), (x,), order=2)
+    # the gradient of the last running product is the product of the others
+    g = jitgrad.grad(lambda a: np.cumprod(a)[-1])(x)
+    want = [np.prod(np.delete(x, i)) for i in range(6)]
+    np.testing.assert_allclose(g, want, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda a: np.median(a), lambda a: np.percentile(a, [20, 50]), lambda a: np.quantile(a, 0.75),
+    lambda a: np.nanmedian(a), lambda a: np.nanmax(a), lambda a: np.partition(a, 2)[2],
+    lambda a: np.median(a.reshape(1, 5), axis=1)], ids=["median", "percentile", "quantile",
+                                                        "nanmedian", "nanmax", "partition",
+                                                        "median_axis"])
+def test_order_statistics_at_ties(fn):
+    # two elements tie at each order statistic used: the central difference
+    # sees the mean of their derivatives, and so does jitgrad.  (The second
+    # derivative is 0, but a difference of first derivatives across a tie is not.)
+    for x in ([1.0, 2.0, 2.0, 5.0, 0.0], [3.0, 3.0, 1.0, 1.0, 2.0], [2.0, 1.0, 1.0, 3.0, 3.0]):
+        x = np.array(x)
+        check_grads(fn, (x,), order=1)
+        hess_v = jitgrad.grad(lambda a: np.sum(jitgrad.grad(lambda b: np.sum(fn(b)))(a) * x))(x)
+        np.testing.assert_array_equal(hess_v, 0.0)
+
+
+def test_nan_functions_ignore_nan_positions():
+    x = np.array([1.0, np.nan, -2.0, 3.0, np.nan, 0.5])
+    for f in (np.nansum, np.nanmean, np.nanmax, np.nanmin, np.nanprod, np.nanstd, np.nanvar,
+              np.nanmedian, lambda a: np.nanquantile(a, 0.3), lambda a: np.nancumsum(a)[-1],
+              lambda a: np.fmax(a, 0.0).sum(), lambda a: np.nan_to_num(a).sum()):
+        g = jitgrad.grad(f)(x)
+        assert np.all(g[np.isnan(x)] == 0.0) and np.all(np.isfinite(g)), g
+        check_grads(f, (x,), order=2)
+
+
+def test_fmax_fmin_take_the_number_beside_nan():
+    x, y = np.array([np.nan, 1.0, 2.0]), np.array([3.0, np.nan, 1.0])
+    gx, gy = jitgrad.grad(lambda a, b: np.sum(np.fmax(a, b)), argnums=(0, 1))(x, y)
+    np.testing.assert_array_equal(gx, [0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(gy, [1.0, 0.0, 0.0])
+
+
+def test_special_points_compiled():
+    x = np.array([0.7, 0.0, -1.2, 0.0, 0.9])
+
+    def f(a):
+        return np.sum(np.cumprod(a) * np.arange(1.0, 6.0)) + np.sum(np.sinc(a)) + np.median(a[:3])
+
+    hvp = jitgrad.grad(lambda a: np.sum(jitgrad.grad(f)(a) * np.cos(a)))
+    want_g, want_h = jitgrad.grad(f)(x), hvp(x)
+    with jitgrad.config(compile="always"):
+        got_g, got_h = jitgrad.grad(f)(x), hvp(x)
+    np.testing.assert_allclose(got_g, want_g, rtol=1e-13)
+    np.testing.assert_allclose(got_h, want_h, rtol=1e-12)
+    check_grads(f, (x,), order=2)
+
+
+# ---------------------------------------------------------------------------
+# dtypes: integer and float32 inputs give NumPy's dtypes
+
+
+DTYPE_ROWS = [
+    ("cumprod", lambda a: np.cumprod(a)), ("sinc", np.sinc), ("median", np.median),
+    ("quantile", lambda a: np.quantile(a, [0.2, 0.5])), ("nansum", np.nansum),
+    ("nanmean", np.nanmean), ("nanvar", np.nanvar), ("nanmax", np.nanmax),
+    ("average", lambda a: np.average(a, weights=np.ones(a.shape, a.dtype))),
+    ("gradient", np.gradient), ("trapezoid", np.trapezoid), ("interp", lambda a: np.interp(a, XP, FP)),
+    ("convolve", lambda a: np.convolve(a, a[:2])), ("cross", lambda a: np.cross(a[:3], a[1:4])),
+    ("kron", lambda a: np.kron(a, a[:2])), ("tile", lambda a: np.tile(a, 2)),
+    ("pad", lambda a: np.pad(a, 1, constant_values=2.5)), ("pad_reflect", lambda a: np.pad(a, 2, "reflect")),
+    ("cov", lambda a: np.cov(a)), ("corrcoef", lambda a: np.corrcoef(a, a[::-1])),
+    ("linspace", lambda a: np.linspace(a[0], a[1], 3)), ("logaddexp2", lambda a: np.logaddexp2(a, 1)),
+    ("fmax", lambda a: np.fmax(a, 1)), ("nan_to_num", np.nan_to_num), ("diff_bool", lambda a: np.diff(a > 1)),
+    ("select", lambda a: np.select([a > 1], [a])), ("repeat", lambda a: np.repeat(a, 2)),
+    ("searchsorted", lambda a: np.searchsorted(np.sort(a), a)), ("ptp", np.ptp),
+    ("ediff1d", lambda a: np.ediff1d(a, to_begin=1)), ("percentile", lambda a: np.percentile(a, 30.0)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.float32])
+@pytest.mark.parametrize("name,fn", DTYPE_ROWS, ids=[n for n, _ in DTYPE_ROWS])
+def test_dtypes(name, fn, dtype):
+    a = np.array([3, 1, 4, 1, 5, 9], dtype)
+    ref = _numpy(fn, a)
+    rtol = 1e-6 if any(np.asarray(r).dtype == np.float32 for r in _leaves(ref)) else 1e-12
+    _check_same(jitgrad.jit(fn)(a), ref, rtol)
+
+
+# ---------------------------------------------------------------------------
+# Errors: the exception NumPy raises, at trace time
+
+
+X34 = np.arange(12.0).reshape(3, 4)
+ERRORS = [
+    ("roll_axis", lambda a: np.roll(a, 1, axis=5)), ("flip_axis", lambda a: np.flip(a, 2)),
+    ("fliplr_1d", lambda a: np.fliplr(a[0])), ("flipud_0d", lambda a: np.flipud(a[0, 0])),
+    ("rot90_same_axes", lambda a: np.rot90(a, 1, (0, 0))), ("rot90_bad_axes", lambda a: np.rot90(a, 1, (0, 5))),
+    ("rot90_three_axes", lambda a: np.rot90(a, 1, (0, 1, 2))),
+    ("split_unequal", lambda a: np.split(a, 3, axis=1)), ("split_axis", lambda a: np.split(a, 2, axis=3)),
+    ("array_split_zero", lambda a: np.array_split(a, 0)),
+    ("vsplit_1d", lambda a: np.vsplit(a[0], 2)), ("dsplit_2d", lambda a: np.dsplit(a, 2)),
+    ("hsplit_0d", lambda a: np.hsplit(a[0, 0], 1)),
+    ("repeat_negative", lambda a: np.repeat(a, -1)), ("repeat_counts", lambda a: np.repeat(a, [1, 2], axis=0)),
+    ("repeat_axis", lambda a: np.repeat(a, 2, axis=2)),
+    ("pad_negative", lambda a: np.pad(a, -1)), ("pad_mode", lambda a: np.pad(a, 1, mode="bogus")),
+    ("pad_kwarg", lambda a: np.pad(a, 1, mode="edge", constant_values=3)),
+    ("pad_width_shape", lambda a: np.pad(a, ((1, 2, 3),))),
+    ("pad_empty_reflect", lambda a: np.pad(a[:0], 1, mode="reflect")),
+    ("select_lengths", lambda a: np.select([a > 1], [a, a])), ("select_empty", lambda a: np.select([], [])),
+    ("select_not_bool", lambda a: np.select([a], [a])),
+    ("linspace_negative", lambda a: np.linspace(a[0, 0], 1.0, -1)),
+    ("cross_dims", lambda a: np.cross(a, a)), ("gradient_small", lambda a: np.gradient(a[:, :1], axis=1)),
+    ("gradient_args", lambda a: np.gradient(a, 1.0, 2.0, 3.0)),
+    ("gradient_edge3", lambda a: np.gradient(a, edge_order=3)),
+    ("gradient_coords_len", lambda a: np.gradient(a, np.arange(3.0), axis=1)),
+    ("partition_kth", lambda a: np.partition(a, 7)),
+    ("quantile_q", lambda a: np.quantile(a, 1.5)), ("percentile_q", lambda a: np.percentile(a, -1)),
+    ("quantile_method", lambda a: np.quantile(a, 0.5, method="bogus")),
+    ("median_axis", lambda a: np.median(a, axis=2)), ("nanmean_axis", lambda a: np.nanmean(a, axis=-3)),
+    ("cumprod_axis", lambda a: np.cumprod(a, axis=2)), ("nanmax_empty", lambda a: np.nanmax(a[:0])),
+    ("average_no_axis", lambda a: np.average(a, weights=np.ones(4))),
+    ("average_weights_shape", lambda a: np.average(a, axis=1, weights=np.ones(3))),
+    ("average_zero_weights", lambda a: np.average(a, axis=1, weights=np.zeros(4))),
+    ("convolve_empty", lambda a: np.convolve(a[0], a[0, :0])),
+    ("correlate_mode", lambda a: np.correlate(a[0], a[1], "bogus")),
+    ("interp_lengths", lambda a: np.interp(a, XP, FP[:3])), ("interp_empty", lambda a: np.interp(a, XP[:0], FP[:0])),
+    ("interp_period_zero", lambda a: np.interp(a, XP, FP, period=0)),
+    ("searchsorted_side", lambda a: np.searchsorted(XP, a, side="middle")),
+    ("searchsorted_2d", lambda a: np.searchsorted(a, a[0])),
+    ("meshgrid_indexing", lambda a: np.meshgrid(a[0], a[1], indexing="xyz")),
+    ("diff_negative", lambda a: np.diff(a, -1)), ("diff_0d", lambda a: np.diff(a[0, 0])),
+    ("rollaxis_start", lambda a: np.rollaxis(a, 0, 5)), ("rollaxis_axis", lambda a: np.rollaxis(a, 3)),
+    ("cov_3d", lambda a: np.cov(a.reshape(1, 3, 4))), ("tile_negative", lambda a: np.tile(a, -1)),
+    ("ediff1d_cast", lambda a: np.ediff1d(a.astype(np.int64), to_begin=1.5)),
+    ("kron_ok_trap", lambda a: np.trapezoid(a, axis=3)),
+    ("append_axis", lambda a: np.append(a, a[0], axis=0)), ("column_stack_rows", lambda a: np.column_stack([a, a[0]])),
+]
+
+
+@pytest.mark.parametrize("name,fn", ERRORS, ids=[n for n, _ in ERRORS])
+def test_errors_match_numpy(name, fn):
+    with pytest.raises(Exception) as numpy_error:
+        _numpy(fn, X34)
+    with pytest.raises(type(numpy_error.value)):
+        jitgrad.jit(fn)(X34)
+
+
+def test_unique_of_traced_array_raises_clearly():
+    assert np.array_equal(jnp.unique(np.array([2, 1, 2])) if False else np.unique([2, 1, 2]), [1, 2])
+    with pytest.raises(NotImplementedError, match="shape depends on the values"):
+        jitgrad.jit(lambda a: np.unique(a))(X34)
+
+
+def test_full_eye_identity_tri_in_jitgrad_numpy():
+    f = jitgrad.jit(lambda s: jnp.full((2, 3), s) + jnp.eye(2, 3) * s + jnp.tri(2, 3) + jnp.identity(3)[:2])
+    s = 1.5
+    np.testing.assert_array_equal(f(s), np.full((2, 3), s) + np.eye(2, 3) * s + np.tri(2, 3) + np.identity(3)[:2])
+    np.testing.assert_allclose(jitgrad.grad(lambda s: jnp.full((2, 3), s).sum())(s), 6.0)
+    assert jnp.trapz is jnp.trapezoid

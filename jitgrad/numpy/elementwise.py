@@ -18,10 +18,11 @@ def _nan_aware(pick, name):
     """fmax and fmin: the other operand where one is NaN, else maximum/minimum."""
     def fn(x, y, /, **kwargs):
         x, y = _operand(x), _operand(y)
-        m = pick(x, y, **kwargs)
         if result_dtype(x, y).kind not in "fc":
-            return m
-        return where(isnan(y), x, where(isnan(x), y, m))
+            return pick(x, y, **kwargs)
+        # each NaN replaced by the other operand first, so that neither the
+        # value nor the derivative (in either mode) sees a NaN that is not chosen
+        return pick(where(isnan(x), y, x), where(isnan(y), x, y))
     fn.__name__ = name
     return fn
 
@@ -85,10 +86,12 @@ def select(condlist, choicelist, default=0):
     for i, c in enumerate(conds):
         if result_dtype(c) != _np.bool_ or isinstance(c, _PY_SCALARS) and type(c) is not bool:
             raise TypeError(f"invalid entry {i} in condlist: should be boolean ndarray")
-    # NumPy makes every choice (and the default) an array: Python scalars are not weak here
-    dtypes = [_np.asarray(c).dtype if isinstance(c, _PY_SCALARS) else result_dtype(c)
-              for c in choices + [_operand(default)]]
-    dt = _np.result_type(*dtypes)
+    # NumPy makes every choice an array (a Python scalar among them is not
+    # weak), then promotes with the default (which is, if a Python scalar)
+    dt = _np.result_type(*[_np.asarray(c).dtype if isinstance(c, _PY_SCALARS) else result_dtype(c)
+                           for c in choices])
+    default = _operand(default)
+    dt = _np.result_type(dt, default if isinstance(default, _PY_SCALARS) else result_dtype(default))
     shape = _np.broadcast_shapes(*[_shape(c) for c in conds], *[_shape(c) for c in choices])
     out = where(True, _np.asarray(default, dt) if not isinstance(default, Tracer) else default,
                 _np.zeros(shape, dt))

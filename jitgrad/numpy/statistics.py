@@ -132,6 +132,9 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
         return (avg, scl) if returned else avg
     w = _operand(weights)
     sa, sw = _shape(a), _shape(w)
+    if not isinstance(w, Tracer) and _np.any(
+            _np.sum(_np.asarray(w, _np.float64), axis=axis if sa == sw else None) == 0.0):
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
     dt = _np.result_type(result_dtype(a, w), _np.float64) if result_dtype(a).kind in "biu" \
         else result_dtype(a, w)
     if sa != sw:
@@ -142,8 +145,6 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
             raise ValueError("Shape of weights must be consistent with shape of a along specified axis.")
         # weights along the axes, broadcast to a's shape
         w = broadcast_to(reshape(w, tuple(sa[d] if d in axes else 1 for d in range(len(sa)))), sa)
-    if not isinstance(w, Tracer) and _np.any(_np.sum(_np.asarray(w, dt), axis=axis) == 0.0):
-        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
     scl = sum(astype(w, dt), axis=axis, keepdims=keepdims)
     avg = divide(sum(multiply(astype(a, dt), astype(w, dt)), axis=axis, keepdims=keepdims), scl)
     if returned:
