@@ -473,3 +473,74 @@ def test_full_eye_identity_tri_in_jitgrad_numpy():
     np.testing.assert_array_equal(f(s), np.full((2, 3), s) + np.eye(2, 3) * s + np.tri(2, 3) + np.identity(3)[:2])
     np.testing.assert_allclose(jitgrad.grad(lambda s: jnp.full((2, 3), s).sum())(s), 6.0)
     assert jnp.trapz is jnp.trapezoid
+
+
+# ---------------------------------------------------------------------------
+# Edge cases: 0-d, empty, NaN and inf, integer inputs, non-contiguous views
+
+EDGE = {
+ "median_empty_axis": (lambda a: np.median(a, axis=1), np.zeros((2, 0))),
+ "quantile_empty": (lambda a: np.quantile(a, 0.5), np.zeros(0)),
+ "median_empty": (lambda a: np.median(a), np.zeros(0)),
+ "nanmedian_empty": (lambda a: np.nanmedian(a), np.zeros(0)),
+ "cumprod_0d": (lambda a: np.cumprod(a), np.float64(3.)),
+ "sinc_int": (lambda a: np.sinc(a), np.int64(2)),
+ "repeat_0d": (lambda a: np.repeat(a, 2), np.float64(3.)),
+ "tile_0d": (lambda a: np.tile(a, 3), np.float64(2.)),
+ "roll_0d": (lambda a: np.roll(a, 1), np.float64(2.)),
+ "flip_0d": (lambda a: np.flip(a), np.float64(3.)),
+ "pad_0d": (lambda a: np.pad(a, 1), np.float64(2.)),
+ "gradient_empty": (lambda a: np.gradient(a), np.zeros(0)),
+ "trapezoid_empty": (lambda a: np.trapezoid(a), np.zeros(0)),
+ "cov_one_obs": (lambda a: np.cov(a), np.zeros((2, 1))),
+ "interp_scalar": (lambda a: np.interp(a, [1., 3.], [0., 1.]), np.float64(2.)),
+ "searchsorted_scalar": (lambda a: np.searchsorted([1., 2.], a), np.float64(1.5)),
+ "linspace_1": (lambda a: np.linspace(a, 1., 1), np.float64(0.)),
+ "linspace_0": (lambda a: np.linspace(a, 1., 0), np.float64(0.)),
+ "nansum_empty": (lambda a: np.nansum(a), np.zeros(0)),
+ "average_empty": (lambda a: np.average(a), np.zeros(0)),
+ "nanmean_allnan": (lambda a: np.nanmean(a), np.full(3, np.nan)),
+ "nanvar_ddof": (lambda a: np.nanvar(a, ddof=3), np.array([1., np.nan, 2.])),
+ "cumprod_empty": (lambda a: np.cumprod(a), np.zeros(0)),
+ "roll_empty": (lambda a: np.roll(a, 2), np.zeros(0)),
+ "split_empty": (lambda a: np.array_split(a, 3), np.zeros(2)),
+ "median_inf": (lambda a: np.median(a), np.array([np.inf, 1., np.inf])),
+ "median_nan": (lambda a: np.median(a, axis=0), np.array([[np.nan, 1.], [2., 3.]])),
+ "quantile_nan": (lambda a: np.quantile(a, [0., 1.], axis=1), np.array([[np.nan, 1.], [2., 3.]])),
+ "kron_0d": (lambda a: np.kron(a, np.ones(2)), np.float64(2.)),
+ "cross_bcast": (lambda a: np.cross(a, [1., 2., 3.]), np.ones((2, 3))),
+ "meshgrid_one": (lambda a: np.meshgrid(a), np.ones(3)),
+ "meshgrid_none": (lambda a: np.meshgrid(), np.ones(3)),
+ "noncontig": (lambda a: np.median(a[::2, ::-1], axis=0) + np.cumprod(a.T[1]).sum(), np.arange(12.).reshape(4, 3)),
+ "float32_cumprod": (lambda a: np.cumprod(a), np.arange(1, 5, dtype=np.float32)),
+ "tril_int": (lambda a: np.tril(a), np.arange(9).reshape(3, 3)),
+ "pad_int_float": (lambda a: np.pad(a, 1, constant_values=2.7), np.arange(3)),
+ "nan_to_num_int": (lambda a: np.nan_to_num(a), np.arange(3)),
+ "select_scalar_choice": (lambda a: np.select([a > 1, a < 0], [1.5, a]), np.arange(3.)),
+ "logaddexp2_inf": (lambda a: np.logaddexp2(a, a), np.array([-np.inf, np.inf, 1.])),
+ "fmax_both_nan": (lambda a: np.fmax(a, a), np.array([np.nan, 1.])),
+ "sinc_inf": (lambda a: np.sinc(a), np.array([np.inf, np.nan, -0.0])),
+ "interp_nan": (lambda a: np.interp(a, [0., 1.], [0., 1.]), np.array([np.nan, 0.5])),
+ "corrcoef_1d": (lambda a: np.corrcoef(a), np.arange(3.)),
+ "average_int": (lambda a: np.average(a, weights=[1, 2, 3]), np.arange(3)),
+ "ptp_int": (lambda a: np.ptp(a), np.arange(3)),
+ "diff_int_prepend_float": (lambda a: np.diff(a, prepend=0.5), np.arange(3)),
+ "convolve_int_float": (lambda a: np.convolve(a, [0.5, 1.]), np.arange(3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE))
+def test_edge_cases_agree_with_numpy(name):
+    f, a = EDGE[name]
+    try:
+        ref = _numpy(f, a)
+    except Exception as e:
+        with pytest.raises(type(e)):
+            jitgrad.jit(f)(a)
+        return
+    _check_same(jitgrad.jit(f)(a), ref, 1e-12)
+
+
+def test_methods():
+    a = np.arange(1.0, 4.0)
+    np.testing.assert_array_equal(jitgrad.jit(lambda x: x.cumprod() + x.repeat(1))(a), [2.0, 4.0, 9.0])

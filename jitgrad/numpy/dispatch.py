@@ -131,6 +131,8 @@ def _install_tracer_methods():
     T.sum = _ns.sum
     T.prod = _ns.prod
     T.cumsum = _ns.cumsum
+    T.cumprod = _ns.cumprod
+    T.repeat = _ns.repeat
     T.diagonal = _ns.diagonal
     T.trace = _ns.trace
     T.argsort = _ns.argsort

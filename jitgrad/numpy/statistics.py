@@ -234,7 +234,7 @@ def _quantile(a, q, axis, method, keepdims, who, scale):
     s, _ = _sorted_last(astype(a, _float_dtype(result_dtype(a))), axis)
     n = _shape(s)[-1]
     if n == 0:
-        raise ValueError(f"jitgrad's np.{who} of an empty array is not supported (NumPy returns nan)")
+        raise IndexError("index -1 is out of bounds for axis 0 with size 0")     # (as NumPy)
     lo, hi, t = _positions(n, qa.ravel(), method)
     y_lo, y_hi = (moveaxis(getitem(s, (Ellipsis, i)), -1, 0) for i in (lo, hi))
     t = reshape(astype(t, dt), (-1,) + (1,) * (len(_shape(y_lo)) - 1))
@@ -271,8 +271,8 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     dt = _float_dtype(result_dtype(a))
     s, _ = _sorted_last(astype(a, dt), axis)
     n = _shape(s)[-1]
-    if n == 0:
-        raise ValueError("jitgrad's np.median of an empty array is not supported (NumPy returns nan)")
+    if n == 0:                    # NumPy warns and returns nan
+        return _kept(P.full(_shape(s)[:-1], _np.nan, dt), a_shape, axis, keepdims)
     k = n // 2
     mid = getitem(s, (Ellipsis, k))
     if n % 2 == 0:
@@ -298,6 +298,8 @@ def _nan_quantile(a, q, axis, method, keepdims, who, scale):
     s, _ = _sorted_last(astype(a, _float_dtype(result_dtype(a))), axis)   # NaNs sort last
     n = _shape(s)[-1]
     lead = _shape(s)[:-1]
+    if n == 0:                    # NumPy warns and returns nan
+        return _kept(P.full(qa.shape + lead, _np.nan, dt), a_shape, axis, keepdims, lead=qa.ndim)
     rows = math.prod(lead)
     flat = reshape(s, (rows, n))
     count = sum(astype(logical_not(isnan(flat)), _np.float64), axis=1, keepdims=True)  # (rows, 1)
