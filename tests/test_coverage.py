@@ -544,3 +544,12 @@ def test_edge_cases_agree_with_numpy(name):
 def test_methods():
     a = np.arange(1.0, 4.0)
     np.testing.assert_array_equal(jitgrad.jit(lambda x: x.cumprod() + x.repeat(1))(a), [2.0, 4.0, 9.0])
+
+
+@pytest.mark.parametrize("id", ["sinc", "cumprod", "median", "logaddexp2", "nanmean", "pad_reflect",
+                                "convolve", "gradient", "quantile", "cov", "kron", "nan_to_num"])
+def test_float32(id, rng):
+    r = BY_ID[id]
+    a = r.args(rng)[0].astype(np.float32)
+    _check_same(jitgrad.jit(r.fn)(a), _numpy(r.fn, a), 2e-6)
+    check_grads(_scalarised(r.fn, (a,), rng), (a,), order=1)

@@ -275,7 +275,8 @@ def diff(a, n=1, axis=-1, prepend=None, append=None):
 
 # ---------------------------------------------------------------------------
 # Sorting.  The order comes from a stable argsort (no derivative); sort
-# gathers by it, so its gradient goes back to the positions the values came from.
+# gathers by it, so its gradient goes back to the positions the values came
+# from (shared evenly between tied values: lax.tie_mean).
 
 
 def _last_axis(a, axis):
@@ -309,7 +310,8 @@ def sort(a, axis=-1, kind=None, order=None, stable=None):
     idx = reshape(P.argsort(y), (rows, n))
     # position in the flattened array: row * n + the sorted column
     pos = P.add(idx, P.broadcast_in_dim(_np.arange(rows, dtype=_np.int64) * n, (rows, n), (0,)))
-    return back(reshape(P.gather(reshape(y, (rows * n,)), pos), shape))
+    # (where values tie, each sorted position takes the mean derivative of the tied ones)
+    return back(P.tie_mean(reshape(P.gather(reshape(y, (rows * n,)), pos), shape)))
 
 
 def _arg_first(a, axis, keepdims, flip):

@@ -4,7 +4,7 @@ statistics (``median``, ``quantile``, ``percentile`` and their NaN-ignoring
 forms, ``partition``), ``cov`` and ``corrcoef``.
 
 Order statistics read a sorted copy.  Where values tie, the derivative of a
-sorted position is the mean of the tied elements' derivatives (``lax.tie_mean``):
+sorted position is the mean of the tied elements' derivatives (as in ``sort``):
 that is the symmetric (central) derivative of an order statistic at a tie of
 two, and it does not depend on which of the tied elements the sort put first.
 """
@@ -157,7 +157,8 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
 
 
 def _sorted_last(a, axis):
-    """a sorted along ``axis`` moved last (flattened when None), with tie-mean derivatives."""
+    """a sorted along ``axis`` moved last (flattened when None); np.sort gives tied
+    values the mean of their derivatives."""
     a = _operand(a)
     if isinstance(a, _PY_SCALARS) or not isinstance(a, Tracer) and _np.ndim(a) == 0:
         a = _np.asarray(a)
@@ -170,7 +171,7 @@ def _sorted_last(a, axis):
         a = moveaxis(a, axes, tuple(range(nd - len(axes), nd))) if axes else a
         if len(axes) > 1:
             a = reshape(a, tuple(_shape(a)[d] for d in range(len(rest))) + (-1,))
-    return P.tie_mean(sort(a, axis=-1)), axes
+    return sort(a, axis=-1), axes
 
 
 def _kept(y, a_shape, axis, keepdims, lead=0):
