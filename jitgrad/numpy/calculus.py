@@ -120,9 +120,7 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     n = len(axes)
     if len(varargs) == 0:
         dx = [1.0] * n
-    elif len(varargs) == 1 and _np.ndim(varargs[0]) == 0 and not isinstance(varargs[0], Tracer):
-        dx = list(varargs) * n
-    elif len(varargs) == 1 and isinstance(varargs[0], Tracer) and varargs[0].aval.ndim == 0:
+    elif len(varargs) == 1 and _np.ndim(varargs[0]) == 0:
         dx = list(varargs) * n
     elif len(varargs) == n:
         dx = list(varargs)
@@ -147,7 +145,7 @@ def gradient(f, *varargs, axis=None, edge_order=1):
 
 def _spacing(h, size):
     """A scalar step, or the steps between coordinates (uniform ones as a scalar)."""
-    if isinstance(h, Tracer) and h.aval.ndim == 0 or _np.ndim(h) == 0:
+    if _np.ndim(h) == 0:
         return h
     h = _operand(h)
     if len(_shape(h)) != 1:
@@ -171,9 +169,7 @@ def _gradient_1(f, ax, h, edge_order):
     def b(v):      # a vector of steps along ax, broadcast against f
         return reshape(v, tuple(-1 if k == ax else 1 for k in range(nd)))
 
-    uniform = isinstance(h, _PY_SCALARS) or _np.ndim(h) == 0 and not isinstance(h, Tracer) or \
-        isinstance(h, Tracer) and h.aval.ndim == 0
-    if uniform:
+    if _np.ndim(h) == 0:          # a uniform step
         inner = divide(subtract(at(slice(2, None)), at(slice(None, -2))), multiply(2.0, h))
         if edge_order == 1:
             first = divide(subtract(at(slice(1, 2)), at(slice(0, 1))), h)

@@ -93,11 +93,12 @@ def select(condlist, choicelist, default=0):
     default = _operand(default)
     dt = _np.result_type(dt, default if isinstance(default, _PY_SCALARS) else result_dtype(default))
     shape = _np.broadcast_shapes(*[_shape(c) for c in conds], *[_shape(c) for c in choices])
-    out = where(True, _np.asarray(default, dt) if not isinstance(default, Tracer) else default,
-                _np.zeros(shape, dt))
-    for c, v in zip(reversed(conds), reversed(choices)):
-        out = where(c, _np.asarray(v, dt) if isinstance(v, _PY_SCALARS) else v, out)
-    out = astype(out, dt)
+
+    def as_dt(v):
+        return _np.asarray(v, dt) if not isinstance(v, Tracer) else astype(v, dt)
+    out = as_dt(default)
+    for c, v in zip(reversed(conds), reversed(choices)):     # the first true condition wins
+        out = where(c, as_dt(v), out)
     if _shape(out) != shape:
         out = broadcast_to(out, shape)
     return out
