@@ -553,3 +553,11 @@ def test_float32(id, rng):
     a = r.args(rng)[0].astype(np.float32)
     _check_same(jitgrad.jit(r.fn)(a), _numpy(r.fn, a), 2e-6)
     check_grads(_scalarised(r.fn, (a,), rng), (a,), order=1)
+
+
+@pytest.mark.parametrize("zeros", [[], [1], [0, 2], [0, 1, 3]])
+def test_prod_second_derivative_at_zeros(zeros, rng):
+    x = rng.uniform(0.5, 2.0, (2, 4))
+    x[0, zeros] = 0.0
+    for f in (np.prod, lambda a: np.prod(a, axis=1), lambda a: np.prod(a, axis=0)):
+        check_grads(f, (x,), order=2)
