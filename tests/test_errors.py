@@ -179,8 +179,8 @@ def test_missing_dunder_is_attribute_error():
 
 
 def test_unsupported_array_method_names_it():
-    with pytest.raises(NotImplementedError, match="cumprod"):
-        jitgrad.jit(lambda x: x.cumprod())(X)
+    with pytest.raises(NotImplementedError, match="nonzero"):
+        jitgrad.jit(lambda x: x.nonzero())(X)
 
 
 def test_index_out_of_bounds_in_compiled_gather():
@@ -199,13 +199,14 @@ def test_index_out_of_bounds_in_compiled_gather():
 
 
 @pytest.mark.parametrize("fn, name", [
-    (lambda x: np.partition(x, 1), "partition"), (lambda x: np.unique(x), "unique"),
-    (lambda x: np.median(x), "median"), (lambda x: np.cumprod(x), "cumprod"),
+    (lambda x: np.histogram(x), "histogram"), (lambda x: np.unique(x), "unique"),
+    (lambda x: np.bincount(x), "bincount"), (lambda x: np.cumulative_sum(x), "cumulative_sum"),
     (lambda x: np.linalg.eigh(x.reshape(1, 3) * x.reshape(3, 1) + np.eye(3)), "eigh"),
     (lambda x: np.linalg.cholesky(np.outer(x, x) + np.eye(3)), "cholesky"),
     (lambda x: np.add.accumulate(x), "accumulate"), (lambda x: np.exp(x, out=x), "out="),
-    (lambda x: np.kron(x, x), "kron"),
-], ids=["partition", "unique", "median", "cumprod", "eigh", "cholesky", "accumulate", "out", "kron"])
+    (lambda x: np.nonzero(x), "nonzero"),
+], ids=["histogram", "unique", "bincount", "cumulative_sum", "eigh", "cholesky", "accumulate", "out",
+        "nonzero"])
 def test_unsupported_numpy_function(fn, name):
     with pytest.raises((NotImplementedError, TypeError)) as ei:
         jitgrad.jit(fn)(X)
@@ -215,8 +216,8 @@ def test_unsupported_numpy_function(fn, name):
 
 
 def test_unsupported_function_message_names_numpy():
-    with pytest.raises(NotImplementedError, match=r"numpy\.partition"):
-        jitgrad.grad(lambda x: np.sum(np.partition(x, 1)))(X)
+    with pytest.raises(NotImplementedError, match=r"numpy\.histogram"):
+        jitgrad.grad(lambda x: np.sum(np.histogram(x)[0]))(X)
     with pytest.raises(NotImplementedError, match=r"linalg.*eigvals|eigvals.*linalg"):
         jitgrad.jit(lambda x: np.linalg.eigvals(x))(np.eye(2))
 

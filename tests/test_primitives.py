@@ -291,7 +291,8 @@ for id, fn, shape in [
         ("cumsum_flat", lambda x: np.cumsum(x), I), ("cumsum_0", lambda x: np.cumsum(x, axis=0), I),
         ("cumsum_neg_axis", lambda x: np.cumsum(x * x, axis=-1), (2, 3, 4)),
         ("method_cumsum", lambda x: x.cumsum(1) * x, I),
-        ("cumsum_twice", lambda x: np.cumsum(np.cumsum(x, 0)[::-1], 0), (6,))]:
+        ("cumsum_twice", lambda x: np.cumsum(np.cumsum(x, 0)[::-1], 0), (6,)),
+        ("cumprod", lambda x: np.cumprod(x, axis=1), I)]:
     row(id, fn, [shape])
 
 # diagonals and differences (slices and pads of flattened axes)
@@ -331,7 +332,8 @@ def distinct_gen(rng, shapes):
 for id, fn, shape in [
         ("sort", lambda x: np.sort(x), I), ("sort_axis0", lambda x: np.sort(x, axis=0) * x, I),
         ("sort_flat", lambda x: np.sort(x, axis=None)[::-1], I),
-        ("sort_3d", lambda x: np.sort(x ** 2, axis=1), (2, 3, 4))]:
+        ("sort_3d", lambda x: np.sort(x ** 2, axis=1), (2, 3, 4)),
+        ("median", lambda x: np.median(x, axis=0), I)]:
     row(id, fn, [shape], gen=distinct_gen)
 for id, fn in [("argsort", lambda x: np.argsort(x)), ("argsort_axis0", lambda x: np.argsort(x, 0)),
                ("argmax", lambda x: np.argmax(x)), ("argmax_axis1", lambda x: np.argmax(x, axis=1)),

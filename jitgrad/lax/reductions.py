@@ -11,7 +11,7 @@ import numpy as np
 from ..core.primitive import Undefined
 from ..core.trace import aval_of, bind
 from ..core.ir import Aval
-from .elementwise import _add_tangents, _new, convert, div, eq, full_like, logical_and, mul, select
+from .elementwise import _add_tangents, _new, convert, div, eq, full_like, mul, select, sub
 from .structural import (_expand_back, _reduce_batch, _reduce_shape, _reducer, _shift, reduce_sum,
                          transpose, zeros)
 
@@ -54,19 +54,28 @@ reduce_min_p.batch = _reduce_batch(reduce_min_p)
 
 
 def _reduce_prod_jvp(p, t, out, axes):
-    # d prod = sum_i dx_i * prod_{j != i} x_j.  The product of the others is
-    # P/x_i when no element is zero; with exactly one zero it is the product of
-    # the non-zeros at that element and 0 elsewhere; with two or more it is 0.
+    # d prod = sum_i dx_i * prod_{j != i} x_j.  With P the product of the
+    # non-zeros and S the sum of x over the zeros (0 here, but its derivative
+    # is not), the product of the others is, as a function of x near x:
+    #   no zero:       P / x_i
+    #   one zero z:    P at z; S P / x_i elsewhere (0 here, derivative P/x_i dx_z)
+    #   two zeros:     P (S - x_i) at the zeros (the other zero); O(x^2) elsewhere
+    #   three or more: O(x^2)
+    # so the derivative is right at zeros, and so is the second derivative.
     (x,), (tx,) = p, t
     if tx is None:
         return None
     av = aval_of(x)
     is_zero = eq(x, 0.0)
+    z = convert(is_zero, av.dtype)
     safe = select(is_zero, full_like(x, 1.0), x)
     p_nonzero = _expand_back(reduce_prod(safe, axes), av, axes)
-    n_zero = _expand_back(reduce_sum(convert(is_zero, av.dtype), axes), av, axes)
+    n_zero = _expand_back(reduce_sum(z, axes), av, axes)
+    s_zero = _expand_back(reduce_sum(mul(x, z), axes), av, axes)
+    one = mul(p_nonzero, select(is_zero, full_like(x, 1.0), div(s_zero, safe)))
+    two = mul(p_nonzero, mul(z, sub(s_zero, x)))
     others = select(eq(n_zero, 0.0), div(p_nonzero, safe),
-                    select(logical_and(eq(n_zero, 1.0), is_zero), p_nonzero, zeros(av)))
+                    select(eq(n_zero, 1.0), one, select(eq(n_zero, 2.0), two, zeros(av))))
     return reduce_sum(mul(tx, others), axes)
 
 

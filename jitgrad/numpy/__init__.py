@@ -17,7 +17,11 @@ The functions live in one module per family:
 - ``rounding``: rounding, integer division and bitwise functions;
 - ``products``: dot, matmul, tensordot, ... and ``linalg``;
 - ``indexing``: ``x[key]``, take, diagonal, trace, diff, sort, arg*;
-- ``einsum``.
+- ``einsum``;
+- ``elementwise``: fmin, fmax, logaddexp2, sinc, nan_to_num, select;
+- ``arrays``: flipping, rolling, repeating, splitting, joins, pad, kron, meshgrid, linspace;
+- ``statistics``: nan-reductions, average, median, quantiles, partition, cov, corrcoef;
+- ``calculus``: cumprod, gradient, trapezoid, cross, convolve, correlate, interp, searchsorted.
 
 This namespace is every public function they define (a new one appears here,
 and NumPy dispatches to it by name: see :mod:`jitgrad.numpy.dispatch`).

@@ -14,9 +14,11 @@ from __future__ import annotations
 import numpy as _np
 
 from ..core.trace import Tracer
-from . import base, einsum, indexing, products, reductions, rounding, shapes, ufuncs
+from . import (arrays, base, calculus, einsum, elementwise, indexing, products, reductions, rounding,
+               shapes, statistics, ufuncs)
 
-_FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum)
+_FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum, elementwise,
+             arrays, statistics, calculus)
 
 
 def _implementations():
@@ -129,6 +131,8 @@ def _install_tracer_methods():
     T.sum = _ns.sum
     T.prod = _ns.prod
     T.cumsum = _ns.cumsum
+    T.cumprod = _ns.cumprod
+    T.repeat = _ns.repeat
     T.diagonal = _ns.diagonal
     T.trace = _ns.trace
     T.argsort = _ns.argsort

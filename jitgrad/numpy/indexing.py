@@ -27,8 +27,8 @@ from .. import lax as P
 from ..core.trace import Tracer, aval_of
 from .base import _axis_index, _operand, _shape
 from .reductions import sum
-from .shapes import broadcast_to, moveaxis, ravel, reshape, squeeze
-from .ufuncs import add, isnan, multiply, negative, subtract, where
+from .shapes import broadcast_to, concatenate, moveaxis, ravel, reshape, squeeze
+from .ufuncs import add, isnan, multiply, negative, not_equal, subtract, where
 
 
 def getitem(x, key):
@@ -245,22 +245,38 @@ def diag(v, k=0):
 
 
 def diff(a, n=1, axis=-1, prepend=None, append=None):
-    """n-th differences along ``axis``."""
-    if prepend is not None or append is not None:
-        raise NotImplementedError("jitgrad supports np.diff without prepend= and append=")
+    """n-th differences along ``axis`` (of booleans: where neighbours differ),
+    after joining ``prepend`` and ``append`` (scalars are broadcast) to ``a``."""
+    if n == 0:
+        return _operand(a)
+    if n < 0:
+        raise ValueError(f"order must be non-negative but got {n!r}")
     a = _operand(a)
     nd = len(_shape(a))
+    if nd == 0:
+        raise ValueError("diff requires input that is at least one dimensional")
     axis = _axis_index(axis, nd)
+    parts = [p for p in (prepend, a, append) if p is not None]
+    if len(parts) > 1:
+        pieces = []
+        for p in parts:
+            p = _operand(p)
+            if _shape(p) == ():
+                p = broadcast_to(p, tuple(1 if d == axis else s for d, s in enumerate(_shape(a))))
+            pieces.append(p)
+        a = concatenate(pieces, axis=axis)
+    op = not_equal if aval_of(a).dtype == _np.bool_ else subtract
     for _ in range(n):
         hi = tuple(slice(1, None) if d == axis else slice(None) for d in range(nd))
         lo = tuple(slice(None, -1) if d == axis else slice(None) for d in range(nd))
-        a = subtract(_basic(a, hi), _basic(a, lo))
+        a = op(_basic(a, hi), _basic(a, lo))
     return a
 
 
 # ---------------------------------------------------------------------------
 # Sorting.  The order comes from a stable argsort (no derivative); sort
-# gathers by it, so its gradient goes back to the positions the values came from.
+# gathers by it, so its gradient goes back to the positions the values came
+# from (shared evenly between tied values: lax.tie_mean).
 
 
 def _last_axis(a, axis):
@@ -294,7 +310,8 @@ def sort(a, axis=-1, kind=None, order=None, stable=None):
     idx = reshape(P.argsort(y), (rows, n))
     # position in the flattened array: row * n + the sorted column
     pos = P.add(idx, P.broadcast_in_dim(_np.arange(rows, dtype=_np.int64) * n, (rows, n), (0,)))
-    return back(reshape(P.gather(reshape(y, (rows * n,)), pos), shape))
+    # (where values tie, each sorted position takes the mean derivative of the tied ones)
+    return back(P.tie_mean(reshape(P.gather(reshape(y, (rows * n,)), pos), shape)))
 
 
 def _arg_first(a, axis, keepdims, flip):

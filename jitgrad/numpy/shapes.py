@@ -128,13 +128,14 @@ def broadcast_to(a, shape):
     shape = _shape_argument(shape)
     if _np.broadcast_shapes(_shape(a), shape) != shape:
         raise ValueError(f"cannot broadcast shape {_shape(a)} to {shape}")
-    return _to(_np.asarray(a) if isinstance(a, _PY_SCALARS) else a, result_dtype(a), shape) \
-        if _shape(a) != () or not isinstance(a, Tracer) else P.broadcast_in_dim(a, shape, ())
+    if not isinstance(a, Tracer):
+        return _np.broadcast_to(_np.asarray(a, result_dtype(a)), shape)
+    return _to(a, result_dtype(a), shape) if _shape(a) != () else P.broadcast_in_dim(a, shape, ())
 
 
-def atleast_1d(a):
-    a = _operand(a)
-    return reshape(a, (1,)) if _shape(a) == () else a
+def atleast_1d(*arys):
+    out = tuple(reshape(_operand(a), (1,)) if _shape(_operand(a)) == () else _operand(a) for a in arys)
+    return out[0] if len(out) == 1 else out
 
 
 def concatenate(arrays, axis=0, **kwargs):
@@ -181,6 +182,8 @@ def empty_like(a, dtype=None, **kwargs):
 def full_like(a, fill_value, dtype=None, **kwargs):
     a = _operand(a)
     dt = _np.dtype(dtype) if dtype is not None else aval_of(a).dtype
+    if isinstance(fill_value, Tracer):     # a traced fill: its derivative is the sum of the output's
+        return broadcast_to(astype(fill_value, dt), _shape(a))
     return P.full(_shape(a), fill_value, dt)
 
 
