@@ -102,13 +102,33 @@ state = _TraceState()
 traces_open = 0
 _open_lock = threading.Lock()
 
+# Hooks run when the first trace opens on any thread (``install``) and after the
+# last one closes (``uninstall``), under the lock that counts them: the NumPy
+# layer uses them to intercept the few NumPy functions that have no dispatch
+# protocol (np.array, np.zeros, ...) only while something is being traced.
+_tracing_hooks: list = []
+
+
+def while_tracing(install, uninstall):
+    """Call ``install()`` whenever tracing starts (no trace was open on any
+    thread) and ``uninstall()`` whenever it stops.  Both run under a lock; the
+    functions they install must still check :func:`is_tracing` themselves,
+    since other threads run while one thread traces."""
+    with _open_lock:
+        _tracing_hooks.append((install, uninstall))
+        if traces_open:
+            install()
+
 
 def _after_fork_child():
     # only the forking thread survives in the child: its traces are the open ones,
     # and the lock may have been held by a thread that no longer exists
     global traces_open, _open_lock
     _open_lock = threading.Lock()
-    traces_open = len(state.stack)
+    was, traces_open = traces_open, len(state.stack)
+    if was and not traces_open:
+        for _, uninstall in _tracing_hooks:
+            uninstall()
 
 
 os.register_at_fork(after_in_child=_after_fork_child)
@@ -135,6 +155,9 @@ class new_trace:
         self.trace = Trace()
         with _open_lock:
             traces_open += 1
+            if traces_open == 1:
+                for install, _ in _tracing_hooks:
+                    install()
         self.stack = state.stack
         self.stack.append(self.trace)
         return self.trace
@@ -145,6 +168,9 @@ class new_trace:
         self.trace.alive = False
         with _open_lock:
             traces_open -= 1
+            if not traces_open:
+                for _, uninstall in _tracing_hooks:
+                    uninstall()
 
 
 def is_tracing():
@@ -279,7 +305,8 @@ class Tracer:
     array methods people use, by forwarding to :mod:`jitgrad.numpy`.
     """
 
-    __slots__ = ("_trace", "_var")
+    # _view, _views: see jitgrad.numpy.inplace (unset on most tracers)
+    __slots__ = ("_trace", "_var", "_view", "_views", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, trace, var):

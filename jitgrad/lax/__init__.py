@@ -9,6 +9,7 @@ The modules, in the order they build on each other:
   primitives, select, convert, stop_gradient;
 - ``reductions``: reduce_max, reduce_min, reduce_prod, dot_general, cumsum;
 - ``gather``: gather, scatter_add (advanced indexing) and argsort;
+- ``scatter``: scatter (assignment at traced positions, the last write winning);
 - ``linalg``: inv, solve, det.
 
 This package is the ops' namespace (``from .. import lax``; ``lax.add(x, y)``):
@@ -18,7 +19,7 @@ already agree in shape (the NumPy layer inserts the broadcasts); a scalar
 literal may stand beside any array.
 """
 from ..core.primitive import Primitive
-from . import elementwise, gather, linalg, reductions, structural
+from . import elementwise, gather, linalg, reductions, scatter, structural
 
 
 def _public(module):
@@ -30,6 +31,6 @@ def _public(module):
                  or (callable(value) and getattr(value, "__module__", "").startswith(__name__ + ".")))}
 
 
-for _module in (structural, elementwise, reductions, gather, linalg):
+for _module in (structural, elementwise, reductions, gather, scatter, linalg):
     globals().update(_public(_module))
 del _module
