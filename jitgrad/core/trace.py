@@ -298,6 +298,12 @@ def eval_ir(ir: IR, args, consts=None):
 # The Tracer
 
 
+_NUMPY_TARGET_HINT = (
+    " (NumPy also does this when a traced value is written into a NumPy array, a[i] = v: "
+    "make that array inside the function, with np.zeros(...), np.array(...) or the copy of "
+    "a traced array, so that it is traced too.)")
+
+
 class Tracer:
     """Stands in for an array while a function is traced.
 
@@ -344,7 +350,7 @@ class Tracer:
             "not known while jitgrad traces the function. Python `if`/`while`/`and`/`or` and "
             "conversions to Python numbers cannot depend on an argument's value. Use "
             "np.where(cond, a, b) to choose between values, or mark the argument static "
-            "(jit(f, static_argnums=...)).")
+            "(jit(f, static_argnums=...))." + _NUMPY_TARGET_HINT)
 
     def __bool__(self):
         self._concrete_error("bool()")
@@ -374,7 +380,7 @@ class Tracer:
             f"a traced array ({self.aval}) was converted to a NumPy array (np.asarray, np.array or a "
             "function jitgrad does not know). Inside a transformed function, use NumPy functions "
             "directly on the traced values; to build an array from traced scalars use "
-            "jitgrad.numpy.stack or jitgrad.numpy.array.")
+            "np.array([...]) or np.stack." + _NUMPY_TARGET_HINT)
 
     def __setitem__(self, key, value):
         raise TypeError(

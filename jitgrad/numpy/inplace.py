@@ -36,6 +36,7 @@ NumPy, a repeated index adds once, not once per repetition.
 """
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as _np
@@ -213,7 +214,10 @@ def setitem(x, key, value):
         raise TypeError("setitem: not a traced array")
     writable(x) or _explain(x)
     value = _operand(value)
-    if _key_holds_tracer(key):
+    mask = _traced_mask(x, key)
+    if mask is not None:
+        new = _masked_update(x, mask, value)
+    elif _key_holds_tracer(key):
         new = _traced_key_update(x, key, value)
     else:
         pos = _np.asarray(_positions_of_key(x, key))
@@ -227,6 +231,34 @@ def setitem(x, key, value):
             flat, vals = flat[keep], P.gather(vals, keep.astype(_np.int64))
         new = _write_positions(x, flat, vals)
     _assign(x, new)
+
+
+def _traced_mask(x, key):
+    """The key if it is one traced boolean mask over x's leading axes."""
+    k = key[0] if isinstance(key, tuple) and len(key) == 1 else key
+    if isinstance(k, Tracer) and k.dtype == _np.bool_:
+        if k.shape != x.shape[:k.ndim]:
+            raise IndexError(f"boolean index of shape {k.shape} does not match the array's "
+                             f"shape {x.shape}")
+        return k
+    return None
+
+
+def _masked_update(x, mask, value):
+    """``x[mask] = value`` with a traced mask: ``np.where(mask, value, x)``.
+    The number of True entries is not known while tracing, so ``value`` must
+    be one value (or one row, for a mask over fewer axes than x has)."""
+    row = x.shape[mask.ndim:]
+    vs = _shape(value)
+    if math.prod(vs) != 1 and tuple(vs[len(vs) - len(row):]) != tuple(row) or len(vs) > len(row):
+        raise NotImplementedError(
+            "jitgrad supports x[mask] = v with a traced mask only for one value v (or one row): "
+            "how many entries the mask selects is not known while tracing. Write "
+            "x = np.where(mask, v_full, x) with v_full of x's shape.")
+    if math.prod(vs) == 1:
+        value = P.reshape(value, ()) if isinstance(value, Tracer) else _np.asarray(value).reshape(())
+    m = P.broadcast_in_dim(mask, x.shape, tuple(range(mask.ndim)))
+    return P.select(m, _to(value, x.dtype, x.shape), x)
 
 
 def _explain(x):
@@ -258,7 +290,7 @@ def _broadcast_value(value, shape, dtype):
         raise ValueError(f"could not broadcast input array from shape {vs} into shape "
                          f"{tuple(shape)}") from None
     v = _to(value, dtype, tuple(shape))
-    return P.full(shape, v, dtype) if not isinstance(v, Tracer) else v
+    return P.full(shape, v, dtype) if not isinstance(v, Tracer) and _np.ndim(v) == 0 else v
 
 
 def _traced_key_update(x, key, value):

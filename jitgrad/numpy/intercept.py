@@ -51,8 +51,8 @@ def _from_user(depth=2):
 
 
 def _traced_array(obj, dtype=None, *, copy=True, ndmin=0, **kwargs):
-    """np.array of a value holding tracers: a new traced array (a copy unless
-    ``copy=False`` and nothing needs converting)."""
+    """np.array of a value holding tracers: a new traced array.  As NumPy's
+    ``copy``: True copies, None copies only to convert, False never does."""
     value = from_sequence(obj) if isinstance(obj, (list, tuple)) else _operand(obj)
     if dtype is not None:
         value = astype(value, dtype)
@@ -61,19 +61,17 @@ def _traced_array(obj, dtype=None, *, copy=True, ndmin=0, **kwargs):
         value = reshape(value, (1,) * (ndmin - nd) + tuple(_np.shape(value)
                                                               if not isinstance(value, Tracer)
                                                               else value.shape))
-    if copy is False:
-        if value is not obj:
+    if value is not obj:
+        if copy is False:
             raise ValueError("Unable to avoid copy while creating an array as requested.")
         return value
-    return fresh(value) if value is obj or copy else value
+    return fresh(value) if copy else value
 
 
 def _traced_asarray(obj, dtype=None, *args, copy=None, **kwargs):
     """np.asarray and friends: the traced value itself when it already is one
     (no copy, as NumPy), else a new traced array."""
-    if isinstance(obj, Tracer) and (dtype is None or _np.dtype(dtype) == obj.dtype):
-        return fresh(obj) if copy else obj
-    return _traced_array(obj, dtype, copy=bool(copy))
+    return _traced_array(obj, dtype, copy=copy)
 
 
 def _filled(shape, value, dtype):
@@ -110,6 +108,11 @@ def _constructor(build):
     return lambda orig, *args, **kwargs: build(*args, **kwargs)
 
 
+def _like(build):
+    """A *_like constructor: traced arguments go to __array_function__ (NumPy's own)."""
+    return lambda orig, a, *args, **kwargs: None if holds_tracer(a) else build(a, *args, **kwargs)
+
+
 _ANSWERS = {
     "array": _converting("array"),
     "asarray": _converting("asarray"),
@@ -120,10 +123,10 @@ _ANSWERS = {
     "empty": _constructor(lambda shape, dtype=float, *a, **k: _filled(shape, 0, _np.dtype(dtype))),
     "full": _constructor(_traced_full),
     # of NumPy arrays (a traced argument goes through __array_function__ first)
-    "zeros_like": _constructor(lambda a, dtype=None, *x, **k: _filled(_np.shape(a), 0, _like_dtype(a, dtype))),
-    "ones_like": _constructor(lambda a, dtype=None, *x, **k: _filled(_np.shape(a), 1, _like_dtype(a, dtype))),
-    "empty_like": _constructor(lambda a, dtype=None, *x, **k: _filled(_np.shape(a), 0, _like_dtype(a, dtype))),
-    "full_like": _constructor(lambda a, fill_value, dtype=None, *x, **k: _traced_full(
+    "zeros_like": _like(lambda a, dtype=None, *x, **k: _filled(_np.shape(a), 0, _like_dtype(a, dtype))),
+    "ones_like": _like(lambda a, dtype=None, *x, **k: _filled(_np.shape(a), 1, _like_dtype(a, dtype))),
+    "empty_like": _like(lambda a, dtype=None, *x, **k: _filled(_np.shape(a), 0, _like_dtype(a, dtype))),
+    "full_like": _like(lambda a, fill_value, dtype=None, *x, **k: _traced_full(
         _np.shape(a), fill_value, _like_dtype(a, dtype))),
     "eye": lambda orig, *args, **kwargs: fresh(orig(*args, **kwargs)),
     "identity": lambda orig, *args, **kwargs: fresh(orig(*args, **kwargs)),
