@@ -25,6 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 from jitgrad.backend.vecmath import vcos, vexp, vexpm1, vlog, vlog1p, vsin, vtanh
+from jitgrad.backend import specialmath as sm
 
 
 @njit(inline="always")

@@ -10,7 +10,8 @@ The modules, in the order they build on each other:
 - ``reductions``: reduce_max, reduce_min, reduce_prod, dot_general, cumsum;
 - ``gather``: gather, scatter_add (advanced indexing) and argsort;
 - ``scatter``: scatter (assignment at traced positions, the last write winning);
-- ``linalg``: inv, solve, det.
+- ``linalg``: inv, solve, det;
+- ``special``: erf, erfc, lgamma, digamma, polygamma, erfinv, ndtri, log_ndtr, i0e, i1e.
 
 This package is the ops' namespace (``from .. import lax``; ``lax.add(x, y)``):
 every public function and primitive defined in those modules, so that a new op
@@ -19,7 +20,7 @@ already agree in shape (the NumPy layer inserts the broadcasts); a scalar
 literal may stand beside any array.
 """
 from ..core.primitive import Primitive
-from . import elementwise, gather, linalg, reductions, scatter, structural
+from . import elementwise, gather, linalg, reductions, scatter, special, structural
 
 
 def _public(module):
@@ -31,6 +32,6 @@ def _public(module):
                  or (callable(value) and getattr(value, "__module__", "").startswith(__name__ + ".")))}
 
 
-for _module in (structural, elementwise, reductions, gather, scatter, linalg):
+for _module in (structural, elementwise, reductions, gather, scatter, linalg, special):
     globals().update(_public(_module))
 del _module

@@ -14,10 +14,12 @@ from __future__ import annotations
 import numpy as _np
 
 from ..core.trace import Tracer
-from . import base, einsum, indexing, products, reductions, rounding, shapes, ufuncs
+import sys
+
+from . import base, einsum, indexing, products, reductions, rounding, shapes, special, ufuncs
 from . import inplace, intercept  # noqa: F401  (intercept: np.array & co. while tracing)
 
-_FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum)
+_FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum, special)
 
 
 def _implementations():
@@ -48,13 +50,27 @@ FUNCTIONS.update({getattr(_np.linalg, name): getattr(products.linalg, name)
                   if not name.startswith("_") and _dispatched(getattr(_np.linalg, name, None))})
 
 
+def _ufunc_module(ufunc):
+    """'numpy', or 'scipy.special' for SciPy's ufuncs (SciPy is not imported
+    for this: a SciPy ufunc only reaches here once the user has imported it)."""
+    if getattr(_np, ufunc.__name__, None) is ufunc:
+        return "numpy"
+    for name in ("scipy.special", "scipy.special._ufuncs"):
+        sc = sys.modules.get(name)
+        if sc is not None and getattr(sc, ufunc.__name__, None) is ufunc:
+            return "scipy.special"
+    return "numpy" if ufunc.__name__ in UFUNCS else "a library"
+
+
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     name = ufunc.__name__
-    if method == "__call__" and name in UFUNCS:
-        return UFUNCS[name](*inputs, **kwargs)
-    if method == "reduce" and name in UFUNCS and name in UFUNC_REDUCE:
+    module = _ufunc_module(ufunc)
+    table = special.UFUNCS if module == "scipy.special" else UFUNCS
+    if method == "__call__" and name in table:
+        return table[name](*inputs, **kwargs)
+    if method == "reduce" and module == "numpy" and name in UFUNCS and name in UFUNC_REDUCE:
         return UFUNC_REDUCE[name](*inputs, **kwargs)
-    what = f"numpy.{name}" + ("" if method == "__call__" else f".{method}")
+    what = f"{module}.{name}" + ("" if method == "__call__" else f".{method}")
     raise NotImplementedError(f"jitgrad does not support {what} on traced arrays")
 
 
@@ -107,6 +123,13 @@ def _array_function(self, func, types, args, kwargs):
     return impl(*args, **kwargs)
 
 
+def _array_namespace(self, api_version=None):
+    """Array-API code (SciPy's) treats traced arrays as the NumPy arrays they
+    stand for: its NumPy namespace, whose functions dispatch back here."""
+    from scipy._lib.array_api_compat import numpy as namespace
+    return namespace
+
+
 def _missing_attribute(self, name):
     if hasattr(_np.ndarray, name) and not name.startswith("__"):
         raise NotImplementedError(f"jitgrad does not support the array method or attribute "
@@ -138,6 +161,7 @@ def _install_tracer_methods():
     T.__getattr__ = _missing_attribute
     T.__array_ufunc__ = _array_ufunc
     T.__array_function__ = _array_function
+    T.__array_namespace__ = _array_namespace
     binary = {
         "add": _ns.add, "sub": _ns.subtract, "mul": _ns.multiply, "truediv": _ns.divide,
         "floordiv": _ns.floor_divide, "mod": _ns.remainder, "divmod": _ns.divmod, "pow": _ns.power,

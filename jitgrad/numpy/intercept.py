@@ -53,6 +53,8 @@ def _from_user(depth=2):
 def _traced_array(obj, dtype=None, *, copy=True, ndmin=0, **kwargs):
     """np.array of a value holding tracers: a new traced array.  As NumPy's
     ``copy``: True copies, None copies only to convert, False never does."""
+    if isinstance(copy, _np._CopyMode):
+        copy = _COPY_MODES[copy.name]
     value = from_sequence(obj) if isinstance(obj, (list, tuple)) else _operand(obj)
     if dtype is not None:
         value = astype(value, dtype)
@@ -68,9 +70,14 @@ def _traced_array(obj, dtype=None, *, copy=True, ndmin=0, **kwargs):
     return fresh(value) if copy else value
 
 
+_COPY_MODES = {"ALWAYS": True, "IF_NEEDED": None, "NEVER": False}
+
+
 def _traced_asarray(obj, dtype=None, *args, copy=None, **kwargs):
     """np.asarray and friends: the traced value itself when it already is one
     (no copy, as NumPy), else a new traced array."""
+    if isinstance(copy, _np._CopyMode):
+        copy = _COPY_MODES[copy.name]
     return _traced_array(obj, dtype, copy=copy)
 
 
@@ -156,17 +163,34 @@ def _wrapper(name):
 
 WRAPPERS = {name: _wrapper(name) for name in _ANSWERS}
 
+# Library modules that bound NumPy's functions at their import, and call them
+# on what the user passes: their globals get the same wrappers while tracing
+# (if they are loaded).  SciPy's polygamma starts with ``asarray(x)``.
+LIBRARY_GLOBALS = {"scipy.special._basic": ("asarray",)}
+
+
+def _targets():
+    yield _np
+    for module_name in LIBRARY_GLOBALS:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            yield module
+
 
 def _install():
-    for name, w in WRAPPERS.items():
-        if getattr(_np, name) is ORIGINALS[name]:
-            setattr(_np, name, w)
+    for module in _targets():
+        names = WRAPPERS if module is _np else LIBRARY_GLOBALS[module.__name__]
+        for name in names:
+            if getattr(module, name, None) is ORIGINALS[name]:
+                setattr(module, name, WRAPPERS[name])
 
 
 def _uninstall():
-    for name, w in WRAPPERS.items():
-        if getattr(_np, name) is w:         # (never undo someone else's replacement)
-            setattr(_np, name, ORIGINALS[name])
+    for module in _targets():
+        names = WRAPPERS if module is _np else LIBRARY_GLOBALS[module.__name__]
+        for name in names:
+            if getattr(module, name, None) is WRAPPERS[name]:   # (never undo another's)
+                setattr(module, name, ORIGINALS[name])
 
 
 while_tracing(_install, _uninstall)
