@@ -409,10 +409,10 @@ def test_writing_a_captured_numpy_array_names_the_fix():
         w[0] = x[0]
         return w
     # (NumPy turns the tracer's error into "setting an array element with a
-    # sequence"; the tracer's, with the fix, is its context)
+    # sequence"; the tracer's, with the fix, is its cause)
     with pytest.raises((TypeError, ValueError)) as ei:
         jitgrad.jit(f)(X)
-    assert "np.zeros" in str(ei.value) + str(ei.value.__context__)
+    assert "np.zeros" in str(ei.value) + str(ei.value.__cause__) + str(ei.value.__context__)
 
 
 def test_empty_and_zero_d_writes():
@@ -424,3 +424,49 @@ def test_empty_and_zero_d_writes():
         s[()] = x[0]
         return out, s
     both_tiers(f, X)
+
+
+# ---------------------------------------------------------------------------
+# Python values that steer the computation, outside argnums, are static
+
+
+def sim(k, n):
+    x = 1.0
+    for _ in range(n):
+        x = x - k * x * 0.01
+    return x
+
+
+def test_grad_with_int_for_range():
+    want = -0.01 * 200 * (1 - 0.005) ** 199
+    assert jitgrad.grad(sim)(0.5, 200) == pytest.approx(want, rel=1e-12)
+    v, g = jitgrad.value_and_grad(sim)(0.5, 200)
+    assert v == pytest.approx(0.995 ** 200) and g == pytest.approx(want, rel=1e-12)
+    assert jitgrad.grad(jitgrad.jit(sim, static_argnums=1))(0.5, 200) == pytest.approx(want, rel=1e-12)
+    assert jitgrad.grad(sim)(0.5, 3) == pytest.approx(-0.03 * 0.995 ** 2, rel=1e-12)
+    with jitgrad.config(compile="always"):
+        assert jitgrad.grad(sim)(0.5, 20) == pytest.approx(-0.2 * 0.995 ** 19, rel=1e-12)
+
+
+def test_control_values_of_every_kind():
+    def f(x, n, mode="sum", act=np.tanh, opts=(2, None)):
+        y = act(x) ** n * opts[0]
+        return np.sum(y) if mode == "sum" else np.max(y)
+    x = np.array([0.3, 0.8])
+    np.testing.assert_allclose(jitgrad.grad(f)(x, 3), 6 * np.tanh(x) ** 2 / np.cosh(x) ** 2)
+    np.testing.assert_allclose(jitgrad.grad(f)(x, 1, mode="max", act=np.sin),
+                               [0.0, 2 * np.cos(0.8)])
+    np.testing.assert_allclose(jitgrad.jacfwd(lambda x, n: x ** n)(x, 3), np.diag(3 * x ** 2))
+    np.testing.assert_allclose(jitgrad.jacrev(lambda x, n: x ** n)(x, 3), np.diag(3 * x ** 2))
+    np.testing.assert_allclose(jitgrad.hessian(lambda x, n: np.sum(x ** n))(x, 3), np.diag(6 * x))
+
+
+def test_float_outside_argnums_is_traced_and_the_error_says_what_to_do():
+    def g(x, t):
+        return x * t if t > 0.5 else x
+    assert jitgrad.grad(lambda x, t: x * t)(1.0, 0.7) == pytest.approx(0.7)
+    with pytest.raises(jitgrad.TracerBoolError, match="outside argnums static"):
+        jitgrad.grad(g)(1.0, 0.7)
+    # an int named by argnums is still an error that says to pass floats
+    with pytest.raises(TypeError, match="floating-point"):
+        jitgrad.grad(lambda a, n: a * n, argnums=1)(2.0, 3)

@@ -75,18 +75,24 @@ class _Entry:
 class Staged:
     """Caches, per signature, the IR that ``build`` makes and its executable.
 
-    ``build(leaves, in_tree, static) -> (ir, finish)``.
+    ``build(leaves, in_tree, static) -> (ir, finish)``.  ``auto_static(args)``,
+    if given, names further arguments of a call to hold static (the
+    differentiating transforms: Python ints and such outside ``argnums``).
     """
 
-    def __init__(self, build, static_argnums=(), label=""):
+    def __init__(self, build, static_argnums=(), label="", auto_static=None):
         self.build = build
         self.static_argnums = tuple(static_argnums)
+        self.auto_static = auto_static
         self.label = label
         self.cache = {}
         self.fast = {}      # the same entries, keyed by a cheaper key for flat array/float calls
 
     def signature(self, args):
-        dyn, static = split_static(args, self.static_argnums)
+        nums = self.static_argnums
+        if self.auto_static is not None:
+            nums = nums + self.auto_static(args)
+        dyn, static = split_static(args, nums)
         leaves, in_tree = tree_util.flatten(tuple(dyn))
         positions = [i for i in range(len(args)) if i not in dict(static)]
         leaves = [coerce(x, name) for x, name in zip(leaves, leaf_names(in_tree, positions))]
@@ -224,15 +230,49 @@ def jit(f=None, *, static_argnums=()):
 # grad and value_and_grad
 
 
-def diff_leaves(leaves, in_tree, argnums, fname, transform):
+def static_outside(argnums):
+    """``auto_static`` for a differentiating transform: the arguments outside
+    ``argnums`` that are Python control values (see :func:`is_control_value`)
+    are static, as they would be concrete in JAX's (eager) ``grad``."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+    def positions(args):
+        n = len(args)
+        diff = {a % n for a in nums if -n <= a < n}
+        return tuple(i for i, a in enumerate(args) if i not in diff and is_control_value(a))
+    return positions
+
+
+def is_control_value(a):
+    """Python ints, bools, strings, None, callables (not arrays), and tuples of
+    them: values that steer the computation rather than enter it.  Python
+    floats are not among them: like JAX's transforms under jit, jitgrad
+    traces them (a float that changes every call would otherwise trace again
+    every call)."""
+    if a is None or type(a) in (int, bool, str):
+        return True
+    if type(a) is tuple:
+        return all(is_control_value(x) for x in a)
+    return callable(a) and not isinstance(a, (np.ndarray, Tracer)) and \
+        not hasattr(a, "__jitgrad_value__")
+
+
+def diff_leaves(leaves, in_tree, argnums, fname, transform, static=()):
     """The differentiated arguments, in argnums order (as JAX): for each, the
     positions of its leaves among all leaves and its treedef.  Also whether
-    argnums was a single int."""
+    argnums was a single int.  ``static``: the (position, value) pairs of the
+    static arguments, which are not among the leaves."""
     args = tree_util.unflatten(in_tree, leaves)
     single = isinstance(argnums, int)
     nums = (argnums,) if single else tuple(argnums)
-    check_argnums_range(nums, len(args), fname)
-    nums = [a % len(args) for a in nums]
+    n = len(args) + len(static)
+    check_argnums_range(nums, n, fname)
+    dyn_pos = [i for i in range(n) if i not in dict(static)]
+    for a in nums:
+        if a % n not in dyn_pos:
+            raise TypeError(f"{transform}: argument {a % n} of {fname} is static (see "
+                            "static_argnums) and cannot be differentiated")
+    nums = [dyn_pos.index(a % n) for a in nums]
     groups, pos = {}, 0
     for i, a in enumerate(args):
         lv, td = tree_util.flatten(a)
@@ -252,7 +292,7 @@ def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        offsets, single = diff_leaves(leaves, in_tree, argnums, fname, transform)
+        offsets, single = diff_leaves(leaves, in_tree, argnums, fname, transform, static)
         ir, out_tree = trace(f, leaves, in_tree, static)
         if has_aux:
             if out_tree.kind not in (tuple, list) or len(out_tree.children) != 2:
@@ -315,7 +355,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     check_callable(f, "value_and_grad")
     argnums = check_argnums(argnums, "value_and_grad")
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
-                    label=f"value_and_grad_{_name(f)}")
+                    label=f"value_and_grad_{_name(f)}", auto_static=static_outside(argnums))
     return wrap(f, staged, lambda g, _: value_and_grad(g, argnums, has_aux))
 
 
@@ -329,7 +369,7 @@ def grad(f, argnums=0, has_aux=False):
     check_callable(f, "grad")
     argnums = check_argnums(argnums, "grad")
     staged = Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
-                    label=f"grad_{_name(f)}")
+                    label=f"grad_{_name(f)}", auto_static=static_outside(argnums))
     return wrap(f, staged, lambda g, _: grad(g, argnums, has_aux))
 
 

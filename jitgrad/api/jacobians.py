@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import lax as P
 from ..core import tree as tree_util
-from .functions import Staged, diff_leaves, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
+from .functions import Staged, diff_leaves, static_outside, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
 from .arguments import check_argnums, check_callable
 from ..transforms.vmap import vmap_ir
 from ..core.trace import aval_of, eval_ir, new_trace
@@ -58,9 +58,9 @@ def jacfwd(f, argnums=0):
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacfwd")
+        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacfwd", static)
         which = [p for ps, _ in groups for p in ps]
-        ir, out_tree = trace(f, leaves, in_tree)
+        ir, out_tree = trace(f, leaves, in_tree, static)
         shapes = [_aval(leaves[p]).shape for p in which]
         n = sum(math.prod(s) for s in shapes)
         dtype = _aval(leaves[which[0]]).dtype
@@ -96,7 +96,7 @@ def jacfwd(f, argnums=0):
             return _assemble(rows, out_tree, groups, single)
         return out_ir, finish
 
-    staged = Staged(build, label=f"jacfwd_{fname}")
+    staged = Staged(build, label=f"jacfwd_{fname}", auto_static=static_outside(argnums))
     return wrap(f, staged, lambda g, _: jacfwd(g, argnums))
 
 
@@ -107,9 +107,9 @@ def jacrev(f, argnums=0):
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacrev")
+        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacrev", static)
         which = [p for ps, _ in groups for p in ps]
-        ir, out_tree = trace(f, leaves, in_tree)
+        ir, out_tree = trace(f, leaves, in_tree, static)
         for k, o in enumerate(ir.outvars):
             if not np.issubdtype(o.aval.dtype, np.floating):
                 raise TypeError(f"jacrev requires floating-point outputs, but output {k} of {fname} "
@@ -145,7 +145,7 @@ def jacrev(f, argnums=0):
             return _assemble(rows, out_tree, groups, single)
         return out_ir, finish
 
-    staged = Staged(build, label=f"jacrev_{fname}")
+    staged = Staged(build, label=f"jacrev_{fname}", auto_static=static_outside(argnums))
     return wrap(f, staged, lambda g, _: jacrev(g, argnums))
 
 

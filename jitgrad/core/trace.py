@@ -298,6 +298,7 @@ def eval_ir(ir: IR, args, consts=None):
 # The Tracer
 
 
+_CONVERSIONS = ("float()", "int()", "complex()")
 _NUMPY_TARGET_HINT = (
     " (NumPy also does this when a traced value is written into a NumPy array, a[i] = v: "
     "make that array inside the function, with np.zeros(...), np.array(...) or the copy of "
@@ -349,8 +350,10 @@ class Tracer:
             f"{what} on a traced array ({self.aval}) at {_user_line() or 'unknown line'}: the value is "
             "not known while jitgrad traces the function. Python `if`/`while`/`and`/`or` and "
             "conversions to Python numbers cannot depend on an argument's value. Use "
-            "np.where(cond, a, b) to choose between values, or mark the argument static "
-            "(jit(f, static_argnums=...))." + _NUMPY_TARGET_HINT)
+            "np.where(cond, a, b) to choose between values, or make the argument static: "
+            "jit(f, static_argnums=...); grad, value_and_grad and the Jacobians keep Python "
+            "int, bool, str and None arguments outside argnums static by themselves (pass 200, "
+            "not 200.0 or np.int64(200))." + (_NUMPY_TARGET_HINT if what in _CONVERSIONS else ""))
 
     def __bool__(self):
         self._concrete_error("bool()")
