@@ -9,6 +9,7 @@ from . import numpy  # noqa: F401  (installs the Tracer's NumPy interface)
 from . import optimizers, testing, tree  # noqa: F401  (public module paths)
 from .api.functions import grad, jit, jvp, make_ir, source, value_and_grad, vjp
 from .transforms.custom import custom_jvp, custom_vjp
+from .lax.callback import ShapeDtypeStruct, pure_callback
 from .core.errors import JitgradError, TracerBoolError
 from .api.jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
 from .backend.compile import wait_for_compiles
@@ -21,7 +22,7 @@ from .tape.variables import Tensor, Variable, constant, stop_gradient
 __all__ = [
     "grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source",
     "jacfwd", "jacrev", "hessian", "hvp", "linearize", "vmap",
-    "custom_jvp", "custom_vjp", "stop_gradient",
+    "custom_jvp", "custom_vjp", "stop_gradient", "pure_callback", "ShapeDtypeStruct",
     "GradientTape", "ForwardAccumulator", "UnconnectedGradients", "Variable", "Tensor", "constant",
     "optimizers", "testing", "tree", "config", "wait_for_compiles",
     "JitgradError", "TracerBoolError",

@@ -11,7 +11,8 @@ The modules, in the order they build on each other:
 - ``gather``: gather, scatter_add (advanced indexing) and argsort;
 - ``scatter``: scatter (assignment at traced positions, the last write winning);
 - ``linalg``: inv, solve, det;
-- ``special``: erf, erfc, lgamma, digamma, polygamma, erfinv, ndtri, log_ndtr, i0e, i1e.
+- ``special``: erf, erfc, lgamma, digamma, polygamma, erfinv, ndtri, log_ndtr, i0e, i1e;
+- ``callback``: pure_callback (a Python function called on concrete arrays).
 
 This package is the ops' namespace (``from .. import lax``; ``lax.add(x, y)``):
 every public function and primitive defined in those modules, so that a new op
@@ -20,7 +21,7 @@ already agree in shape (the NumPy layer inserts the broadcasts); a scalar
 literal may stand beside any array.
 """
 from ..core.primitive import Primitive
-from . import elementwise, gather, linalg, reductions, scatter, special, structural
+from . import callback, elementwise, gather, linalg, reductions, scatter, special, structural
 
 
 def _public(module):
@@ -32,6 +33,6 @@ def _public(module):
                  or (callable(value) and getattr(value, "__module__", "").startswith(__name__ + ".")))}
 
 
-for _module in (structural, elementwise, reductions, gather, scatter, linalg, special):
+for _module in (structural, elementwise, reductions, gather, scatter, linalg, special, callback):
     globals().update(_public(_module))
 del _module
