@@ -180,3 +180,104 @@ def test_polygamma_order_must_be_concrete():
     # (SciPy's polygamma computes gamma(n + 1) of the traced order first)
     with pytest.raises(NotImplementedError, match=r"scipy\.special\.gamma"):
         jitgrad.jit(lambda n, x: sc.polygamma(n, x))(np.array([1.0, 2.0, 1.0]), X)
+
+
+# ---------------------------------------------------------------------------
+# pure_callback: SciPy functions jitgrad cannot trace, with user derivatives
+
+
+def _wrightomega_host(v):
+    return sc.wrightomega(v).real.astype(v.dtype)
+
+
+@jitgrad.custom_jvp
+def wright(x):
+    return jitgrad.pure_callback(_wrightomega_host, jitgrad.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+
+@wright.defjvp
+def _wright_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    w = wright(x)
+    return w, t * w / (1 + w)        # W' = W / (1 + W)
+
+
+@jitgrad.custom_vjp
+def gammainc_a(x):
+    return jitgrad.pure_callback(lambda v: sc.gammainc(2.5, v), x, x)
+
+
+def _gi_fwd(x):
+    return gammainc_a(x), x
+
+
+def _gi_bwd(x, ct):
+    # d/dx P(a, x) = x^(a-1) e^-x / Gamma(a)
+    return (ct * x ** 1.5 * np.exp(-x) / sc.gamma(2.5),)
+
+
+gammainc_a.defvjp(_gi_fwd, _gi_bwd)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_pure_callback_with_custom_jvp(tier):
+    x = np.array([0.3, 1.5, -2.0])
+    w = sc.wrightomega(x).real
+    with jitgrad.config(compile=tier):
+        np.testing.assert_allclose(jitgrad.jit(lambda x: wright(x) * 2)(x), 2 * w)
+        np.testing.assert_allclose(jitgrad.grad(lambda x: np.sum(wright(x) ** 2))(x),
+                                   2 * w * w / (1 + w), rtol=1e-13)
+        np.testing.assert_allclose(jitgrad.vmap(wright)(np.stack([x, 2 * x])),
+                                   sc.wrightomega(np.stack([x, 2 * x])).real)
+    check_grads(lambda x: np.sum(wright(x)), (x,), order=2, modes=("fwd",))
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_pure_callback_with_custom_vjp(tier):
+    x = np.array([0.4, 1.1, 3.0])
+    with jitgrad.config(compile=tier):
+        g = jitgrad.grad(lambda x: np.sum(np.sin(gammainc_a(x))))(x)
+    np.testing.assert_allclose(g, np.cos(sc.gammainc(2.5, x)) * x ** 1.5 * np.exp(-x) / sc.gamma(2.5))
+    check_grads(lambda x: np.sum(gammainc_a(x)), (x,), order=1, modes=("rev",))
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_pure_callback_structures_and_scalars(tier):
+    x = np.array([1.0, 2.0, 3.5])
+    decl = (jitgrad.ShapeDtypeStruct((), np.float64), {"twice": x, "n": np.zeros(2, np.int64)})
+
+    def host(a):
+        return a.sum(), {"twice": a * 2, "n": np.array([a.size, 7])}
+    with jitgrad.config(compile=tier):
+        s, d = jitgrad.jit(lambda x: jitgrad.pure_callback(host, decl, x * 1.0))(x)
+    assert s == 6.5 and d["n"].tolist() == [3, 7]
+    np.testing.assert_array_equal(d["twice"], 2 * x)
+    # outside any transform it just calls the function
+    assert jitgrad.pure_callback(host, decl, x)[0] == 6.5
+
+
+@pytest.mark.parametrize("method", ["sequential", "expand_dims", "broadcast_all"])
+def test_pure_callback_vmap_methods(method):
+    calls = []
+
+    def host(a, b):
+        calls.append(a.shape)
+        return a * b.sum(axis=-1, keepdims=True) if a.ndim > 1 else a * b.sum()
+    xs, b = np.arange(6.0).reshape(2, 3), np.array([1.0, 2.0, 4.0])
+
+    def f(x):
+        return jitgrad.pure_callback(host, x, x, b, vmap_method=method)
+    np.testing.assert_allclose(jitgrad.vmap(f)(xs), xs * 7)
+    assert calls == ([(3,), (3,)] if method == "sequential" else [(2, 3)])
+
+
+def test_pure_callback_errors():
+    x = np.ones(3)
+    with pytest.raises(TypeError, match="custom_jvp"):
+        jitgrad.grad(lambda x: np.sum(jitgrad.pure_callback(np.sin, x, x)))(x)
+    with pytest.raises(TypeError, match=r"declared"):
+        jitgrad.jit(lambda x: jitgrad.pure_callback(lambda a: a[:2], x, x))(x)
+    with pytest.raises(TypeError, match=r"declared"):
+        jitgrad.jit(lambda x: jitgrad.pure_callback(lambda a: a.astype(np.float32), x, x))(x)
+    with pytest.raises(ValueError, match="vmap_method"):
+        jitgrad.pure_callback(np.sin, x, x, vmap_method="loop")

@@ -179,8 +179,10 @@ def generate(ir: IR, label="f") -> Generated:
         e.prim.name == "reduce_sum" and np.dtype(e.outputs[0].aval.dtype).kind == "f"
         for e in g.reductions) for g in plan.schedule)
     flags = ', fastmath={"reassoc"}' if sums else ""
+    # a Python callback (an objmode block) needs the GIL: no nogil for it
+    nogil = "False" if any(line.lstrip().startswith("with objmode(") for line in body) else "True"
     src = HEADER + "# IR:\n" + ir_text + "\n\n\n" + \
-        f'@njit(cache=True, nogil=True, error_model="numpy"{flags}{", parallel=True" if parallel else ""})\n'
+        f'@njit(cache=True, nogil={nogil}, error_model="numpy"{flags}{", parallel=True" if parallel else ""})\n'
     src += f"def {fn}({', '.join(args)}):\n"
     src += "\n".join("    " + line if line else "" for line in body) + "\n"
     key = hashlib.sha256(src.encode()).hexdigest()[:20]

@@ -9,17 +9,12 @@ compiled in another process calls this process's function.
 from __future__ import annotations
 
 import threading
-import warnings
 
 import numpy as np
 
 _lock = threading.Lock()
 _by_key: list = []
 _keys: dict = {}
-
-# objmode blocks in functions compiled with nogil=True make Numba warn that
-# they hold the GIL (which is what a Python callback needs)
-warnings.filterwarnings("ignore", message="Code running in object mode won't allow parallel")
 
 
 def register(host):

@@ -57,6 +57,9 @@ class _Host:
         lead = tuple(size for _, size, _ in self.batch)
         self.avals = tuple(Aval(lead + tuple(a.shape), a.dtype) for a in self.base)
 
+    def __repr__(self):        # (in the IR's printout and the generated source's comments)
+        return self.name
+
     def call(self, args):
         """All result leaves on concrete ``args``, checked against the declaration."""
         return self._call(args, self.batch)
