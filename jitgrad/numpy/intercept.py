@@ -31,7 +31,7 @@ import sys
 import numpy as _np
 
 from .. import lax as P
-from ..core.trace import Tracer, is_tracing, while_tracing
+from ..core.trace import Tracer, state, while_tracing
 from .base import _operand, astype, from_sequence
 from .inplace import fresh, holds_tracer
 from .shapes import _shape_argument, reshape
@@ -146,7 +146,7 @@ def _wrapper(name):
     orig, answer = ORIGINALS[name], _ANSWERS[name]
 
     def wrapper(*args, **kwargs):
-        if is_tracing() and _from_user():
+        if state.stack and _from_user():       # (installed only while some thread traces)
             if kwargs.get("like") is None:
                 kwargs.pop("like", None)
                 out = answer(orig, *args, **kwargs)
