@@ -157,7 +157,7 @@ def _binary_fn(op, float_only=False, name=None, dtype=None):
 
 def _no_out(kwargs):
     if kwargs.get("out") is not None:
-        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+        raise TypeError("jitgrad does not support out=; assign the result instead (out[...] = f(x))")
 
 
 def _axis_index(axis, ndim, name=None):
