@@ -23,7 +23,7 @@ from ..backend.executable import Executable
 from ..transforms.autodiff import jvp_ir, vjp_ir
 from .arguments import (check_argnums, check_argnums_range, check_callable, check_float,
                         check_static_argnums, check_values, coerce, leaf_names, merge_static,
-                        split_static, static_with_keywords)
+                        split_static, static_outside, static_with_keywords)
 
 trace_count = 0   # how many times any user function has been traced (for tests)
 
@@ -228,33 +228,6 @@ def jit(f=None, *, static_argnums=()):
 
 # ---------------------------------------------------------------------------
 # grad and value_and_grad
-
-
-def static_outside(argnums):
-    """``auto_static`` for a differentiating transform: the arguments outside
-    ``argnums`` that are Python control values (see :func:`is_control_value`)
-    are static, as they would be concrete in JAX's (eager) ``grad``."""
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-
-    def positions(args):
-        n = len(args)
-        diff = {a % n for a in nums if -n <= a < n}
-        return tuple(i for i, a in enumerate(args) if i not in diff and is_control_value(a))
-    return positions
-
-
-def is_control_value(a):
-    """Python ints, bools, strings, None, callables (not arrays), and tuples of
-    them: values that steer the computation rather than enter it.  Python
-    floats are not among them: like JAX's transforms under jit, jitgrad
-    traces them (a float that changes every call would otherwise trace again
-    every call)."""
-    if a is None or type(a) in (int, bool, str):
-        return True
-    if type(a) is tuple:
-        return all(is_control_value(x) for x in a)
-    return callable(a) and not isinstance(a, (np.ndarray, Tracer)) and \
-        not hasattr(a, "__jitgrad_value__")
 
 
 def diff_leaves(leaves, in_tree, argnums, fname, transform, static=()):

@@ -14,7 +14,8 @@ import numpy as np
 
 from .. import lax as P
 from ..core import tree as tree_util
-from .functions import Staged, diff_leaves, static_outside, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
+from .arguments import static_outside
+from .functions import Staged, diff_leaves, snapshot, wrap, _staged_for, _aval, _name, jvp, grad, trace
 from .arguments import check_argnums, check_callable
 from ..transforms.vmap import vmap_ir
 from ..core.trace import aval_of, eval_ir, new_trace

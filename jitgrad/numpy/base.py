@@ -26,14 +26,14 @@ def _operand(x):
     return _np.asarray(x)
 
 
-def holds_tracer(obj):
+def _holds_tracer(obj):
     """Whether ``obj`` is a traced value or a (nested) list or tuple holding one."""
     if isinstance(obj, Tracer):
         return True
-    return isinstance(obj, (list, tuple)) and any(holds_tracer(o) for o in obj)
+    return isinstance(obj, (list, tuple)) and any(_holds_tracer(o) for o in obj)
 
 
-def fresh(x):
+def _fresh(x):
     """A new traced array of this thread's innermost trace with the value of
     ``x`` (a tracer, array or scalar), which no other object refers to: what
     NumPy's copying functions return, so that writing into it (``y[0] = 1``)
@@ -50,12 +50,12 @@ def fresh(x):
         return P.reshape(P.reshape(x if isinstance(x, Tracer) else _np.asarray(x), (1,)), ())
     else:
         t = Tracer(trace, trace.atom(x if isinstance(x, Tracer) else _np.array(x)))
-    owned(trace)[id(t)] = t
+    _owned(trace)[id(t)] = t
     return t
 
 
-def owned(trace):
-    """The tracers of ``trace`` made by :func:`fresh` (id -> tracer, kept alive
+def _owned(trace):
+    """The tracers of ``trace`` made by :func:`_fresh` (id -> tracer, kept alive
     with the trace so that ids are not reused)."""
     d = getattr(trace, "owned", None)
     if d is None:
@@ -198,6 +198,6 @@ def astype(x, dtype, copy=True):
     if isinstance(x, _PY_SCALARS):
         return _np.asarray(x, dtype)[()]
     y = P.convert(x, _np.dtype(dtype))
-    return fresh(y) if y is x and copy and isinstance(x, Tracer) else y
+    return _fresh(y) if y is x and copy and isinstance(x, Tracer) else y
 
 

@@ -43,7 +43,7 @@ import numpy as _np
 
 from .. import lax as P
 from ..core.trace import Tracer, escaped_tracer_error, state
-from .base import _operand, _shape, _to, fresh, holds_tracer, owned
+from .base import _operand, _shape, _to, _fresh, _holds_tracer, _owned
 
 # NumPy functions (and array methods) whose result may be a view of their first argument.
 VIEW_FUNCTIONS = ("reshape", "ravel", "transpose", "swapaxes", "moveaxis", "squeeze",
@@ -149,7 +149,7 @@ def _check_writable(root):
     if not state.stack or state.stack[-1] is not trace:
         raise TypeError(_INPUT_ERROR.format(
             aval=root.aval, what="captured from an enclosing transformed function"))
-    if root._var in trace.invars and id(root) not in owned(trace):
+    if root._var in trace.invars and id(root) not in _owned(trace):
         raise TypeError(_INPUT_ERROR.format(
             aval=root.aval, what="an argument of the transformed function (or a view of one)"))
 
@@ -185,7 +185,7 @@ def _assign(t, value):
                                                                     (flat.size,))))
     _check_writable(t)
     value = _to(value, t.dtype, t.shape)
-    t._var = fresh(value)._var if not isinstance(value, Tracer) or value._trace is not t._trace \
+    t._var = _fresh(value)._var if not isinstance(value, Tracer) or value._trace is not t._trace \
         else value._var
     if getattr(t, "_views", None) is not None:
         _refresh(t)
@@ -278,7 +278,7 @@ def _positions_of_key(x, key):
 
 def _key_holds_tracer(key):
     parts = key if isinstance(key, tuple) else (key,)
-    return any(holds_tracer(k) for k in parts)
+    return any(_holds_tracer(k) for k in parts)
 
 
 def _broadcast_value(value, shape, dtype):

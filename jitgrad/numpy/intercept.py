@@ -33,7 +33,7 @@ import numpy as _np
 from .. import lax as P
 from ..core.trace import Tracer, state, while_tracing
 from .base import _operand, astype, from_sequence
-from .inplace import fresh, holds_tracer
+from .inplace import _fresh, _holds_tracer
 from .shapes import _shape_argument, reshape
 
 # jitgrad's own code and NumPy's (np.broadcast_shapes calls np.empty) keep NumPy's functions
@@ -67,7 +67,7 @@ def _traced_array(obj, dtype=None, *, copy=True, ndmin=0, **kwargs):
         if copy is False:
             raise ValueError("Unable to avoid copy while creating an array as requested.")
         return value
-    return fresh(value) if copy else value
+    return _fresh(value) if copy else value
 
 
 _COPY_MODES = {"ALWAYS": True, "IF_NEEDED": None, "NEVER": False}
@@ -83,15 +83,15 @@ def _traced_asarray(obj, dtype=None, *args, copy=None, **kwargs):
 
 def _filled(shape, value, dtype):
     shape = _shape_argument(shape)
-    return fresh(_np.full(shape, value, dtype)) if not shape else P.full(shape, value, dtype)
+    return _fresh(_np.full(shape, value, dtype)) if not shape else P.full(shape, value, dtype)
 
 
 def _traced_full(shape, fill_value, dtype=None, **kwargs):
-    if isinstance(fill_value, Tracer) or holds_tracer(fill_value):
+    if isinstance(fill_value, Tracer) or _holds_tracer(fill_value):
         from .shapes import broadcast_to
         value = _operand(fill_value)
         dt = _np.dtype(dtype) if dtype is not None else value.dtype
-        return fresh(broadcast_to(astype(value, dt), _shape_argument(shape)))
+        return _fresh(broadcast_to(astype(value, dt), _shape_argument(shape)))
     dt = _np.dtype(dtype) if dtype is not None else _np.asarray(fill_value).dtype
     return _filled(shape, fill_value, dt)
 
@@ -103,7 +103,7 @@ def _like_dtype(a, dtype):
 # (name, answer(original, *args, **kwargs) or None to defer, converting?)
 def _converting(name):
     def answer(orig, obj, *args, **kwargs):
-        if not holds_tracer(obj):
+        if not _holds_tracer(obj):
             return None
         if name == "array":
             return _traced_array(obj, *args, **kwargs)
@@ -117,7 +117,7 @@ def _constructor(build):
 
 def _like(build):
     """A *_like constructor: traced arguments go to __array_function__ (NumPy's own)."""
-    return lambda orig, a, *args, **kwargs: None if holds_tracer(a) else build(a, *args, **kwargs)
+    return lambda orig, a, *args, **kwargs: None if _holds_tracer(a) else build(a, *args, **kwargs)
 
 
 _ANSWERS = {
@@ -135,8 +135,8 @@ _ANSWERS = {
     "empty_like": _like(lambda a, dtype=None, *x, **k: _filled(_np.shape(a), 0, _like_dtype(a, dtype))),
     "full_like": _like(lambda a, fill_value, dtype=None, *x, **k: _traced_full(
         _np.shape(a), fill_value, _like_dtype(a, dtype))),
-    "eye": lambda orig, *args, **kwargs: fresh(orig(*args, **kwargs)),
-    "identity": lambda orig, *args, **kwargs: fresh(orig(*args, **kwargs)),
+    "eye": lambda orig, *args, **kwargs: _fresh(orig(*args, **kwargs)),
+    "identity": lambda orig, *args, **kwargs: _fresh(orig(*args, **kwargs)),
 }
 
 ORIGINALS = {name: getattr(_np, name) for name in _ANSWERS}
