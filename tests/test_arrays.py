@@ -470,3 +470,15 @@ def test_float_outside_argnums_is_traced_and_the_error_says_what_to_do():
     # an int named by argnums is still an error that says to pass floats
     with pytest.raises(TypeError, match="floating-point"):
         jitgrad.grad(lambda a, n: a * n, argnums=1)(2.0, 3)
+
+
+def test_write_into_escaped_tracer_raises():
+    kept = []
+
+    def f(x):
+        y = x * 2.0
+        kept.append(y)
+        return y
+    jitgrad.jit(f)(X)
+    with pytest.raises(jitgrad.JitgradError, match="escaped"):
+        kept[0][0] = 1.0

@@ -126,7 +126,10 @@ def _array_function(self, func, types, args, kwargs):
 def _array_namespace(self, api_version=None):
     """Array-API code (SciPy's) treats traced arrays as the NumPy arrays they
     stand for: its NumPy namespace, whose functions dispatch back here."""
-    from scipy._lib.array_api_compat import numpy as namespace
+    try:
+        from scipy._lib.array_api_compat import numpy as namespace
+    except ImportError:        # (no SciPy: NumPy itself)
+        return _np
     return namespace
 
 

@@ -122,7 +122,10 @@ def record_view(parent, result, on_positions, recompute):
     if getattr(root, "_views", None) is None:
         root._views = _Root()
     result._view = _View(root, parent, on_positions, recompute)
-    root._views.refs.append(weakref.ref(result))
+    refs = root._views.refs
+    refs.append(weakref.ref(result))
+    if len(refs) >= 64 and len(refs) & (len(refs) - 1) == 0:     # now and then, drop the dead
+        refs[:] = [r for r in refs if r() is not None]
     return result
 
 
