@@ -24,7 +24,7 @@ from ..core import callbacks
 from ..core import tree as tree_util
 from ..core.ir import Aval
 from ..core.primitive import Primitive
-from ..core.trace import aval_of, bind
+from ..core.trace import bind
 
 __all__ = ["pure_callback_p", "pure_callback", "ShapeDtypeStruct"]
 

@@ -43,7 +43,8 @@ import numpy as _np
 
 from .. import lax as P
 from ..core.trace import Tracer, escaped_tracer_error, state
-from .base import _operand, _shape, _to, _fresh, _holds_tracer, _owned
+from .base import _fresh, _holds_tracer, _operand, _owned, _shape, _to
+from .indexing import getitem
 
 # NumPy functions (and array methods) whose result may be a view of their first argument.
 VIEW_FUNCTIONS = ("reshape", "ravel", "transpose", "swapaxes", "moveaxis", "squeeze",
@@ -299,7 +300,6 @@ def _broadcast_value(value, shape, dtype):
 def _traced_key_update(x, key, value):
     """A key with traced indices: positions computed in the IR (by jitgrad's
     indexing of a constant arange), written by ``scatter`` (later writes win)."""
-    from .indexing import getitem
     pos = getitem(_np.arange(x.size).reshape(x.shape), key)
     shape = _shape(pos)
     value = _broadcast_value(value, shape, x.dtype)

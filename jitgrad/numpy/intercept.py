@@ -32,9 +32,8 @@ import numpy as _np
 
 from .. import lax as P
 from ..core.trace import Tracer, state, while_tracing
-from .base import _operand, astype, from_sequence
-from .inplace import _fresh, _holds_tracer
-from .shapes import _shape_argument, reshape
+from .base import _fresh, _holds_tracer, _operand, astype, from_sequence
+from .shapes import _shape_argument, broadcast_to, reshape
 
 # jitgrad's own code and NumPy's (np.broadcast_shapes calls np.empty) keep NumPy's functions
 _INTERNAL = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -88,7 +87,6 @@ def _filled(shape, value, dtype):
 
 def _traced_full(shape, fill_value, dtype=None, **kwargs):
     if isinstance(fill_value, Tracer) or _holds_tracer(fill_value):
-        from .shapes import broadcast_to
         value = _operand(fill_value)
         dt = _np.dtype(dtype) if dtype is not None else value.dtype
         return _fresh(broadcast_to(astype(value, dt), _shape_argument(shape)))
