@@ -482,3 +482,14 @@ def test_write_into_escaped_tracer_raises():
     jitgrad.jit(f)(X)
     with pytest.raises(jitgrad.JitgradError, match="escaped"):
         kept[0][0] = 1.0
+
+
+def test_jvp_and_vjp_hold_control_values_static():
+    want = -0.01 * 200 * (1 - 0.005) ** 199
+    out, t = jitgrad.jvp(sim, (0.5, 200), (1.0, 0))
+    assert out == pytest.approx(0.995 ** 200) and t == pytest.approx(want, rel=1e-12)
+    out, vjp_fn = jitgrad.vjp(sim, 0.5, 200)
+    ct = vjp_fn(1.0)
+    assert ct[1] is None and ct[0] == pytest.approx(want, rel=1e-12)
+    out, vjp_fn, aux = jitgrad.vjp(lambda k, n: (sim(k, n), n * 2), 0.5, 20, has_aux=True)
+    assert aux == 40 and vjp_fn(1.0)[1] is None

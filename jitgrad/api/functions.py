@@ -23,7 +23,7 @@ from ..backend.executable import Executable
 from ..transforms.autodiff import jvp_ir, vjp_ir
 from .arguments import (check_argnums, check_argnums_range, check_callable, check_float,
                         check_static_argnums, check_values, coerce, leaf_names, merge_static,
-                        split_static, static_outside, static_with_keywords)
+                        split_static, static_outside, static_with_keywords, is_control_value)
 
 trace_count = 0   # how many times any user function has been traced (for tests)
 
@@ -392,6 +392,11 @@ def jvp(f, primals, tangents):
     check_callable(f, "jvp")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (or lists) of arguments")
+    static = _control_primals(primals)
+    if static and len(tangents) == len(primals):      # (their tangents are ignored)
+        keep = [i for i in range(len(primals)) if i not in dict(static)]
+        return jvp(_with_static(f, static, len(primals)), [primals[i] for i in keep],
+                   [tangents[i] for i in keep])
     fast = None if is_tracing() else (_fast_key(primals), _fast_key(tangents))
     if fast is not None and None not in fast:
         # Hot path (flat arrays or floats): one look-up.  An entry exists only
@@ -428,6 +433,36 @@ def jvp(f, primals, tangents):
                        fast if fast is not None and None not in fast else None)
 
 
+def _control_primals(primals):
+    """(position, value) of the primals that are Python control values (ints,
+    strings, ...: see is_control_value), held static as grad holds them."""
+    return tuple((i, p) for i, p in enumerate(primals) if is_control_value(p))
+
+
+_WITH_STATIC = weakref.WeakKeyDictionary()
+
+
+def _with_static(f, static, n):
+    """``f`` with the static arguments fixed: one function per (f, static
+    values), so its traces are cached; it refers to ``f`` weakly (the cache
+    must not keep ``f`` alive)."""
+    key = (tuple((i, type(v), v) for i, v in static), n)
+    try:
+        per_f = _WITH_STATIC.setdefault(f, {})
+    except TypeError:
+        per_f, ref = {}, (lambda f=f: f)
+    else:
+        ref = weakref.ref(f)
+    g = per_f.get(key)
+    if g is None:
+        def g(*dyn):
+            it = iter(dyn)
+            return ref()(*[dict(static)[i] if i in dict(static) else next(it) for i in range(n)])
+        g.__name__ = _name(f)
+        per_f[key] = g
+    return g
+
+
 def snapshot(values):
     """``values`` with each array leaf copied: a function returned to the user
     (vjp's vjp_fn, linearize's f_jvp) keeps the values it was made at, even if
@@ -461,6 +496,18 @@ def vjp(f, *primals, has_aux=False):
     and returns a tuple with one cotangent per primal.
     """
     check_callable(f, "vjp")
+    static = _control_primals(primals)
+    if static:       # vjp_fn gives them None
+        keep = [i for i in range(len(primals)) if i not in dict(static)]
+        res = vjp(_with_static(f, static, len(primals)), *[primals[i] for i in keep],
+                  has_aux=has_aux)
+        inner = res[1]
+
+        def vjp_fn(cotangent):
+            cts = iter(inner(cotangent))
+            return tuple(None if i in dict(static) else next(cts) for i in range(len(primals)))
+        vjp_fn._f = f             # (the fixed function refers to f weakly)
+        return (res[0], vjp_fn) + tuple(res[2:])
     fname = _name(f)
     out = _staged_for("fwd", f, lambda fn: _vjp_forward(fn, fname))(*primals)
     primals = snapshot(primals)     # vjp_fn differentiates at these values, whatever the caller mutates
