@@ -490,6 +490,6 @@ def test_jvp_and_vjp_hold_control_values_static():
     assert out == pytest.approx(0.995 ** 200) and t == pytest.approx(want, rel=1e-12)
     out, vjp_fn = jitgrad.vjp(sim, 0.5, 200)
     ct = vjp_fn(1.0)
-    assert ct[1] is None and ct[0] == pytest.approx(want, rel=1e-12)
-    out, vjp_fn, aux = jitgrad.vjp(lambda k, n: (sim(k, n), n * 2), 0.5, 20, has_aux=True)
-    assert aux == 40 and vjp_fn(1.0)[1] is None
+    assert ct[1] == 0 and ct[1].dtype == np.int64 and ct[0] == pytest.approx(want, rel=1e-12)
+    out, vjp_fn, aux = jitgrad.vjp(lambda k, n, s: (sim(k, n), n * 2), 0.5, 20, "s", has_aux=True)
+    assert aux == 40 and vjp_fn(1.0)[2] is None

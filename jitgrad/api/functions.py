@@ -439,6 +439,16 @@ def _control_primals(primals):
     return tuple((i, p) for i, p in enumerate(primals) if is_control_value(p))
 
 
+def _zero_cotangent(v):
+    """The cotangent of a static primal: a zero of the dtype a Python int or
+    bool would have as an array (as integer primals get), None for the rest."""
+    if type(v) in (int, bool):
+        return np.zeros((), np.bool_ if type(v) is bool else np.int64)
+    if type(v) is tuple:
+        return tuple(_zero_cotangent(x) for x in v)
+    return None
+
+
 _WITH_STATIC = weakref.WeakKeyDictionary()
 
 
@@ -497,7 +507,7 @@ def vjp(f, *primals, has_aux=False):
     """
     check_callable(f, "vjp")
     static = _control_primals(primals)
-    if static:       # vjp_fn gives them None
+    if static:       # vjp_fn gives them zeros, as to integer arrays (None to non-numbers)
         keep = [i for i in range(len(primals)) if i not in dict(static)]
         res = vjp(_with_static(f, static, len(primals)), *[primals[i] for i in keep],
                   has_aux=has_aux)
@@ -505,7 +515,8 @@ def vjp(f, *primals, has_aux=False):
 
         def vjp_fn(cotangent):
             cts = iter(inner(cotangent))
-            return tuple(None if i in dict(static) else next(cts) for i in range(len(primals)))
+            return tuple(_zero_cotangent(dict(static)[i]) if i in dict(static) else next(cts)
+                         for i in range(len(primals)))
         vjp_fn._f = f             # (the fixed function refers to f weakly)
         return (res[0], vjp_fn) + tuple(res[2:])
     fname = _name(f)
