@@ -161,8 +161,9 @@ def test_control_flow_on_tracer(f, transform):
     assert isinstance(ei.value, TypeError)
 
 
-@pytest.mark.parametrize("conv", [np.asarray, np.array, lambda x: np.asarray(x, dtype=float)],
-                         ids=["asarray", "array", "asarray_dtype"])
+# (np.asarray looked up while tracing works: tests/test_arrays.py; these are
+# NumPy's own functions, bound before any trace, as `from numpy import asarray` is)
+@pytest.mark.parametrize("conv", [np.asarray, np.array], ids=["asarray", "array"])
 def test_np_asarray_of_tracer(conv):
     with pytest.raises(jitgrad.TracerBoolError, match="converted to a NumPy array"):
         jitgrad.jit(lambda x: conv(x) * 2)(X)
@@ -228,14 +229,14 @@ def test_inplace_assignment():
         return x
     with pytest.raises(TypeError) as ei:
         jitgrad.jit(f)(X)
-    assert "in-place" in str(ei.value) and "np.where" in str(ei.value)
+    assert "argument" in str(ei.value) and "x.copy()" in str(ei.value)
 
 
 def test_inplace_augmented_slice_assignment():
     def f(x):
         x[1:] += 1.0
         return x
-    with pytest.raises(TypeError, match="in-place"):
+    with pytest.raises(TypeError, match="argument"):
         jitgrad.grad(lambda x: np.sum(f(x)))(X)
 
 

@@ -258,3 +258,30 @@ def static_with_keywords(f, static_argnums, n, names):
     by_name = {params[i % len(params)] for i in static_argnums if -len(params) <= i < len(params)}
     return tuple(i % n for i in static_argnums if -n <= i < n) + \
         tuple(n + j for j, k in enumerate(names) if k in by_name)
+
+
+def static_outside(argnums):
+    """``auto_static`` for a differentiating transform: the arguments outside
+    ``argnums`` that are Python control values (see :func:`is_control_value`)
+    are static, as they would be concrete in JAX's (eager) ``grad``."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+    def positions(args):
+        n = len(args)
+        diff = {a % n for a in nums if -n <= a < n}
+        return tuple(i for i, a in enumerate(args) if i not in diff and is_control_value(a))
+    return positions
+
+
+def is_control_value(a):
+    """Python ints, bools, strings, None, callables (not arrays), and tuples of
+    them: values that steer the computation rather than enter it.  Python
+    floats are not among them: like JAX's transforms under jit, jitgrad
+    traces them (a float that changes every call would otherwise trace again
+    every call)."""
+    if a is None or type(a) in (int, bool, str):
+        return True
+    if type(a) is tuple:
+        return all(is_control_value(x) for x in a)
+    return callable(a) and not isinstance(a, (np.ndarray, Tracer)) and \
+        not hasattr(a, "__jitgrad_value__")

@@ -22,7 +22,7 @@ from ..backend.executable import Executable
 from ..transforms.autodiff import jvp_ir, vjp_ir
 from .arguments import (check_argnums, check_argnums_range, check_callable, check_float,
                         check_static_argnums, check_values, coerce, leaf_names, merge_static,
-                        split_static)
+                        split_static, static_outside, static_with_keywords, is_control_value)
 from .transformed import _fast_key, transformed
 
 trace_count = 0   # how many times any user function has been traced (for tests)
@@ -78,18 +78,24 @@ class _Entry:
 class Staged:
     """Caches, per signature, the IR that ``build`` makes and its executable.
 
-    ``build(leaves, in_tree, static) -> (ir, finish)``.
+    ``build(leaves, in_tree, static) -> (ir, finish)``.  ``auto_static(args)``,
+    if given, names further arguments of a call to hold static (the
+    differentiating transforms: Python ints and such outside ``argnums``).
     """
 
-    def __init__(self, build, static_argnums=(), label=""):
+    def __init__(self, build, static_argnums=(), label="", auto_static=None):
         self.build = build
         self.static_argnums = tuple(static_argnums)
+        self.auto_static = auto_static
         self.label = label
         self.cache = {}
         self.fast = {}      # the same entries, keyed by a cheaper key for flat array/float calls
 
     def signature(self, args):
-        dyn, static = split_static(args, self.static_argnums)
+        nums = self.static_argnums
+        if self.auto_static is not None:
+            nums = nums + self.auto_static(args)
+        dyn, static = split_static(args, nums)
         leaves, in_tree = tree_util.flatten(tuple(dyn))
         positions = [i for i in range(len(args)) if i not in dict(static)]
         leaves = [coerce(x, name) for x, name in zip(leaves, leaf_names(in_tree, positions))]
@@ -172,15 +178,22 @@ def jit(f=None, *, static_argnums=()):
 # grad and value_and_grad
 
 
-def diff_leaves(leaves, in_tree, argnums, fname, transform):
+def diff_leaves(leaves, in_tree, argnums, fname, transform, static=()):
     """The differentiated arguments, in argnums order (as JAX): for each, the
     positions of its leaves among all leaves and its treedef.  Also whether
-    argnums was a single int."""
+    argnums was a single int.  ``static``: the (position, value) pairs of the
+    static arguments, which are not among the leaves."""
     args = tree_util.unflatten(in_tree, leaves)
     single = isinstance(argnums, int)
     nums = (argnums,) if single else tuple(argnums)
-    check_argnums_range(nums, len(args), fname)
-    nums = [a % len(args) for a in nums]
+    n = len(args) + len(static)
+    check_argnums_range(nums, n, fname)
+    dyn_pos = [i for i in range(n) if i not in dict(static)]
+    for a in nums:
+        if a % n not in dyn_pos:
+            raise TypeError(f"{transform}: argument {a % n} of {fname} is static (see "
+                            "static_argnums) and cannot be differentiated")
+    nums = [dyn_pos.index(a % n) for a in nums]
     groups, pos = {}, 0
     for i, a in enumerate(args):
         lv, td = tree_util.flatten(a)
@@ -200,7 +213,7 @@ def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        offsets, single = diff_leaves(leaves, in_tree, argnums, fname, transform)
+        offsets, single = diff_leaves(leaves, in_tree, argnums, fname, transform, static)
         ir, out_tree = trace(f, leaves, in_tree, static)
         if has_aux:
             if out_tree.kind not in (tuple, list) or len(out_tree.children) != 2:
@@ -265,7 +278,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     return transformed(
         value_and_grad, f, {"argnums": argnums, "has_aux": has_aux},
         lambda: Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
-                       label=f"value_and_grad_{_name(f)}"),
+                       label=f"value_and_grad_{_name(f)}", auto_static=static_outside(argnums)),
         lambda g, _: value_and_grad(g, argnums, has_aux))
 
 
@@ -281,7 +294,7 @@ def grad(f, argnums=0, has_aux=False):
     return transformed(
         grad, f, {"argnums": argnums, "has_aux": has_aux},
         lambda: Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
-                       label=f"grad_{_name(f)}"),
+                       label=f"grad_{_name(f)}", auto_static=static_outside(argnums)),
         lambda g, _: grad(g, argnums, has_aux))
 
 
@@ -331,6 +344,11 @@ def jvp(f, primals, tangents):
     check_callable(f, "jvp")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (or lists) of arguments")
+    static = _control_primals(primals)
+    if static and len(tangents) == len(primals):      # (their tangents are ignored)
+        keep = [i for i in range(len(primals)) if i not in dict(static)]
+        return jvp(_with_static(f, static, len(primals)), [primals[i] for i in keep],
+                   [tangents[i] for i in keep])
     fast = None if is_tracing() else (_fast_key(primals), _fast_key(tangents))
     if fast is not None and None not in fast:
         # Hot path (flat arrays or floats): one look-up.  An entry exists only
@@ -367,6 +385,46 @@ def jvp(f, primals, tangents):
                        fast if fast is not None and None not in fast else None)
 
 
+def _control_primals(primals):
+    """(position, value) of the primals that are Python control values (ints,
+    strings, ...: see is_control_value), held static as grad holds them."""
+    return tuple((i, p) for i, p in enumerate(primals) if is_control_value(p))
+
+
+def _zero_cotangent(v):
+    """The cotangent of a static primal: a zero of the dtype a Python int or
+    bool would have as an array (as integer primals get), None for the rest."""
+    if type(v) in (int, bool):
+        return np.zeros((), np.bool_ if type(v) is bool else np.int64)
+    if type(v) is tuple:
+        return tuple(_zero_cotangent(x) for x in v)
+    return None
+
+
+_WITH_STATIC = weakref.WeakKeyDictionary()
+
+
+def _with_static(f, static, n):
+    """``f`` with the static arguments fixed: one function per (f, static
+    values), so its traces are cached; it refers to ``f`` weakly (the cache
+    must not keep ``f`` alive)."""
+    key = (tuple((i, type(v), v) for i, v in static), n)
+    try:
+        per_f = _WITH_STATIC.setdefault(f, {})
+    except TypeError:
+        per_f, ref = {}, (lambda f=f: f)
+    else:
+        ref = weakref.ref(f)
+    g = per_f.get(key)
+    if g is None:
+        def g(*dyn):
+            it = iter(dyn)
+            return ref()(*[dict(static)[i] if i in dict(static) else next(it) for i in range(n)])
+        g.__name__ = _name(f)
+        per_f[key] = g
+    return g
+
+
 def snapshot(values):
     """``values`` with each array leaf copied: a function returned to the user
     (vjp's vjp_fn, linearize's f_jvp) keeps the values it was made at, even if
@@ -400,6 +458,19 @@ def vjp(f, *primals, has_aux=False):
     and returns a tuple with one cotangent per primal.
     """
     check_callable(f, "vjp")
+    static = _control_primals(primals)
+    if static:       # vjp_fn gives them zeros, as to integer arrays (None to non-numbers)
+        keep = [i for i in range(len(primals)) if i not in dict(static)]
+        res = vjp(_with_static(f, static, len(primals)), *[primals[i] for i in keep],
+                  has_aux=has_aux)
+        inner = res[1]
+
+        def vjp_fn(cotangent):
+            cts = iter(inner(cotangent))
+            return tuple(_zero_cotangent(dict(static)[i]) if i in dict(static) else next(cts)
+                         for i in range(len(primals)))
+        vjp_fn._f = f             # (the fixed function refers to f weakly)
+        return (res[0], vjp_fn) + tuple(res[2:])
     fname = _name(f)
     out = _staged_for("fwd", f, lambda fn: _vjp_forward(fn, fname))(*primals)
     primals = snapshot(primals)     # vjp_fn differentiates at these values, whatever the caller mutates

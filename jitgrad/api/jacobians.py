@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import lax as P
 from ..core import tree as tree_util
+from .arguments import static_outside
 from .functions import Staged, diff_leaves, snapshot, _staged_for, _aval, _name, jvp, grad, trace
 from .transformed import transformed
 from .arguments import check_argnums, check_callable
@@ -60,9 +61,9 @@ def jacfwd(f, argnums=0):
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacfwd")
+        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacfwd", static)
         which = [p for ps, _ in groups for p in ps]
-        ir, out_tree = trace(f, leaves, in_tree)
+        ir, out_tree = trace(f, leaves, in_tree, static)
         shapes = [_aval(leaves[p]).shape for p in which]
         n = sum(math.prod(s) for s in shapes)
         dtype = _aval(leaves[which[0]]).dtype
@@ -98,7 +99,8 @@ def jacfwd(f, argnums=0):
             return _assemble(rows, out_tree, groups, single)
         return out_ir, finish
 
-    return transformed(jacfwd, f, {"argnums": argnums}, lambda: Staged(build, label=f"jacfwd_{fname}"),
+    return transformed(jacfwd, f, {"argnums": argnums},
+                       lambda: Staged(build, label=f"jacfwd_{fname}", auto_static=static_outside(argnums)),
                        lambda g, _: jacfwd(g, argnums))
 
 
@@ -109,9 +111,9 @@ def jacrev(f, argnums=0):
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacrev")
+        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacrev", static)
         which = [p for ps, _ in groups for p in ps]
-        ir, out_tree = trace(f, leaves, in_tree)
+        ir, out_tree = trace(f, leaves, in_tree, static)
         for k, o in enumerate(ir.outvars):
             if not np.issubdtype(o.aval.dtype, np.floating):
                 raise TypeError(f"jacrev requires floating-point outputs, but output {k} of {fname} "
@@ -147,7 +149,8 @@ def jacrev(f, argnums=0):
             return _assemble(rows, out_tree, groups, single)
         return out_ir, finish
 
-    return transformed(jacrev, f, {"argnums": argnums}, lambda: Staged(build, label=f"jacrev_{fname}"),
+    return transformed(jacrev, f, {"argnums": argnums},
+                       lambda: Staged(build, label=f"jacrev_{fname}", auto_static=static_outside(argnums)),
                        lambda g, _: jacrev(g, argnums))
 
 

@@ -247,9 +247,13 @@ class Native(NamedTuple):
 
 @functools.lru_cache(maxsize=None)
 def _vecmath_hash():
-    from . import vecmath
-    with open(vecmath.__file__, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:16]
+    """A hash of the kernel modules that generated code calls (vecmath, specialmath)."""
+    from . import specialmath, vecmath
+    h = hashlib.sha256()
+    for module in (vecmath, specialmath):
+        with open(module.__file__, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
 
 
 def compile_ir(ir, label="f", consts=None):

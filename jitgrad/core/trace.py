@@ -137,11 +137,22 @@ state = _TraceState()
 traces_open = 0
 _open_lock = threading.Lock()
 
-# Functions called as ``watcher(True)`` when the first trace opens (on any
-# thread) and ``watcher(False)`` when the last one closes, under the lock: what
-# only matters while something is traced (jitgrad.numpy.random_guard) is
-# installed then, and costs nothing the rest of the time.
-trace_watchers = []
+# Hooks run when the first trace opens on any thread (``install``) and after the
+# last one closes (``uninstall``), under the lock that counts them: the NumPy
+# layer uses them to intercept the few NumPy functions that have no dispatch
+# protocol (np.array, np.zeros, ...) only while something is being traced.
+_tracing_hooks: list = []
+
+
+def while_tracing(install, uninstall):
+    """Call ``install()`` whenever tracing starts (no trace was open on any
+    thread) and ``uninstall()`` whenever it stops.  Both run under a lock; the
+    functions they install must still check :func:`is_tracing` themselves,
+    since other threads run while one thread traces."""
+    with _open_lock:
+        _tracing_hooks.append((install, uninstall))
+        if traces_open:
+            install()
 
 
 def _after_fork_child():
@@ -151,8 +162,8 @@ def _after_fork_child():
     _open_lock = threading.Lock()
     was, traces_open = traces_open, len(state.stack)
     if was and not traces_open:
-        for watch in trace_watchers:
-            watch(False)
+        for _, uninstall in _tracing_hooks:
+            uninstall()
 
 
 os.register_at_fork(after_in_child=_after_fork_child)
@@ -180,8 +191,8 @@ class new_trace:
         with _open_lock:
             traces_open += 1
             if traces_open == 1:
-                for watch in trace_watchers:
-                    watch(True)
+                for install, _ in _tracing_hooks:
+                    install()
         self.stack = state.stack
         self.stack.append(self.trace)
         return self.trace
@@ -192,9 +203,9 @@ class new_trace:
         self.trace.alive = False
         with _open_lock:
             traces_open -= 1
-            if traces_open == 0:
-                for watch in trace_watchers:
-                    watch(False)
+            if not traces_open:
+                for _, uninstall in _tracing_hooks:
+                    uninstall()
 
 
 def is_tracing():
@@ -327,6 +338,13 @@ def eval_ir(ir: IR, args, consts=None):
 # The Tracer
 
 
+_CONVERSIONS = ("float()", "int()", "complex()")
+_NUMPY_TARGET_HINT = (
+    " (NumPy also does this when a traced value is written into a NumPy array, a[i] = v: "
+    "make that array inside the function, with np.zeros(...), np.array(...) or the copy of "
+    "a traced array, so that it is traced too.)")
+
+
 class Tracer:
     """Stands in for an array while a function is traced.
 
@@ -334,7 +352,8 @@ class Tracer:
     array methods people use, by forwarding to :mod:`jitgrad.numpy`.
     """
 
-    __slots__ = ("_trace", "_var")
+    # _view, _views: see jitgrad.numpy.inplace (unset on most tracers)
+    __slots__ = ("_trace", "_var", "_view", "_views", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, trace, var):
@@ -371,8 +390,10 @@ class Tracer:
             f"{what} on a traced array ({self.aval}) at {_user_line() or 'unknown line'}: the value is "
             "not known while jitgrad traces the function. Python `if`/`while`/`and`/`or` and "
             "conversions to Python numbers cannot depend on an argument's value. Use "
-            "np.where(cond, a, b) to choose between values, or mark the argument static "
-            "(jit(f, static_argnums=...)).")
+            "np.where(cond, a, b) to choose between values, or make the argument static: "
+            "jit(f, static_argnums=...); grad, value_and_grad and the Jacobians keep Python "
+            "int, bool, str and None arguments outside argnums static by themselves (pass 200, "
+            "not 200.0 or np.int64(200))." + (_NUMPY_TARGET_HINT if what in _CONVERSIONS else ""))
 
     def __bool__(self):
         self._concrete_error("bool()")
@@ -402,7 +423,7 @@ class Tracer:
             f"a traced array ({self.aval}) was converted to a NumPy array (np.asarray, np.array or a "
             "function jitgrad does not know). Inside a transformed function, use NumPy functions "
             "directly on the traced values; to build an array from traced scalars use "
-            "jitgrad.numpy.stack or jitgrad.numpy.array.")
+            "np.array([...]) or np.stack." + _NUMPY_TARGET_HINT)
 
     def __setitem__(self, key, value):
         raise TypeError(

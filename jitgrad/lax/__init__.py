@@ -9,7 +9,10 @@ The modules, in the order they build on each other:
   primitives, select, convert, stop_gradient;
 - ``reductions``: reduce_max, reduce_min, reduce_prod, dot_general, cumsum;
 - ``gather``: gather, scatter_add (advanced indexing) and argsort;
+- ``scatter``: scatter (assignment at traced positions, the last write winning);
 - ``linalg``: inv, solve, det;
+- ``special``: erf, erfc, lgamma, digamma, polygamma, erfinv, ndtri, log_ndtr, i0e, i1e;
+- ``callback``: pure_callback (a Python function called on concrete arrays);
 - ``random``: random_bits (counter-based random numbers), keys and draws;
 - ``scans``: cumprod, tie_mean.
 
@@ -20,7 +23,7 @@ already agree in shape (the NumPy layer inserts the broadcasts); a scalar
 literal may stand beside any array.
 """
 from ..core.primitive import Primitive
-from . import elementwise, gather, linalg, random, reductions, scans, structural
+from . import callback, elementwise, gather, linalg, random, reductions, scans, scatter, special, structural
 
 
 def _public(module):
@@ -32,6 +35,7 @@ def _public(module):
                  or (callable(value) and getattr(value, "__module__", "").startswith(__name__ + ".")))}
 
 
-for _module in (structural, elementwise, reductions, gather, linalg, random, scans):
+for _module in (structural, elementwise, reductions, gather, scatter, linalg, special, callback, random,
+                scans):
     globals().update(_public(_module))
 del _module

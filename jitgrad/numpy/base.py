@@ -8,7 +8,7 @@ import numpy as _np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from .. import lax as P
-from ..core.trace import aval_of, Tracer
+from ..core.trace import aval_of, state, Tracer
 
 _PY_SCALARS = (bool, int, float)
 pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, None
@@ -24,6 +24,43 @@ def _operand(x):
     if hasattr(x, "__jitgrad_value__"):
         return x.__jitgrad_value__()
     return _np.asarray(x)
+
+
+def _holds_tracer(obj):
+    """Whether ``obj`` is a traced value or a (nested) list or tuple holding one."""
+    if isinstance(obj, Tracer):
+        return True
+    return isinstance(obj, (list, tuple)) and any(_holds_tracer(o) for o in obj)
+
+
+def _fresh(x):
+    """A new traced array of this thread's innermost trace with the value of
+    ``x`` (a tracer, array or scalar), which no other object refers to: what
+    NumPy's copying functions return, so that writing into it (``y[0] = 1``)
+    changes nothing else.  Needs no equation: the new tracer may share its
+    variable, since a write gives the tracer a new variable rather than
+    changing the old one.  It is recorded as *owned*: writable even when that
+    variable is one of the trace's inputs."""
+    if not state.stack:            # (an escaped tracer: its next use raises)
+        return x
+    trace = state.stack[-1]
+    if isinstance(x, Tracer) and x._trace is trace:
+        t = Tracer(trace, x._var)
+    elif _np.ndim(x) == 0:          # (a 0-d constant would be inlined as a literal)
+        return P.reshape(P.reshape(x if isinstance(x, Tracer) else _np.asarray(x), (1,)), ())
+    else:
+        t = Tracer(trace, trace.atom(x if isinstance(x, Tracer) else _np.array(x)))
+    _owned(trace)[id(t)] = t
+    return t
+
+
+def _owned(trace):
+    """The tracers of ``trace`` made by :func:`_fresh` (id -> tracer, kept alive
+    with the trace so that ids are not reused)."""
+    d = getattr(trace, "owned", None)
+    if d is None:
+        d = trace.owned = {}
+    return d
 
 
 def from_sequence(obj):
@@ -120,7 +157,7 @@ def _binary_fn(op, float_only=False, name=None, dtype=None):
 
 def _no_out(kwargs):
     if kwargs.get("out") is not None:
-        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+        raise TypeError("jitgrad does not support out=; assign the result instead (out[...] = f(x))")
 
 
 def _axis_index(axis, ndim, name=None):
@@ -160,6 +197,7 @@ def astype(x, dtype, copy=True):
     x = _operand(x)
     if isinstance(x, _PY_SCALARS):
         return _np.asarray(x, dtype)[()]
-    return P.convert(x, _np.dtype(dtype))
+    y = P.convert(x, _np.dtype(dtype))
+    return _fresh(y) if y is x and copy and isinstance(x, Tracer) else y
 
 

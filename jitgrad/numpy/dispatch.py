@@ -14,11 +14,14 @@ from __future__ import annotations
 import numpy as _np
 
 from ..core.trace import Tracer
+import sys
+
 from . import (arrays, base, calculus, einsum, elementwise, indexing, products, reductions, rounding,
-               shapes, statistics, ufuncs)
+               shapes, special, statistics, ufuncs)
+from . import inplace, intercept  # noqa: F401  (intercept: np.array & co. while tracing)
 
 _FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum, elementwise,
-             arrays, statistics, calculus)
+             arrays, statistics, calculus, special)
 
 
 def _implementations():
@@ -49,14 +52,66 @@ FUNCTIONS.update({getattr(_np.linalg, name): getattr(products.linalg, name)
                   if not name.startswith("_") and _dispatched(getattr(_np.linalg, name, None))})
 
 
+def _ufunc_module(ufunc):
+    """'numpy', or 'scipy.special' for SciPy's ufuncs (SciPy is not imported
+    for this: a SciPy ufunc only reaches here once the user has imported it)."""
+    if getattr(_np, ufunc.__name__, None) is ufunc:
+        return "numpy"
+    for name in ("scipy.special", "scipy.special._ufuncs"):
+        sc = sys.modules.get(name)
+        if sc is not None and getattr(sc, ufunc.__name__, None) is ufunc:
+            return "scipy.special"
+    return "numpy" if ufunc.__name__ in UFUNCS else "a library"
+
+
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     name = ufunc.__name__
-    if method == "__call__" and name in UFUNCS:
-        return UFUNCS[name](*inputs, **kwargs)
-    if method == "reduce" and name in UFUNCS and name in UFUNC_REDUCE:
+    module = _ufunc_module(ufunc)
+    table = special.UFUNCS if module == "scipy.special" else UFUNCS
+    if method == "__call__" and name in table:
+        return table[name](*inputs, **kwargs)
+    if method == "reduce" and module == "numpy" and name in UFUNCS and name in UFUNC_REDUCE:
         return UFUNC_REDUCE[name](*inputs, **kwargs)
-    what = f"numpy.{name}" + ("" if method == "__call__" else f".{method}")
+    what = f"{module}.{name}" + ("" if method == "__call__" else f".{method}")
     raise NotImplementedError(f"jitgrad does not support {what} on traced arrays")
+
+
+def _view_function(name, impl):
+    """``impl`` of a NumPy function that may return a view of its first argument,
+    recording that (see :mod:`jitgrad.numpy.inplace`)."""
+    np_fn = getattr(_np, name)
+
+    def fn(a, *args, **kwargs):
+        out = impl(a, *args, **kwargs)
+        recompute = lambda: impl(a, *args, **kwargs)       # noqa: E731
+        on_positions = lambda pos: np_fn(pos, *args, **kwargs)    # noqa: E731
+        if isinstance(out, (list, tuple)):
+            return type(out)(inplace.record_view(a, o, lambda pos, i=i: on_positions(pos)[i],
+                                                 lambda i=i: recompute()[i])
+                             for i, o in enumerate(out))
+        return inplace.record_view(a, out, on_positions, recompute)
+    fn.__name__ = name
+    return fn
+
+
+for _name in inplace.VIEW_FUNCTIONS:
+    if getattr(_np, _name, None) in FUNCTIONS:
+        FUNCTIONS[getattr(_np, _name)] = _view_function(_name, FUNCTIONS[getattr(_np, _name)])
+
+
+def _view_method(name, method):
+    """An array method that may return a view of the array, recording that."""
+    def fn(self, *args, **kwargs):
+        out = method(self, *args, **kwargs)
+        return inplace.record_view(self, out, lambda pos: getattr(pos, name)(*args, **kwargs),
+                                   lambda: method(self, *args, **kwargs))
+    fn.__name__ = name
+    return fn
+
+
+def _getitem(self, key):
+    out = indexing.getitem(self, key)
+    return inplace.record_view(self, out, lambda pos: pos[key], lambda: indexing.getitem(self, key))
 
 
 def _array_function(self, func, types, args, kwargs):
@@ -68,6 +123,16 @@ def _array_function(self, func, types, args, kwargs):
             f"jitgrad does not support {mod}.{func.__name__} on traced arrays. "
             "Supported NumPy functions are listed in jitgrad.numpy (see README).")
     return impl(*args, **kwargs)
+
+
+def _array_namespace(self, api_version=None):
+    """Array-API code (SciPy's) treats traced arrays as the NumPy arrays they
+    stand for: its NumPy namespace, whose functions dispatch back here."""
+    try:
+        from scipy._lib.array_api_compat import numpy as namespace
+    except ImportError:        # (no SciPy: NumPy itself)
+        return _np
+    return namespace
 
 
 def _missing_attribute(self, name):
@@ -101,6 +166,7 @@ def _install_tracer_methods():
     T.__getattr__ = _missing_attribute
     T.__array_ufunc__ = _array_ufunc
     T.__array_function__ = _array_function
+    T.__array_namespace__ = _array_namespace
     binary = {
         "add": _ns.add, "sub": _ns.subtract, "mul": _ns.multiply, "truediv": _ns.divide,
         "floordiv": _ns.floor_divide, "mod": _ns.remainder, "divmod": _ns.divmod, "pow": _ns.power,
@@ -110,7 +176,7 @@ def _install_tracer_methods():
         setattr(T, f"__{name}__", _defer(lambda s, o, fn=fn: fn(s, o)))
         setattr(T, f"__r{name}__", _defer(lambda s, o, fn=fn: fn(o, s)))
     T.__neg__ = lambda s: _ns.negative(s)
-    T.__pos__ = lambda s: s
+    T.__pos__ = lambda s: _ns.positive(s)
     T.__abs__ = lambda s: _ns.absolute(s)
     T.__lt__ = lambda s, o: _ns.less(s, o)
     T.__le__ = lambda s, o: _ns.less_equal(s, o)
@@ -127,7 +193,14 @@ def _install_tracer_methods():
     T.__rlshift__ = lambda s, o: _np.left_shift(o, s)
     T.__rshift__ = lambda s, o: _np.right_shift(s, o)
     T.__rrshift__ = lambda s, o: _np.right_shift(o, s)
-    T.__getitem__ = _ns.getitem
+    T.__getitem__ = _getitem
+    T.__setitem__ = inplace.setitem
+    for name, fn in binary.items():
+        if name != "divmod":
+            setattr(T, f"__i{name}__", inplace.augmented(fn, name))
+    T.__iand__ = inplace.augmented(_ns.bitwise_and, "and")
+    T.__ior__ = inplace.augmented(_ns.bitwise_or, "or")
+    T.__ixor__ = inplace.augmented(_ns.bitwise_xor, "xor")
     T.sum = _ns.sum
     T.prod = _ns.prod
     T.cumsum = _ns.cumsum
@@ -156,6 +229,10 @@ def _install_tracer_methods():
     T.transpose = lambda s, *axes: _ns.transpose(
         s, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None)
     T.T = property(lambda s: _ns.transpose(s))
+    for name in ("reshape", "ravel", "transpose", "swapaxes", "squeeze", "diagonal"):
+        setattr(T, name, _view_method(name, getattr(T, name)))
+    T.T = property(lambda s: inplace.record_view(s, _ns.transpose(s), lambda pos: pos.T,
+                                                 lambda: _ns.transpose(s)))
 
 
 _install_tracer_methods()

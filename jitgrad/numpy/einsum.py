@@ -25,7 +25,7 @@ _LETTERS = string.ascii_letters
 
 def einsum(subscripts, *operands, optimize=False, dtype=None, out=None, **kwargs):
     if out is not None:
-        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+        raise TypeError("jitgrad does not support out=; assign the result instead (out[...] = f(x))")
     if not isinstance(subscripts, str):
         raise NotImplementedError("jitgrad supports np.einsum with a subscripts string")
     ops = [_operand(x) for x in operands]

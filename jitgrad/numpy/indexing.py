@@ -227,7 +227,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
 
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     if out is not None:
-        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+        raise TypeError("jitgrad does not support out=; assign the result instead (out[...] = f(x))")
     return sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
 
 
@@ -343,12 +343,12 @@ def _arg_first(a, axis, keepdims, flip):
 def argmax(a, axis=None, out=None, keepdims=False):
     """Index of the first maximum (a stable sort of -a puts it first)."""
     if out is not None:
-        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+        raise TypeError("jitgrad does not support out=; assign the result instead (out[...] = f(x))")
     return _arg_first(a, axis, keepdims, flip=True)
 
 
 def argmin(a, axis=None, out=None, keepdims=False):
     """Index of the first minimum."""
     if out is not None:
-        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+        raise TypeError("jitgrad does not support out=; assign the result instead (out[...] = f(x))")
     return _arg_first(a, axis, keepdims, flip=False)

@@ -15,7 +15,7 @@ immutable, so ``np.random.RandomState`` and ``np.random.Generator`` become
 subclasses of them, and ``np.random.default_rng`` returns such a subclass
 (``isinstance`` answers as before for instances of either).  The checking
 wrappers are installed only while some thread traces (see
-``core.trace.trace_watchers``): the rest of the time every name is NumPy's own
+``core.trace.while_tracing``): the rest of the time every name is NumPy's own
 function or method, at NumPy's own speed.  Objects made
 before jitgrad was imported or copied by ``pickle``/``copy`` (NumPy rebuilds
 its own class), bit generators' own methods, and names bound before import
@@ -167,7 +167,7 @@ def _install():
     _GUARDS.extend((rnd, name, getattr(rnd, name), _guard_function(f"np.random.{name}", getattr(rnd, name)))
                    for name in functions)
     rnd.__jitgrad_guarded__ = True
-    _trace.trace_watchers.append(_watch)
+    _trace.while_tracing(lambda: _watch(True), lambda: _watch(False))
 
 
 _install()

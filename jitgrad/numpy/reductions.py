@@ -49,14 +49,14 @@ min = amin = _reduction(P.reduce_min)
 def ptp(a, axis=None, out=None, keepdims=False):
     """Peak to peak, max - min (raises on an empty axis, as both do)."""
     if out is not None:
-        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+        raise TypeError("jitgrad does not support out=; assign the result instead (out[...] = f(x))")
     return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
 
 
 def cumsum(a, axis=None, dtype=None, out=None):
     """Running totals along ``axis`` (of the flattened array when None)."""
     if out is not None:
-        raise TypeError("jitgrad does not support out= (arrays are immutable while traced)")
+        raise TypeError("jitgrad does not support out=; assign the result instead (out[...] = f(x))")
     a = _operand(a)
     if axis is None:
         a, axis = ravel(a), 0

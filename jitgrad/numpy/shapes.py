@@ -12,7 +12,7 @@ import numpy as _np
 from .. import lax as P
 from ..core.trace import aval_of, Tracer
 from .base import (_PY_SCALARS, _axes, _axis_index, _axis_tuple, _operand, _shape, _to, astype,
-                   from_sequence, result_dtype)
+                   _fresh, from_sequence, result_dtype)
 
 # ---------------------------------------------------------------------------
 # Shapes and data movement
@@ -188,7 +188,8 @@ def full_like(a, fill_value, dtype=None, **kwargs):
 
 
 def copy(a, **kwargs):
-    return _operand(a)
+    a = _operand(a)
+    return _fresh(a) if isinstance(a, Tracer) else _np.array(a)
 
 
 def shape(a):

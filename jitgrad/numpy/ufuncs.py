@@ -10,8 +10,8 @@ import numpy as _np
 
 from .. import lax as P
 from ..core.trace import Tracer
-from .base import (_PY_SCALARS, _binary_fn, _elementwise, _float_dtype, _int8_for_bool, _is_exact,
-                   _no_out, _operand, _shape, _to, _ufunc_float_dtype, _unary_fn, astype,
+from .base import (_PY_SCALARS, _binary_fn, _elementwise, _float_dtype, _fresh, _int8_for_bool,
+                   _is_exact, _no_out, _operand, _shape, _to, _ufunc_float_dtype, _unary_fn, astype,
                    result_dtype)
 
 # ---------------------------------------------------------------------------
@@ -104,7 +104,8 @@ multiply = _bool_as_logical(_binary_fn(P.mul, name="multiply"), logical_and)
 
 
 def positive(x, /, **kwargs):
-    return _operand(x)
+    x = _operand(x)
+    return _fresh(x) if isinstance(x, Tracer) else _np.positive(x)
 
 
 def power(x, y, /, **kwargs):
