@@ -170,15 +170,14 @@ def lse(ops):
     return f
 
 
-def llsq(ops, n):
+def llsq(ops, n, m):
     t = -1.0 + 2.0 * np.arange(n) / (n - 1)
-    s = np.sign(t)
+    s = ops.asarray(np.sign(t))
+    # the powers t_i^j as an (n, m) matrix: a constant, computed once for every tool
+    T = ops.asarray(t[:, None] ** np.arange(m)[None, :])
 
     def f(x):
-        # the polynomial's powers t^j as an (n, m) matrix, a constant
-        m = x.shape[0]
-        T = ops.asarray(t[:, None] ** np.arange(m)[None, :])
-        r = ops.asarray(s) - T @ x
+        r = s - T @ x
         return 0.5 * ops.sum(r * r)
     return f
 
@@ -334,7 +333,7 @@ def _kmeans_inputs(size, rng):
 EVALS = [
     Eval("lse", lambda o, s: lse(o), lambda s, r: (r.random(s["n"]),), (0,),
          [{"n": 10000}, {"n": 1280000}], {"n": 7}),
-    Eval("llsq", lambda o, s: llsq(o, s["n"]), lambda s, r: (r.random(s["m"]),), (0,),
+    Eval("llsq", lambda o, s: llsq(o, s["n"], s["m"]), lambda s, r: (r.random(s["m"]),), (0,),
          [{"n": 16, "m": 128}, {"n": 1024, "m": 128}], {"n": 9, "m": 4}),
     Eval("ode", lambda o, s: ode(o, s["s"]), lambda s, r: (r.random(s["n"]),), (0,),
          [{"n": 1000, "s": 10}, {"n": 10000, "s": 100}], {"n": 5, "s": 3}),
