@@ -19,6 +19,7 @@ test: $(PY)
 bench: $(PY)
 	$(PY) -m pip install -e '.[bench]' >/dev/null
 	$(PY) perf/bench.py
+	$(PY) perf/gradbench.py
 
 bench-loops: $(PY)
 	$(PY) -m pip install -e '.[bench]' >/dev/null

@@ -343,9 +343,9 @@ EVALS = [
     Eval("gmm", lambda o, s: gmm(o, s["d"], s["k"], s["n"]), _gmm_inputs, (0, 1, 2),
          [{"d": 2, "k": 5, "n": 1000}, {"d": 10, "k": 25, "n": 1000}], {"d": 3, "k": 2, "n": 4}),
     Eval("lstm", lambda o, s: lstm(o, s["l"], s["b"]), _lstm_inputs, (0, 1),
-         [{"l": 2, "c": 1024, "b": 14}], {"l": 2, "c": 4, "b": 3}),
+         [{"l": 2, "c": 1024, "b": 14}, {"l": 4, "c": 1024, "b": 14}], {"l": 2, "c": 4, "b": 3}),
     Eval("det", lambda o, s: det(o, s["ell"]), lambda s, r: (r.random(s["ell"] ** 2),), (0,),
-         [{"ell": 8}], {"ell": 4}),
+         [{"ell": 8}, {"ell": 9}], {"ell": 4}),
 ]
 BY_KEY = {e.key: e for e in EVALS}
 
