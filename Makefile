@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench bench-loops clean
+.PHONY: demo test bench bench-loops bench-gradbench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,15 @@ test: $(PY)
 bench: $(PY)
 	$(PY) -m pip install -e '.[bench]' >/dev/null
 	$(PY) perf/bench.py
+	$(PY) perf/gradbench.py
 
 bench-loops: $(PY)
 	$(PY) -m pip install -e '.[bench]' >/dev/null
 	$(PY) perf/loops.py
+
+bench-gradbench: $(PY)
+	$(PY) -m pip install -e '.[bench]' >/dev/null
+	$(PY) perf/gradbench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

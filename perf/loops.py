@@ -243,9 +243,11 @@ def child(spec):
 # Parent: run a child under a time limit and an RSS watchdog
 
 
-def run_child(spec, timeout, rss_limit, cache_dir):
+def run_child(spec, timeout, rss_limit, cache_dir, script=__file__):
+    """Run ``script --child spec`` (this file by default) in a fresh process;
+    its last JSON line of output, or an ``error`` verdict."""
     env = dict(os.environ, JITGRAD_CACHE_DIR=cache_dir, PYTHONHASHSEED="0")
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
+    cmd = [sys.executable, os.path.abspath(script), "--child", json.dumps(spec)]
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                          cwd=ROOT)
