@@ -222,7 +222,10 @@ def _q_like(q):
     return q if isinstance(q, (int, float, _np.generic)) else _np.asarray(q)
 
 
-def _quantile(a, q, axis, method, keepdims, who, scale):
+def _sorted_for_quantiles(a, q, axis, who, scale, numpy_fn):
+    """What both quantile functions start from: ``q`` checked and scaled to
+    [0, 1], ``a``'s shape, the result dtype NumPy's ``numpy_fn`` gives, and
+    ``a`` sorted along ``axis`` (moved last; NaNs sort last)."""
     if isinstance(q, Tracer):
         raise NotImplementedError(f"jitgrad's np.{who} needs concrete q")
     qa = _np.asarray(q, _np.float64) / scale
@@ -230,9 +233,13 @@ def _quantile(a, q, axis, method, keepdims, who, scale):
         raise ValueError("Percentiles must be in the range [0, 100]" if scale == 100 else
                          "Quantiles must be in the range [0, 1]")
     a = _operand(a)
-    a_shape = _shape(a)
-    dt = _np.quantile(_np.zeros(1, result_dtype(a)), _q_like(q) / scale).dtype
+    dt = numpy_fn(_np.zeros(1, result_dtype(a)), _q_like(q) / scale).dtype
     s, _ = _sorted_last(astype(a, _float_dtype(result_dtype(a))), axis)
+    return qa, _shape(a), dt, s
+
+
+def _quantile(a, q, axis, method, keepdims, who, scale):
+    qa, a_shape, dt, s = _sorted_for_quantiles(a, q, axis, who, scale, _np.quantile)
     n = _shape(s)[-1]
     if n == 0:
         raise IndexError("index -1 is out of bounds for axis 0 with size 0")     # (as NumPy)
@@ -287,16 +294,7 @@ def _nan_quantile(a, q, axis, method, keepdims, who, scale):
     depend on the data, so the sorted values are gathered at traced positions."""
     if method != "linear":
         raise NotImplementedError(f"jitgrad's np.{who} supports method='linear' only")
-    if isinstance(q, Tracer):
-        raise NotImplementedError(f"jitgrad's np.{who} needs concrete q")
-    qa = _np.asarray(q, _np.float64) / scale
-    if not (_np.all(qa >= 0) and _np.all(qa <= 1)):
-        raise ValueError("Percentiles must be in the range [0, 100]" if scale == 100 else
-                         "Quantiles must be in the range [0, 1]")
-    a = _operand(a)
-    a_shape = _shape(a)
-    dt = _np.nanquantile(_np.zeros(1, result_dtype(a)), _q_like(q) / scale).dtype
-    s, _ = _sorted_last(astype(a, _float_dtype(result_dtype(a))), axis)   # NaNs sort last
+    qa, a_shape, dt, s = _sorted_for_quantiles(a, q, axis, who, scale, _np.nanquantile)
     n = _shape(s)[-1]
     lead = _shape(s)[:-1]
     if n == 0:                    # NumPy warns and returns nan

@@ -33,38 +33,36 @@ class LearningRateSchedule:
         return dict(vars(self))
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _RateDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments and
+    the progress ``step / decay_steps`` (rounded down with ``staircase``)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
+        if decay_steps <= 0:
+            raise ValueError(f"{type(self).__name__}: decay_steps must be positive")
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps, self.decay_rate, self.staircase = decay_steps, decay_rate, staircase
+
+    def _progress(self, step):
+        p = _step(step) / np.float64(self.decay_steps)
+        return np.floor(p) if self.staircase else p
+
+
+class ExponentialDecay(_RateDecay):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with
     ``staircase``, the exponent is rounded down to an integer."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
-        if decay_steps <= 0:
-            raise ValueError("ExponentialDecay: decay_steps must be positive")
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps, self.decay_rate, self.staircase = decay_steps, decay_rate, staircase
-
     def __call__(self, step):
-        p = _step(step) / np.float64(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return np.float64(self.initial_learning_rate) * np.power(np.float64(self.decay_rate), p)
+        return np.float64(self.initial_learning_rate) * np.power(np.float64(self.decay_rate),
+                                                                 self._progress(step))
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``; with
     ``staircase``, ``step / decay_steps`` is rounded down."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
-        if decay_steps <= 0:
-            raise ValueError("InverseTimeDecay: decay_steps must be positive")
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps, self.decay_rate, self.staircase = decay_steps, decay_rate, staircase
-
     def __call__(self, step):
-        p = _step(step) / np.float64(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return np.float64(self.initial_learning_rate) / (1 + np.float64(self.decay_rate) * p)
+        return np.float64(self.initial_learning_rate) / (1 + np.float64(self.decay_rate) * self._progress(step))
 
 
 class CosineDecay(LearningRateSchedule):

@@ -85,6 +85,18 @@ def _while_flags(e, linear):
     return flags[:nb], lin_k
 
 
+def _primal_loop(cond, body, n_cond, lin_b, lin_k):
+    """The loop over the primal carries alone: the positions of the primal
+    body constants and carries, and the condition and body restricted to them."""
+    nb = len(lin_b)
+    bi, ci = body.invars, cond.invars
+    pb = [i for i in range(nb) if not lin_b[i]]
+    pk = [k for k, f in enumerate(lin_k) if not f]
+    pbody = sub(body, [bi[i] for i in pb] + [bi[nb + k] for k in pk], [body.outvars[k] for k in pk])
+    pcond = sub(cond, ci[:n_cond] + [ci[n_cond + k] for k in pk], cond.outvars)
+    return pb, pk, pcond, pbody
+
+
 def _while_partial(e, linear):
     """The primal loop computes the primal carries; the linear part is the
     loop itself (with fresh variables for the primal carries it recomputes).
@@ -93,12 +105,7 @@ def _while_partial(e, linear):
     p = e.params
     n_cond, nb = p["n_cond"], p["n_body"]
     lin_b, lin_k = _while_flags(e, linear)
-    body, cond = p["body"], p["cond"]
-    bi, ci = body.invars, cond.invars
-    pb = [i for i in range(nb) if not lin_b[i]]
-    pk = [k for k, f in enumerate(lin_k) if not f]
-    pbody = sub(body, [bi[i] for i in pb] + [bi[nb + k] for k in pk], [body.outvars[k] for k in pk])
-    pcond = sub(cond, ci[:n_cond] + [ci[n_cond + k] for k in pk], cond.outvars)
+    pb, pk, pcond, pbody = _primal_loop(p["cond"], p["body"], n_cond, lin_b, lin_k)
     ins = e.inputs
     primal = Eqn(while_p, ins[:n_cond] + [ins[n_cond + i] for i in pb] + [ins[n_cond + nb + k] for k in pk],
                  [e.outputs[k] for k in pk], dict(p, cond=pcond, body=pbody, n_body=len(pb)), e.where)
@@ -112,13 +119,10 @@ def _while_transpose(cts, *args, cond, body, n_cond, n_body):
     lin_b = [isinstance(a, Undefined) for a in bc]
     flags = carry_fixpoint(body, lin_b + [isinstance(a, Undefined) for a in k], nb, len(k))
     lin_k = flags[nb:]
-    bi, ci = body.invars, cond.invars
-    pb = [i for i in range(nb) if not lin_b[i]]
+    bi = body.invars
+    pb, pk, pcond, fwd = _primal_loop(cond, body, n_cond, lin_b, lin_k)
     lb = [i for i in range(nb) if lin_b[i]]
-    pk = [j for j, f in enumerate(lin_k) if not f]
     lk = [j for j, f in enumerate(lin_k) if f]
-    fwd = sub(body, [bi[i] for i in pb] + [bi[nb + j] for j in pk], [body.outvars[j] for j in pk])
-    pcond = sub(cond, ci[:n_cond] + [ci[n_cond + j] for j in pk], cond.outvars)
     with new_trace() as tr:
         rb = {i: tr.new_arg(bi[i].aval) for i in pb}
         acc = [tr.new_arg(bi[i].aval) for i in lb]
