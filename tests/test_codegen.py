@@ -249,3 +249,29 @@ def test_every_generated_line_points_at_the_users_source():
     line = test_every_generated_line_points_at_the_users_source.__code__.co_firstlineno + 2
     where = re.findall(r"#\s+\w+ = .*\(([\w.]+:\d+)\)", src)
     assert where and set(where) == {f"test_codegen.py:{line}"}, src
+
+
+def test_a_program_cut_into_pieces_computes_what_it_computes_whole(monkeypatch):
+    # backend.split cuts long programs into functions called in turn; with
+    # tiny pieces, values cross many cuts (arrays, scalars, views, outputs)
+    from jitgrad.backend import split
+    monkeypatch.setattr(split, "MAX_EQNS", 3)
+
+    def f(x, w):
+        y = np.sin(x) * w[0]
+        s = np.sum(y ** 2)
+        z = (y[1:] - y[:-1]) * s
+        return np.tanh(z).sum() + np.exp(-s), z, x.T if x.ndim > 1 else x
+
+    x, w = np.linspace(0.1, 2.0, 7), np.array([1.5, 0.5])
+    g = jitgrad.jit(jitgrad.value_and_grad(lambda x, w: f(x, w)[0], argnums=(0, 1)))
+    h = jitgrad.jit(f)
+    with jitgrad.config(compile="never"):
+        ref_g, ref_h = g(x, w), h(x, w)
+    src = jitgrad.source(jitgrad.value_and_grad(lambda x, w: f(x, w)[0], argnums=(0, 1)))(x, w)
+    assert src.count("def jg_") > 3, "the program was not cut"
+    with jitgrad.config(compile="always"):
+        got_g, got_h = g(x, w), h(x, w)
+    for a, b in zip(jitgrad.tree.leaves((got_g, got_h)), jitgrad.tree.leaves((ref_g, ref_h))):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    assert got_h[2] is not x and not np.shares_memory(got_h[2], x)

@@ -16,12 +16,14 @@ from ..core.ir import IR, Eqn, Var
 MAX_EQNS = 150
 
 
-def pieces(ir: IR, max_eqns=MAX_EQNS):
+def pieces(ir: IR, max_eqns=None):
     """The pieces of ``ir``, in order, as ``(piece, reads, writes)``: ``piece``
     is a closed IR of at most ``max_eqns`` equations whose inputs are the
     variables ``reads`` of ``ir`` (inputs, constants, earlier pieces' values)
     and whose outputs are the values ``writes`` that later pieces or the
-    outputs read.  None when ``ir`` is short enough to stay whole."""
+    outputs read.  None when ``ir`` is short enough to stay whole (``max_eqns``
+    defaults to :data:`MAX_EQNS`)."""
+    max_eqns = MAX_EQNS if max_eqns is None else max_eqns
     if len(ir.eqns) <= max_eqns:
         return None
     cut = [ir.eqns[i:i + max_eqns] for i in range(0, len(ir.eqns), max_eqns)]
