@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench bench-loops bench-gradbench clean
+.PHONY: demo test bench bench-loops bench-gradbench bench-autograd clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ bench-loops: $(PY)
 bench-gradbench: $(PY)
 	$(PY) -m pip install -e '.[bench]' >/dev/null
 	$(PY) perf/gradbench.py
+
+bench-autograd: $(PY)
+	$(PY) -m pip install -e '.[test]' >/dev/null
+	$(PY) perf/autograd_shim.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
