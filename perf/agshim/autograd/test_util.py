@@ -63,7 +63,7 @@ def _as_real(f, x, y):
     out_cplx = [np.iscomplexobj(v) for v in jtree.flatten(y)[0]]
     args = []
     for v, c in zip(leaves, cplx):
-        args += [np.real(v).copy(), np.imag(v).copy()] if c else [v]
+        args += [np.real(np.asarray(v)).copy(), np.imag(np.asarray(v)).copy()] if c else [v]
 
     def g(*rs):
         it = iter(rs)
