@@ -8,8 +8,8 @@ import numpy as _np
 from ..core.trace import Tracer
 from .base import _PY_SCALARS, _is_exact, _operand, _shape, astype, result_dtype
 from .shapes import broadcast_to
-from .ufuncs import (_as_float, absolute, add, divide, equal, exp2, isinf, isnan, log1p, logical_and,
-                     maximum, minimum, multiply, negative, sin, subtract, where)
+from .ufuncs import (_as_float, _larger_first, absolute, add, divide, equal, exp2, isinf, isnan, log1p,
+                     logical_and, maximum, minimum, multiply, sin, subtract, where)
 
 _LN2 = float(_np.log(2.0))
 
@@ -32,9 +32,10 @@ fmin = _nan_aware(minimum, "fmin")
 
 
 def logaddexp2(x, y, /, **kwargs):
-    """log2(2**x + 2**y) = max(x, y) + log1p(2**-|x - y|) / ln 2, as logaddexp."""
+    """log2(2**x + 2**y) = hi + log1p(2**(lo - hi)) / ln 2, as logaddexp."""
     x, y = _as_float(x), _as_float(y)
-    smooth = add(maximum(x, y), divide(log1p(exp2(negative(absolute(subtract(x, y))))), _LN2))
+    hi, lo = _larger_first(x, y)
+    smooth = add(hi, divide(log1p(exp2(subtract(lo, hi))), _LN2))
     return where(logical_and(equal(x, y), isinf(x)), add(x, y), smooth)
 
 

@@ -87,6 +87,12 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-    return sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
+    a = _operand(a)
+    v = var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+    if ddof == 0 and math.prod(_shape(a)[i] for i in _axes(a, axis)) == 1:
+        # the deviation of one value is 0 for every input: so is var, with
+        # zero derivatives, where sqrt's would be 0/0 at var == 0
+        return v
+    return sqrt(v)
 
 

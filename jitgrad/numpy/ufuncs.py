@@ -150,12 +150,21 @@ def exp2(x, /, **kwargs):
     return power(_np.asarray(2.0, _ufunc_float_dtype(result_dtype(x)))[()], x)
 
 
+def _larger_first(x, y):
+    """(hi, lo): x and y ordered by ``where`` rather than max/min and |x - y|,
+    so that hi + f(lo - hi) is, on each side of x == y, one smooth expression
+    in x and y: derivatives of every order are right at ties too (max and |.|
+    have kinks there that would cancel in the value but not in the rules)."""
+    first = greater_equal(x, y)
+    return where(first, x, y), where(first, y, x)
+
+
 def logaddexp(x, y, /, **kwargs):
-    # max(x, y) + log1p(exp(-|x - y|)), which is NaN with a NaN operand, value
-    # and derivatives; x + y where both are the same infinity (x - y is NaN).
+    # hi + log1p(exp(lo - hi)), which is NaN with a NaN operand, value and
+    # derivatives; x + y where both are the same infinity (lo - hi is NaN).
     x, y = _as_float(x), _as_float(y)
-    delta = subtract(x, y)
-    smooth = add(maximum(x, y), log1p(exp(negative(absolute(delta)))))
+    hi, lo = _larger_first(x, y)
+    smooth = add(hi, log1p(exp(subtract(lo, hi))))
     return where(logical_and(equal(x, y), isinf(x)), add(x, y), smooth)
 
 

@@ -1,0 +1,39 @@
+"""NumPy code of the kind autograd's tests run (perf/autograd_shim.py), with
+our own cases: derivatives at ties and at degenerate sizes, the less common
+call forms (einsum's operand lists, dtype arguments, lists of traced values)."""
+import numpy as np
+import pytest
+
+import jitgrad
+from jitgrad.testing import check_grads
+
+
+# -- derivatives at special points
+
+
+@pytest.mark.parametrize("f", [np.logaddexp, np.logaddexp2])
+def test_logaddexp_second_derivatives_at_ties(f):
+    # equal arguments: the Hessian of log(e^x + e^y) is p(1-p) [[1, -1], [-1, 1]] with p = 1/2
+    scale = 1.0 if f is np.logaddexp else np.log(2.0)
+    h = jitgrad.hessian(f, (0, 1))(0.7, 0.7)
+    np.testing.assert_allclose(np.array(h, float), 0.25 * scale * np.array([[1, -1], [-1, 1]]))
+    x = np.array([0.3, -1.0, 2.0])
+    check_grads(f, (x, x.copy()), order=2)
+    check_grads(lambda a: f(a, a), (x,), order=2)
+
+
+def test_logaddexp_tie_hessian_compiled():
+    with jitgrad.config(compile="always"):
+        h = jitgrad.jit(jitgrad.hessian(np.logaddexp, (0, 1)))(0.7, 0.7)
+    np.testing.assert_allclose(np.array(h, float), [[0.25, -0.25], [-0.25, 0.25]])
+
+
+@pytest.mark.parametrize("x, kw", [(3.5, {}), (np.ones((1, 3)), {"axis": 0}),
+                                   (np.ones((2, 1)), {"axis": -1, "keepdims": True})])
+def test_std_of_one_value_has_zero_derivatives(x, kw):
+    # std over one value is 0 for every input (sqrt's derivative at 0 would give NaN)
+    f = lambda a: np.std(a, **kw)  # noqa: E731
+    assert np.array_equal(f(x), np.std(x, **kw))
+    check_grads(f, (x,), order=2)
+    assert np.all(np.asarray(jitgrad.grad(lambda a: np.sum(f(a)))(x)) == 0)
+    assert np.isnan(jitgrad.jit(lambda a: np.std(a, ddof=1))(np.ones(1)))   # 0/0, as NumPy
