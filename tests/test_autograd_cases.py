@@ -37,3 +37,43 @@ def test_std_of_one_value_has_zero_derivatives(x, kw):
     check_grads(f, (x,), order=2)
     assert np.all(np.asarray(jitgrad.grad(lambda a: np.sum(f(a)))(x)) == 0)
     assert np.isnan(jitgrad.jit(lambda a: np.std(a, ddof=1))(np.ones(1)))   # 0/0, as NumPy
+
+
+# -- call forms
+
+
+R = np.random.default_rng(0).standard_normal
+
+
+@pytest.mark.parametrize("args", [
+    lambda x, y: (x, [0, 1], y, [1, 2], [0, 2]),
+    lambda x, y: (x, [0, 1], y, [1, 2]),                     # implicit output: sorted labels
+    lambda x, y: (x, [30, 1], y, [1, 2]),                    # labels above 25 come after
+    lambda x, y: (x, [Ellipsis, 1], y, [1, 2], [Ellipsis, 2]),
+    lambda x, y: (x, [0, 0], [0]),                           # diagonal
+    lambda x, y: (x, [0, 1], [1, 0]),
+])
+def test_einsum_sublist_form(args):
+    x, y = R((3, 3)), R((3, 2))
+    f = lambda a, b: np.einsum(*args(a, b))  # noqa: E731
+    np.testing.assert_allclose(jitgrad.jit(f)(x, y), f(x, y))
+    check_grads(f, (x, y), order=1)
+
+
+def test_einsum_sublist_bad_label():
+    with pytest.raises(ValueError, match="integers in"):
+        jitgrad.jit(lambda a: np.einsum(a, [0, 60]))(np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("join", [
+    lambda a, **kw: np.concatenate([a, a], **kw), lambda a, **kw: np.stack([a, a], **kw),
+    lambda a, **kw: np.hstack([a, a], **kw), lambda a, **kw: np.vstack([a, a], **kw)])
+def test_joins_take_dtype_and_casting(join):
+    a = np.arange(3.0)
+    for kw in ({"dtype": None}, {"dtype": np.float32}, {"dtype": np.float64, "casting": "no"}):
+        got = jitgrad.jit(lambda x: join(x, **kw))(a)
+        want = join(a, **kw)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    with pytest.raises(TypeError, match="Cannot cast"):
+        jitgrad.jit(lambda x: join(x, dtype=np.int64))(a)
+    check_grads(lambda x: join(x, dtype=None), (a,), order=1)

@@ -21,13 +21,16 @@ from .indexing import diagonal
 from .reductions import sum
 
 _LETTERS = string.ascii_letters
+# NumPy's labels for integers in sublists: 0-25 are A-Z, 26-51 a-z, so the
+# implicit output (letters sorted) follows the integers' order
+_SUBLIST_LETTERS = string.ascii_uppercase + string.ascii_lowercase
 
 
 def einsum(subscripts, *operands, optimize=False, dtype=None, out=None, **kwargs):
     if out is not None:
         raise TypeError("jitgrad does not support out=; assign the result instead (out[...] = f(x))")
     if not isinstance(subscripts, str):
-        raise NotImplementedError("jitgrad supports np.einsum with a subscripts string")
+        subscripts, operands = _from_sublists((subscripts, *operands))
     ops = [_operand(x) for x in operands]
     ins, outs = _parse(subscripts.replace(" ", ""), [len(_shape(x)) for x in ops])
     if len(ins) != len(ops):
@@ -54,6 +57,26 @@ def einsum(subscripts, *operands, optimize=False, dtype=None, out=None, **kwargs
         x, term = _pair(x, term, y, yterm, later)
     x, term = _sum_out(x, term, set(outs))
     return P.transpose(x, tuple(term.index(c) for c in outs)) if term != outs else x
+
+
+def _from_sublists(args):
+    """NumPy's second form ``einsum(x, [0, 1], y, [1, 2], [0, 2])`` (axis
+    labels as integers below 52 or Ellipsis, an optional output list last) as
+    ``("ab,bc->ac", (x, y))``."""
+    def term(sub):
+        letters = []
+        for s in sub:
+            if s is Ellipsis:
+                letters.append("...")
+            elif isinstance(s, (int, _np.integer)) and not isinstance(s, bool) and 0 <= s < 52:
+                letters.append(_SUBLIST_LETTERS[s])
+            else:
+                raise ValueError(f"einsum: subscript labels are integers in [0, 52) or Ellipsis, got {s!r}")
+        return "".join(letters)
+    pairs = len(args) // 2
+    ins = ",".join(term(args[2 * k + 1]) for k in range(pairs))
+    out = f"->{term(args[-1])}" if len(args) % 2 else ""
+    return ins + out, args[0:2 * pairs:2]
 
 
 def _parse(subscripts, ndims):

@@ -138,11 +138,26 @@ def atleast_1d(*arys):
     return out[0] if len(out) == 1 else out
 
 
-def concatenate(arrays, axis=0, **kwargs):
+def _joined_dtype(arrays, dtype, casting):
+    """The dtype of a join: NumPy's promotion, or ``dtype`` if the inputs may
+    be cast to it under ``casting`` (else NumPy's TypeError)."""
+    if dtype is None:
+        return result_dtype(*arrays)
+    dtype = _np.dtype(dtype)
+    for a in arrays:
+        if not _np.can_cast(result_dtype(a), dtype, casting=casting):
+            raise TypeError(f"Cannot cast array data from dtype('{result_dtype(a)}') to "
+                            f"dtype('{dtype}') according to the rule '{casting}'")
+    return dtype
+
+
+def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    if out is not None:
+        raise TypeError("jitgrad does not support out=; assign the result instead (out[...] = f(x))")
     arrays = [_operand(a) for a in arrays]
     if axis is None:
         arrays, axis = [ravel(a) for a in arrays], 0
-    dt = result_dtype(*arrays)
+    dt = _joined_dtype(arrays, dtype, casting)
     nd = len(_shape(arrays[0]))
     if nd == 0:
         raise ValueError("zero-dimensional arrays cannot be concatenated")
@@ -151,20 +166,23 @@ def concatenate(arrays, axis=0, **kwargs):
     return P.concatenate(arrays, _axis_index(axis, nd))
 
 
-def stack(arrays, axis=0, **kwargs):
+def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     arrays = [_operand(a) for a in arrays]
     nd = len(_shape(arrays[0])) + 1
     axis = _axis_index(axis, nd)
-    return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
+    return concatenate([expand_dims(a, axis) for a in arrays], axis=axis, out=out, dtype=dtype,
+                       casting=casting)
 
 
-def hstack(arrays):
+def hstack(arrays, *, dtype=None, casting="same_kind"):
     arrays = [atleast_1d(a) for a in arrays]
-    return concatenate(arrays, axis=0 if len(_shape(arrays[0])) == 1 else 1)
+    return concatenate(arrays, axis=0 if len(_shape(arrays[0])) == 1 else 1, dtype=dtype,
+                       casting=casting)
 
 
-def vstack(arrays):
-    return concatenate([reshape(a, (1, -1)) if len(_shape(a)) < 2 else a for a in arrays], axis=0)
+def vstack(arrays, *, dtype=None, casting="same_kind"):
+    return concatenate([reshape(a, (1, -1)) if len(_shape(a)) < 2 else a for a in arrays], axis=0,
+                       dtype=dtype, casting=casting)
 
 
 def zeros_like(a, dtype=None, **kwargs):
