@@ -77,3 +77,55 @@ def test_joins_take_dtype_and_casting(join):
     with pytest.raises(TypeError, match="Cannot cast"):
         jitgrad.jit(lambda x: join(x, dtype=np.int64))(a)
     check_grads(lambda x: join(x, dtype=None), (a,), order=1)
+
+
+# -- traced values inside lists, np.r_ and np.c_
+
+
+@pytest.mark.parametrize("f, want", [
+    (lambda x: np.mean([x, x + 2]), 1.0), (lambda x: np.std((x, x + 2)), 0.0),
+    (lambda x: np.var([x, 3 * x]), 1.0),        # var = x^2: 2x at 0.5
+    (lambda x: np.sum([[x, 1.0], [2.0, x]], axis=0)[1], 1.0),
+    (lambda x: np.max([x, 0.25]), 1.0), (lambda x: np.dot([x, 1.0], [2.0, x]), 3.0),
+    (lambda x: np.append([[x, 2.0]], [[3.0, x]], axis=0)[1, 1], 1.0),
+])
+def test_numpy_functions_of_lists_holding_traced_values(f, want):
+    assert jitgrad.grad(f)(0.5) == pytest.approx(want)
+    with jitgrad.config(compile="never"):
+        assert float(jitgrad.jit(f)(0.5)) == pytest.approx(float(f(0.5)))
+
+
+def test_lists_of_traced_values_leave_numpy_untouched_outside():
+    orig = np.mean
+    jitgrad.grad(lambda x: np.mean([x, x]))(1.0)
+    assert np.mean is orig and np.r_ is np.r_ and np.mean([1.0, 3.0]) == 2.0
+
+
+@pytest.mark.parametrize("f", [
+    lambda x, c: np.r_[x, c, x], lambda x, c: np.c_[x, c, x], lambda x, c: np.r_[x[:, 0], 1:4, 2.5],
+    lambda x, c: np.c_[x[:, 0], c], lambda x, c: np.r_[x[0, 0]], lambda x, c: np.r_[c, x[1:]],
+    lambda x, c: np.r_[x[:, 0].astype(np.float32), 1.5],   # a Python scalar keeps float32
+])
+def test_r_and_c_of_traced_values(f):
+    x, c = R((3, 2)), R((3, 2))
+    got, want = jitgrad.jit(f)(x, c), f(x, c)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    if want.dtype == np.float64:
+        check_grads(lambda a: f(a, c), (x,), order=1)
+
+
+def test_r_with_a_directive_names_the_alternative():
+    with pytest.raises(NotImplementedError, match="np.concatenate"):
+        jitgrad.jit(lambda x: np.r_["0,2", x, x])(np.ones(2))
+
+
+@pytest.mark.parametrize("key", [(3, slice(2, None), [1, 3]), ([0, 2], slice(None), [1, 3]),
+                                 ([[0], [1]], slice(1, 3), [[1, 2, 3]]), (1, Ellipsis, [0, 0, 2])],
+                         ids=["int_slice_list", "lists_around_slice", "broadcast", "ellipsis"])
+def test_array_indices_separated_by_slices(key):
+    # NumPy puts the broadcast index axes first
+    x = R((5, 6, 4))
+    got = jitgrad.jit(lambda a: a[key])(x)
+    assert got.shape == x[key].shape and np.array_equal(got, x[key])
+    check_grads(lambda a: a[key], (x,), order=1)

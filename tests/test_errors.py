@@ -240,9 +240,7 @@ def test_inplace_augmented_slice_assignment():
         jitgrad.grad(lambda x: np.sum(f(x)))(X)
 
 
-@pytest.mark.parametrize("key", [(np.array([0, 1]), slice(None), np.array([1, 0])),
-                                 (np.array([0, 1]), None)],
-                         ids=["split_array_indices", "array_and_newaxis"])
+@pytest.mark.parametrize("key", [(np.array([0, 1]), None)], ids=["array_and_newaxis"])
 def test_unsupported_advanced_indexing(key):
     with pytest.raises(NotImplementedError) as ei:
         jitgrad.jit(lambda x: x[key])(np.ones((2, 3, 2)))

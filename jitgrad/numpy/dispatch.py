@@ -18,7 +18,7 @@ import sys
 
 from . import (arrays, base, calculus, einsum, elementwise, indexing, products, reductions, rounding,
                shapes, special, statistics, ufuncs)
-from . import inplace, intercept  # noqa: F401  (intercept: np.array & co. while tracing)
+from . import index_tricks, inplace, intercept  # noqa: F401  (intercept: np.array & co. while tracing)
 
 _FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum, elementwise,
              arrays, statistics, calculus, special)
@@ -123,6 +123,9 @@ def _array_function(self, func, types, args, kwargs):
             f"jitgrad does not support {mod}.{func.__name__} on traced arrays. "
             "Supported NumPy functions are listed in jitgrad.numpy (see README).")
     return impl(*args, **kwargs)
+
+
+intercept.register_sequence_functions(list(FUNCTIONS), _array_function)
 
 
 def _array_namespace(self, api_version=None):

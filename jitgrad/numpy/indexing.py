@@ -10,11 +10,11 @@ the index arrays into positions along it, and ``gather`` reads those rows.
 Its derivative is ``scatter_add``, so repeated indices accumulate their
 gradients, as they must.
 
-Supported advanced forms: the array (and integer) indices sit on consecutive
-axes (``x[idx]``, ``x[rows, cols]``, ``x[np.arange(n), labels]``,
-``x[:, idx]``, ``x[idx, 1:3]``, ``x[mask]``), where NumPy puts the result's
-index axes in place of the indexed ones; other forms raise
-``NotImplementedError`` naming what to write instead.
+Array (and integer) indices on consecutive axes (``x[idx]``, ``x[rows, cols]``,
+``x[np.arange(n), labels]``, ``x[:, idx]``, ``x[idx, 1:3]``, ``x[mask]``) put
+the result's index axes in place of the indexed ones; separated by slices
+(``x[3, 2:, [1, 3]]``) they put them first, as NumPy does.  ``None`` combined
+with array indices raises ``NotImplementedError`` naming what to write instead.
 """
 from __future__ import annotations
 
@@ -88,11 +88,6 @@ def _basic(x, key):
     return reshape(y, out_shape)
 
 
-_UNSUPPORTED = ("jitgrad supports array (and integer) indices on consecutive axes: x[idx], "
-                "x[rows, cols], x[:, idx], x[idx, 1:3], x[mask]. Index the axes one at a time, "
-                "or move them together first (np.moveaxis).")
-
-
 def _advanced(x, key):
     shape = _shape(x)
     if builtins.any(k is None for k in key):
@@ -113,9 +108,15 @@ def _advanced(x, key):
     key = _expand(tuple(expanded), len(shape))
     # integers count as array indices here (NumPy broadcasts them with the arrays)
     adv = [i for i, k in enumerate(key) if not isinstance(k, slice)]
+    if adv != list(range(adv[0], adv[-1] + 1)):
+        # separated by slices: NumPy puts the index's axes first, which is
+        # indexing the same block moved to the front
+        x = moveaxis(x, adv, tuple(range(len(adv))))
+        rest = [i for i in range(len(key)) if i not in adv]
+        key = tuple(key[i] for i in adv + rest)
+        shape = _shape(x)
+        adv = list(range(len(adv)))
     p, q = adv[0], adv[-1] + 1
-    if adv != list(range(p, q)):
-        raise NotImplementedError(_UNSUPPORTED)
     # basic slicing of the other axes commutes with indexing the block
     basic = tuple(slice(None) if p <= i < q else k for i, k in enumerate(key))
     if builtins.any(k != slice(None) for k in basic):

@@ -18,6 +18,11 @@ converting functions, the argument holds a traced value.  Otherwise it calls
 NumPy's own function with the same arguments, so other threads, jitgrad's own
 internals and ordinary arguments see NumPy's behaviour exactly.
 
+The same holds for the NumPy functions that do dispatch, when their traced
+values sit inside lists: NumPy's dispatchers look at the arguments, not into
+them, so ``np.mean([x, x + 2])`` would convert the list; while tracing, such a
+call from user code goes where ``__array_function__`` would send it.
+
 Inside a traced function the shape constructors therefore return traced
 arrays (filled with their value), which can be written into (see
 :mod:`jitgrad.numpy.inplace`).  Code that imported a name before jitgrad was
@@ -27,6 +32,8 @@ from __future__ import annotations
 
 import os
 import sys
+from itertools import compress
+from operator import is_
 
 import numpy as _np
 
@@ -161,6 +168,50 @@ def _wrapper(name):
 
 WRAPPERS = {name: _wrapper(name) for name in _ANSWERS}
 
+
+def register(name, wrapper):
+    """Replace ``numpy.<name>`` by ``wrapper`` while tracing, as the functions above."""
+    ORIGINALS[name] = getattr(_np, name)
+    WRAPPERS[name] = wrapper
+
+
+def _nested_only(args, kwargs):
+    """Traced values only inside lists or tuples: NumPy's dispatchers look at
+    the arguments themselves (``np.mean([x, x + 2])`` would convert the list)."""
+    found = False
+    for v in (*args, *kwargs.values()) if kwargs else args:
+        if isinstance(v, Tracer):
+            return False
+        found = found or isinstance(v, (list, tuple)) and _holds_tracer(v)
+    return found
+
+
+# NumPy's dispatchers of these already look inside their sequences, and
+# shape, ndim, size and result_type are what jitgrad itself calls most
+_UNWRAPPED = {"concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "einsum",
+              "meshgrid", "atleast_1d", "atleast_2d", "atleast_3d", "select",
+              "shape", "ndim", "size", "result_type"}
+
+
+def register_sequence_functions(functions, array_function):
+    """While tracing, the NumPy functions in ``functions`` (those NumPy sends
+    to ``__array_function__``) also answer from jitgrad when called from user
+    code with traced values inside lists: ``array_function`` is what
+    ``Tracer.__array_function__`` does.  Other calls reach NumPy's function."""
+    for func in functions:
+        name = getattr(func, "__name__", None)
+        if name in WRAPPERS or name in _UNWRAPPED or getattr(_np, name, None) is not func:
+            continue
+
+        def wrapper(*args, _func=func, **kwargs):
+            if _nested_only(args, kwargs) and state.stack and _from_user():   # (cheapest first)
+                return array_function(None, _func, (Tracer,), args, kwargs)
+            return _func(*args, **kwargs)
+        wrapper.__name__ = wrapper.__qualname__ = name
+        wrapper.__doc__ = func.__doc__
+        wrapper.__wrapped__ = wrapper.__jitgrad_intercepts__ = func
+        register(name, wrapper)
+
 # Library modules that bound NumPy's functions at their import, and call them
 # on what the user passes: their globals get the same wrappers while tracing
 # (if they are loaded).  SciPy's polygamma starts with ``asarray(x)``.
@@ -175,20 +226,33 @@ def _targets():
             yield module
 
 
+# A swap of a module's names, prepared once per module and set of names.  The
+# identity checks and the update run in C (map, compress): a Python loop over
+# the names would cost more than the rest of opening a small trace.
+_SWAPS = {}
+
+
+def _swap(module):
+    names = tuple(WRAPPERS if module is _np else LIBRARY_GLOBALS[module.__name__])
+    key = (module.__name__, names)
+    if key not in _SWAPS:
+        _SWAPS[key] = (names, tuple(ORIGINALS[n] for n in names), tuple(WRAPPERS[n] for n in names),
+                       tuple((n, WRAPPERS[n]) for n in names), tuple((n, ORIGINALS[n]) for n in names))
+    return _SWAPS[key]
+
+
 def _install():
     for module in _targets():
-        names = WRAPPERS if module is _np else LIBRARY_GLOBALS[module.__name__]
-        for name in names:
-            if getattr(module, name, None) is ORIGINALS[name]:
-                setattr(module, name, WRAPPERS[name])
+        names, originals, _, to_wrappers, _ = _swap(module)
+        space = vars(module)
+        space.update(compress(to_wrappers, map(is_, map(space.get, names), originals)))
 
 
 def _uninstall():
     for module in _targets():
-        names = WRAPPERS if module is _np else LIBRARY_GLOBALS[module.__name__]
-        for name in names:
-            if getattr(module, name, None) is WRAPPERS[name]:   # (never undo another's)
-                setattr(module, name, ORIGINALS[name])
+        names, _, wrappers, _, to_originals = _swap(module)
+        space = vars(module)                                   # (never undo another's)
+        space.update(compress(to_originals, map(is_, map(space.get, names), wrappers)))
 
 
 while_tracing(_install, _uninstall)
