@@ -129,3 +129,9 @@ def test_array_indices_separated_by_slices(key):
     got = jitgrad.jit(lambda a: a[key])(x)
     assert got.shape == x[key].shape and np.array_equal(got, x[key])
     check_grads(lambda a: a[key], (x,), order=1)
+
+
+def test_real_if_close_of_a_real_array_is_the_array():
+    x = R(3)
+    assert np.array_equal(jitgrad.jit(np.real_if_close)(x), x)
+    check_grads(np.real_if_close, (x,), order=2)
