@@ -22,12 +22,6 @@ def test_logaddexp_second_derivatives_at_ties(f):
     check_grads(lambda a: f(a, a), (x,), order=2)
 
 
-def test_logaddexp_tie_hessian_compiled():
-    with jitgrad.config(compile="always"):
-        h = jitgrad.jit(jitgrad.hessian(np.logaddexp, (0, 1)))(0.7, 0.7)
-    np.testing.assert_allclose(np.array(h, float), [[0.25, -0.25], [-0.25, 0.25]])
-
-
 @pytest.mark.parametrize("x, kw", [(3.5, {}), (np.ones((1, 3)), {"axis": 0}),
                                    (np.ones((2, 1)), {"axis": -1, "keepdims": True})])
 def test_std_of_one_value_has_zero_derivatives(x, kw):
@@ -135,3 +129,26 @@ def test_real_if_close_of_a_real_array_is_the_array():
     x = R(3)
     assert np.array_equal(jitgrad.jit(np.real_if_close)(x), x)
     check_grads(np.real_if_close, (x,), order=2)
+
+
+# -- the compiled tier: every form above in one program (one compile)
+
+
+def test_compiled_values_and_grads_of_the_new_forms():
+    c = R((3, 2))
+
+    def f(x, y):
+        # (the einsum, join and real_if_close forms lower to what the string
+        # forms and plain joins do: not compiled again here)
+        parts = [np.logaddexp(x[0, 0], x[0, 0]), np.std(x[:1], axis=0), np.mean([x[1, 1], 2 * y[0]]),
+                 np.r_[x[:, 0], 1:3, 0.5], np.c_[x[:, 1], c], x.reshape(3, 1, 2)[2, :, [1, 0]]]
+        return sum(np.sum(p * (k + 0.5)) for k, p in enumerate(parts)) + np.sin(parts[0])
+
+    x, y = R((3, 2)), R(2)
+    want_v, want_g = f(x, y), jitgrad.grad(f, (0, 1))(x, y)
+    with jitgrad.config(compile="always"):
+        v, grads = jitgrad.value_and_grad(f, (0, 1))(x, y)
+    np.testing.assert_allclose(v, want_v, rtol=1e-12)
+    for a, b in zip(grads, want_g):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    check_grads(f, (x, y), order=1)
