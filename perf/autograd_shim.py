@@ -42,12 +42,13 @@ def fetch(cache):
     return tests
 
 
-def run(tests, files, record, extra, compile_mode="never"):
-    """pytest on ``files`` with the shim on the path; one JSON line per test in ``record``."""
+def run(tests, files, record, extra, compile_mode="never", root=ROOT):
+    """pytest on ``files`` with the shim and the jitgrad of ``root`` on the
+    path; one JSON line per test in ``record``."""
     if os.path.exists(record):
         os.remove(record)
     env = dict(os.environ, AGSHIM_RECORD=record, JITGRAD_COMPILE=compile_mode,
-               PYTHONPATH=os.pathsep.join([os.path.join(HERE, "agshim"), ROOT, tests]))
+               PYTHONPATH=os.pathsep.join([os.path.join(HERE, "agshim"), root, tests]))
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "agshim_plugin",
            "--rootdir", tests, "-o", "addopts=", "-o", "required_plugins=", "--tb=no", "-W", "ignore", *extra, *files]
     t0 = time.time()
@@ -89,7 +90,7 @@ def summarize(rows, seconds):
             c["real"] += not real_err
             c["with_complex"] += r["complex_checks"] > 0
             c["complex_ok"] += r["complex_checks"] > 0 and not r["complex_errors"]
-            name = r["nodeid"].split("::")[-1]
+            name = r["nodeid"].replace(".py::", "::").replace("test_", "")
             if real_err:
                 real_fail[cause(real_err[0])].append(name)
             if r["complex_errors"]:
@@ -115,14 +116,16 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(HERE, "results", "autograd_shim.md"))
     ap.add_argument("--compile", default="never", choices=("never", "auto", "always"),
                     help="jitgrad's tier (JITGRAD_COMPILE); the interpreter by default")
+    ap.add_argument("--jitgrad", default=ROOT, help="the checkout whose jitgrad runs (this one)")
     ap.add_argument("-k", default=None, help="pytest -k expression (a subset; no report written)")
     ap.add_argument("files", nargs="*", default=list(FILES))
     args = ap.parse_args(argv)
     tests = fetch(args.dir)
     extra = ["-k", args.k] if args.k else []
-    rows, seconds = run(tests, args.files, os.path.join(args.dir, "results.jsonl"), extra, args.compile)
+    rows, seconds = run(tests, args.files, os.path.join(args.dir, "results.jsonl"), extra, args.compile,
+                         os.path.abspath(args.jitgrad))
     text, tot = summarize(rows, seconds)
-    if args.k or args.files != list(FILES):
+    if args.k or args.files != list(FILES) or os.path.abspath(args.jitgrad) != ROOT:
         print(text)
         return
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
