@@ -18,7 +18,7 @@ import sys
 
 from . import (arrays, base, calculus, einsum, elementwise, indexing, products, reductions, rounding,
                shapes, special, statistics, ufuncs)
-from . import index_tricks, inplace, intercept  # noqa: F401  (intercept: np.array & co. while tracing)
+from . import inplace, intercept  # noqa: F401  (intercept: np.array & co. while tracing)
 
 _FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum, elementwise,
              arrays, statistics, calculus, special)
@@ -125,7 +125,9 @@ def _array_function(self, func, types, args, kwargs):
     return impl(*args, **kwargs)
 
 
+# while tracing: NumPy functions of lists holding traced values, np.r_ and np.c_
 intercept.register_sequence_functions(list(FUNCTIONS), _array_function)
+from . import index_tricks  # noqa: E402,F401
 
 
 def _array_namespace(self, api_version=None):
