@@ -16,12 +16,12 @@ import numpy as _np
 from ..core.trace import Tracer
 import sys
 
-from . import (arrays, base, calculus, einsum, elementwise, indexing, products, reductions, rounding,
-               shapes, special, statistics, ufuncs)
+from . import (arrays, base, calculus, complex, einsum, elementwise, indexing, products, reductions,
+               rounding, shapes, special, statistics, ufuncs)
 from . import inplace, intercept  # noqa: F401  (intercept: np.array & co. while tracing)
 
 _FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum, elementwise,
-             arrays, statistics, calculus, special)
+             arrays, statistics, calculus, complex, special)
 
 
 def _implementations():
@@ -217,6 +217,9 @@ def _install_tracer_methods():
     T.max = _ns.max
     T.min = _ns.min
     T.dot = _ns.dot
+    T.conj = T.conjugate = _ns.conj
+    T.real = property(lambda s: _ns.real(s))
+    T.imag = property(lambda s: _ns.imag(s))
     T.astype = _ns.astype
     T.ravel = _ns.ravel
     T.flatten = _ns.ravel

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as _np
 
 from .. import lax as P
+from .complex import conj
 from .base import _float_dtype, _no_out, _operand, result_dtype, _shape, _to
 from .reductions import sum
 from .shapes import ravel, reshape, squeeze
@@ -55,7 +56,8 @@ def matmul(a, b, /, **kwargs):
 
 
 def vdot(a, b):
-    return dot(ravel(a), ravel(b))
+    """sum(conj(a) * b) over the flattened arrays (the first one conjugated)."""
+    return dot(conj(ravel(a)), ravel(b))
 
 
 def inner(a, b):

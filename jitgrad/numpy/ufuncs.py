@@ -27,7 +27,7 @@ arcsinh, arccosh, arctanh = (_unary_fn(f, name=n) for f, n in
                              ((P.asinh, "arcsinh"), (P.acosh, "arccosh"), (P.atanh, "arctanh")))
 sqrt, cbrt = _unary_fn(P.sqrt), _unary_fn(P.cbrt)
 rint = _unary_fn(P.round_, name="rint")
-absolute = _unary_fn(P.abs_, float_only=False, name="absolute")
+absolute = _unary_fn(P.absolute, float_only=False, name="absolute")    # (|z| real for complex z)
 abs = fabs = absolute
 logical_not = _unary_fn(P.logical_not, float_only=False, name="logical_not")
 
@@ -111,7 +111,7 @@ def positive(x, /, **kwargs):
 def power(x, y, /, **kwargs):
     _no_out(kwargs)
     x, y = _operand(x), _operand(y)
-    if not isinstance(y, Tracer) and _np.ndim(y) == 0:
+    if not isinstance(y, Tracer) and _np.ndim(y) == 0 and _np.asarray(y).dtype.kind != "c":
         yv = float(y)
         if yv.is_integer() and builtins.abs(yv) <= 64 and not isinstance(x, _PY_SCALARS):
             dt = _int8_for_bool(result_dtype(x, y))
@@ -125,7 +125,7 @@ def _as_float(x):
     """x in the dtype of a float ufunc of it (see _ufunc_float_dtype)."""
     x = _operand(x)
     if isinstance(x, _PY_SCALARS):
-        return float(x)            # (stays weak)
+        return x if isinstance(x, complex) else float(x)            # (stays weak)
     return astype(x, _ufunc_float_dtype(result_dtype(x))) if _is_exact(x) else x
 
 
