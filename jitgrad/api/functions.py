@@ -51,7 +51,7 @@ def trace(f, leaves, in_tree, static=()):
         out_leaves = [o.__jitgrad_value__() if hasattr(o, "__jitgrad_value__") else o
                       for o in out_leaves]
         for o in out_leaves:
-            if not isinstance(o, (Tracer, np.ndarray, np.generic, int, float, bool)):
+            if not isinstance(o, (Tracer, np.ndarray, np.generic, int, float, complex, bool)):
                 raise TypeError(f"{_name(f)} returned a {type(o).__name__}; transformed functions "
                                 "must return arrays, scalars, or tuples/lists/dicts of them")
         ir = tr.to_ir(out_leaves)

@@ -117,6 +117,22 @@ def absolute(x):
     return bind(complex_abs_p, x) if is_complex(x) else E.abs_(x)
 
 
+def abs2(x):
+    """|x|**2 (real): x * conj(x) without a square root, x * x for real ``x``."""
+    return real(E.mul(x, conj(x))) if is_complex(x) else E.mul(x, x)
+
+
+def signum(x):
+    """NumPy's sign: z / |z| (0 at 0) for complex ``z``, whose derivative this
+    composition gives; the piecewise constant sign for real ``x``."""
+    if not is_complex(x):
+        return E.sign(x)
+    r = absolute(x)
+    zero = E.eq(r, 0.0)
+    safe = E.convert(E.select(zero, E.full_like(r, 1.0), r), aval_of(x).dtype)
+    return E.select(zero, E.zeros(aval_of(x)), E.div(x, safe))
+
+
 # ---------------------------------------------------------------------------
 # Scalar code of the holomorphic primitives on complex operands (the custom
 # kernels of backend.vecmath are for reals).  The code generator uses

@@ -94,7 +94,7 @@ class linalg:
     def norm(x, ord=None, axis=None, keepdims=False):
         if ord not in (None, 2, "fro") or (ord == 2 and axis is None and len(_shape(x)) > 1):
             raise NotImplementedError("jitgrad supports np.linalg.norm with the default (2/Frobenius) norm")
-        return sqrt(sum(multiply(x, x), axis=axis, keepdims=keepdims))
+        return sqrt(sum(P.abs2(_operand(x)), axis=axis, keepdims=keepdims))
 
     @staticmethod
     def inv(a):

@@ -45,7 +45,7 @@ def _no_bool(fn, what):
 
 
 negative = _no_bool(_unary_fn(P.neg, float_only=False, name="negative"), "negative, the `-` operator,")
-sign = _no_bool(_unary_fn(P.sign, float_only=False, name="sign"), "sign")
+sign = _no_bool(_unary_fn(P.signum, float_only=False, name="sign"), "sign")    # (z/|z| for complex z)
 subtract = _no_bool(_binary_fn(P.sub, name="subtract"), "subtract, the `-` operator,")
 
 
@@ -122,15 +122,18 @@ def power(x, y, /, **kwargs):
 
 
 def _as_float(x):
-    """x in the dtype of a float ufunc of it (see _ufunc_float_dtype)."""
+    """x in the dtype of a float ufunc of it (see _ufunc_float_dtype); such
+    ufuncs have no complex loop in NumPy."""
     x = _operand(x)
+    if result_dtype(x).kind == "c":
+        raise TypeError("this ufunc is not supported for complex inputs (NumPy has no complex loop for it)")
     if isinstance(x, _PY_SCALARS):
         return x if isinstance(x, complex) else float(x)            # (stays weak)
     return astype(x, _ufunc_float_dtype(result_dtype(x))) if _is_exact(x) else x
 
 
 def float_power(x, y, /, **kwargs):
-    return power(astype(x, _np.float64), y)
+    return power(astype(x, _np.result_type(result_dtype(x, y), _np.float64)), y)
 
 
 def square(x, /, **kwargs):
