@@ -124,18 +124,24 @@ def abs2(x):
 
 def signum(x):
     """NumPy's sign: z / |z| (0 at 0) for complex ``z``, whose derivative this
-    composition gives; the piecewise constant sign for real ``x``."""
+    composition gives, with NumPy's values where a part is infinite (the
+    sign of that part; NaN if both are); the piecewise constant sign for real ``x``."""
     if not is_complex(x):
         return E.sign(x)
-    r = absolute(x)
-    zero = E.eq(r, 0.0)
-    safe = E.convert(E.select(zero, E.full_like(r, 1.0), r), aval_of(x).dtype)
-    return E.select(zero, E.zeros(aval_of(x)), E.div(x, safe))
+    r, re, im = absolute(x), real(x), imag(x)
+    safe = E.select(E.eq(r, 0.0), E.full_like(r, 1.0), r)
+    out = E.select(E.eq(r, 0.0), E.zeros(aval_of(x)), complex_(E.div(re, safe), E.div(im, safe)))
+    inf_re, inf_im = E.eq(E.abs_(re), np.inf), E.eq(E.abs_(im), np.inf)
+    zero = E.zeros(aval_of(re))
+    out = E.select(inf_re, complex_(E.sign(re), zero), out)
+    out = E.select(inf_im, complex_(zero, E.sign(im)), out)
+    return E.select(E.logical_and(inf_re, inf_im), E.full_like(out, complex(np.nan, np.nan)), out)
 
 
 # ---------------------------------------------------------------------------
 # Scalar code of the holomorphic primitives on complex operands (the custom
-# kernels of backend.vecmath are for reals).  The code generator uses
+# kernels of backend.vecmath are for reals; cdiv, cpow and clog2, of
+# backend.complexmath, give NumPy's values where Numba's differ).  The code generator uses
 # ``complex_code`` when an operand or the result is complex.
 
 _CMATH = {"exp": "cmath.exp({0})", "log": "cmath.log({0})", "sqrt": "cmath.sqrt({0})",
@@ -144,9 +150,21 @@ _CMATH = {"exp": "cmath.exp({0})", "log": "cmath.log({0})", "sqrt": "cmath.sqrt(
           "asin": "cmath.asin({0})", "acos": "cmath.acos({0})", "atan": "cmath.atan({0})",
           "asinh": "cmath.asinh({0})", "acosh": "cmath.acosh({0})",
           "atanh": "cmath.atanh({0})", "log10": "cmath.log10({0})",
-          "log2": "(cmath.log({0}) / 0.6931471805599453)",
+          "log2": "clog2({0})",
           "log1p": "cmath.log(1.0 + {0})", "expm1": "(cmath.exp({0}) - 1.0)",
-          "pow": "({0} ** {1})"}
+          "pow": "cpow({0}, {1})", "div": "cdiv({0}, {1})"}
 for _name, _code in _CMATH.items():
     getattr(E, _name + "_p").complex_code = _code
 del _name, _code
+
+
+def _integer_pow_complex_code(args, lit, n):
+    """x ** n by multiplication, a negative n through NumPy's division."""
+    (x,) = args
+    if n == 0:
+        return lit(1)
+    factors = "(" + " * ".join([x] * abs(n)) + ")"
+    return factors if n > 0 else f"cdiv({lit(1)}, {factors})"
+
+
+E.integer_pow_p.complex_code = _integer_pow_complex_code
