@@ -94,6 +94,13 @@ def test_complex_tests_and_attributes_on_traced_values():
     _same(jitgrad.jit(np.imag)(i), np.imag(i))
 
 
+def test_real_if_close():
+    x = np.array([1.0, 2.0])
+    _same(jitgrad.jit(np.real_if_close)(x), x)
+    with pytest.raises(NotImplementedError, match="depends on the values"):
+        jitgrad.jit(np.real_if_close)(Z)
+
+
 def test_astype_to_real_warns_and_drops_the_imaginary_part():
     f = jitgrad.jit(lambda z: (z.astype(np.float32), z.astype(int), z.astype(bool), z.astype(np.complex64)))
     z = np.array([1.5 + 2j, -0.5 - 1j, 1j, 0j])

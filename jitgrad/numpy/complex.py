@@ -1,6 +1,7 @@
 """NumPy's functions on complex numbers: ``real``, ``imag``, ``conj``
 (``conjugate``), ``angle``, ``iscomplexobj`` and ``isrealobj``, ``iscomplex``
-and ``isreal``, and the ``.real``, ``.imag`` and ``.conj()`` of traced arrays.
+and ``isreal``, ``real_if_close`` (of real arrays), and the ``.real``,
+``.imag`` and ``.conj()`` of traced arrays.
 
 On real arrays they do what NumPy's do: ``real`` and ``conj`` return the
 values, ``imag`` zeros, ``angle`` 0 or pi.
@@ -89,3 +90,16 @@ def isreal(x):
     if not _traced(x):
         return _np.isreal(x)
     return P.eq(P.imag(x), 0) if result_dtype(x).kind == "c" else P.full(x.shape, True, bool)
+
+
+def real_if_close(a, tol=100):
+    """The array itself for a real one.  For a traced complex array the
+    answer's dtype would depend on its values, which tracing does not know:
+    that raises (use ``np.real`` where the imaginary part is known to vanish)."""
+    a = _operand(a)
+    if not _traced(a):
+        return _np.real_if_close(a, tol)
+    if result_dtype(a).kind != "c":
+        return _fresh(a)
+    raise NotImplementedError("np.real_if_close of a traced complex array: its result's dtype "
+                              "depends on the values; use np.real(a) (or keep the complex array)")
