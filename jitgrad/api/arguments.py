@@ -3,7 +3,8 @@
 Leaves become arrays jitgrad computes on (or a ``TypeError`` that names the
 argument and the fix); ``argnums`` and ``static_argnums`` are checked against
 the call and the function's signature; an IR is checked for values jitgrad
-does not support yet (complex numbers), wherever they entered it.
+cannot compute on (dtypes other than booleans, integers, floats and complex
+numbers), wherever they entered it.
 """
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ def leaf_names(in_tree, positions):
 
 
 def check_values(ir, fname):
-    """Reject values jitgrad cannot compute on (complex numbers) anywhere in
+    """Reject values jitgrad cannot compute on (see :func:`check_dtype`) anywhere in
     ``ir``: captured constants, literals and intermediates, inner IRs included."""
     for v, c in zip(ir.constvars, ir.consts):
         check_dtype(v.aval.dtype, f"a constant of shape {v.aval.shape} captured by {fname}")

@@ -128,7 +128,7 @@ def _as_float(x):
     if result_dtype(x).kind == "c":
         raise TypeError("this ufunc is not supported for complex inputs (NumPy has no complex loop for it)")
     if isinstance(x, _PY_SCALARS):
-        return x if isinstance(x, complex) else float(x)            # (stays weak)
+        return float(x)            # (stays weak)
     return astype(x, _ufunc_float_dtype(result_dtype(x))) if _is_exact(x) else x
 
 
