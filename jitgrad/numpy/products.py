@@ -94,7 +94,9 @@ class linalg:
     def norm(x, ord=None, axis=None, keepdims=False):
         if ord not in (None, 2, "fro") or (ord == 2 and axis is None and len(_shape(x)) > 1):
             raise NotImplementedError("jitgrad supports np.linalg.norm with the default (2/Frobenius) norm")
-        return sqrt(sum(P.abs2(_operand(x)), axis=axis, keepdims=keepdims))
+        x = _operand(x)
+        x = _to(x, _float_dtype(result_dtype(x)), _shape(x))        # (as NumPy: integers as floats)
+        return sqrt(sum(P.abs2(x), axis=axis, keepdims=keepdims))
 
     @staticmethod
     def inv(a):
