@@ -12,7 +12,7 @@ from .. import lax as P
 from ..core.trace import aval_of
 from .base import _PY_SCALARS, _axes, _float_dtype, _keep, _operand, _shape, astype
 from .shapes import ravel, reshape
-from .ufuncs import divide, multiply, sqrt, subtract
+from .ufuncs import divide, sqrt, subtract
 
 # ---------------------------------------------------------------------------
 # Reductions
