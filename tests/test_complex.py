@@ -272,11 +272,25 @@ def test_check_grads_catches_a_conjugated_rule():
 # The compiled tier: few, small compiled functions, several checks each
 
 
+# (Numba's complex inverse trigonometric functions are slow to compile: one of
+# them stands for the others, which are the same kind of mapping to cmath)
+_NOT_COMPILED = ("conjugate", "negative", "arcsin", "arcsinh", "arctanh")
+
+
 def _everything(z):
     with np.errstate(all="ignore"):
-        return tuple(f(z) for f in UNARY.values()) + (
-            np.sum(z), np.prod(z), np.cumsum(z), np.mean(z), np.dot(z, z), np.vdot(z, z),
-            z * np.float32(2), np.where(z.real > 0, z, 1j), z.astype(np.complex64), np.abs(z) ** 2)
+        return tuple(f(z) for k, f in UNARY.items() if k not in _NOT_COMPILED) + (
+            np.sum(z), np.prod(z), np.cumsum(z), np.dot(z, z), z * np.float32(2),
+            np.where(z.real > 0, z, 1j), z.astype(np.complex64), np.abs(z) ** 2)
+
+
+# complex64: the functions whose code differs by dtype (and promotion with float32)
+_SOME = ("exp", "log", "sqrt", "tanh", "reciprocal", "abs", "angle", "pow_real", "sign", "log2")
+
+
+def _some(z):
+    with np.errstate(all="ignore"):
+        return tuple(UNARY[k](z) for k in _SOME) + (np.sum(z), z * np.float32(2), z / z[::-1])
 
 
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
@@ -284,9 +298,10 @@ def test_compiled_values(dtype):
     # (at infinities Numba's complex functions make NaN in other places than
     # NumPy's: those are left to the interpreter, which is NumPy)
     z = np.concatenate([Z, SPECIAL[np.isfinite(SPECIAL)]]).astype(dtype)
+    f = _everything if dtype == np.complex128 else _some
     with jitgrad.config(compile="always"), np.errstate(all="ignore"):
-        got = jitgrad.jit(_everything)(z)
-    for g, r in zip(got, _everything(z)):
+        got = jitgrad.jit(f)(z)
+    for g, r in zip(got, f(z)):
         _same(g, r, rtol=1e-12 if dtype == np.complex128 else 2e-6)
 
 
