@@ -62,8 +62,14 @@ def apart(rng, shapes, gap=0.3):
 # Finite differences
 
 
+def wide(a):
+    """``a`` in float64, or in complex128 if it is complex."""
+    a = np.asarray(a)
+    return a.astype(np.complex128 if a.dtype.kind == "c" else np.float64)
+
+
 def _as_list(args):
-    return [np.asarray(a, dtype=np.float64) for a in args]
+    return [wide(a) for a in args]
 
 
 def fd_jvp(f, args, tangents, h=1e-3):
@@ -84,37 +90,47 @@ def fd_jvp(f, args, tangents, h=1e-3):
 
 def _flat_out(out):
     if isinstance(out, (tuple, list)):
-        return [np.asarray(o, dtype=np.float64) for o in out]
-    return [np.asarray(out, dtype=np.float64)]
+        return [wide(o) for o in out]
+    return [wide(out)]
 
 
 def vdot(a, b):
-    return float(np.sum(np.asarray(a, np.float64) * np.asarray(b, np.float64)))
+    """Re(sum(a * b)): the pairing that jitgrad's (non-conjugating) transposes
+    satisfy, the plain dot product for real arrays."""
+    return float(np.real(np.sum(wide(a) * wide(b))))
 
 
 def assert_close(actual, desired, rtol, atol, err_msg=""):
     """assert_allclose with the tolerance also scaled by the size of the reference."""
-    desired = np.asarray(desired, dtype=np.float64)
-    actual = np.asarray(actual, dtype=np.float64)
+    desired, actual = wide(desired), wide(actual)
     scale = float(np.max(np.abs(desired))) if desired.size else 0.0
     np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol + rtol * 1e-2 * scale,
                                err_msg=err_msg)
+
+
+def random_like(rng, a):
+    """Standard normal values of ``a``'s shape and dtype (both parts random if complex)."""
+    a = np.asarray(a)
+    x = rng.standard_normal(a.shape)
+    if a.dtype.kind == "c":
+        x = x + 1j * rng.standard_normal(a.shape)
+    return x.astype(a.dtype)
 
 
 def dot_product_check(f, args, rng, rtol=None):
     """<u, J v> == <J^T u, v> with J v from jitgrad.jvp and J^T u from jitgrad.vjp.
     The default tolerance follows the lowest precision among inputs and output."""
     args = [np.asarray(a) for a in args]
-    v = [rng.standard_normal(np.shape(a)).astype(a.dtype) for a in args]
+    v = [random_like(rng, a) for a in args]
     out, jv = jitgrad.jvp(f, tuple(args), tuple(v))
     out2, vjp_fn = jitgrad.vjp(f, *args)
-    u = rng.standard_normal(np.shape(out)).astype(np.asarray(out).dtype)
+    u = random_like(rng, np.asarray(out))
     if np.ndim(out) == 0:
         u = np.asarray(out).dtype.type(u)
     ct = vjp_fn(u)
     if rtol is None:
         dts = [a.dtype for a in args] + [np.asarray(out).dtype]
-        rtol = 2e-5 if any(d == np.float32 for d in dts) else 1e-9
+        rtol = 2e-5 if any(d in (np.float32, np.complex64) for d in dts) else 1e-9
     assert isinstance(ct, tuple) and len(ct) == len(args)
     for c, a in zip(ct, args):
         assert np.shape(c) == np.shape(a), (np.shape(c), np.shape(a))

@@ -21,7 +21,7 @@ import pytest
 
 import jitgrad
 from jitgrad.core.ir import typecheck
-from helpers import apart, assert_close, dot_product_check, fd_jvp, sample, sample_args, vdot
+from helpers import apart, assert_close, dot_product_check, fd_jvp, random_like, sample, sample_args, vdot
 
 F32, F64 = np.float32, np.float64
 
@@ -53,6 +53,8 @@ class Row:
             xs = self.gen(rng, self.shapes)
         else:
             xs = sample_args(self.domains or ("any",) * self.arity, self.shapes, rng)
+        if np.dtype(self.in_dtype).kind == "c":        # complex rows: the dtypes of gen
+            return [np.asarray(x) for x in xs]
         dt = dtype or self.in_dtype
         return [np.asarray(x, dtype=dt) for x in xs]
 
@@ -416,6 +418,40 @@ for id, fn, shapes, kw in [
         ("checkpoint", lambda x: jitgrad.checkpoint(lambda v: np.sin(v) * np.exp(v))(x), [S], {})]:
     row(id, fn, shapes, **kw)
 
+# --- complex numbers (inputs from gen; several functions per row) -------------------
+C128 = np.complex128
+
+
+def complex_gen(real_domain="any"):
+    def gen(rng, shapes):
+        return [sample(real_domain, s, rng) + 1j * sample("nonzero", s, rng) for s in shapes]
+    return gen
+
+
+def real_and_complex_gen(rng, shapes):
+    return [sample("nonzero", shapes[0], rng), complex_gen()(rng, shapes[1:])[0]]
+
+
+for id, fn, shapes, gen in [
+        ("complex_chain", lambda z: np.exp(z) * np.sin(z) / (z * z + 2.0) + np.tanh(z) - 1j * np.cosh(z),
+         [S], complex_gen()),
+        ("complex_log_sqrt_pow", lambda z: np.log(z) + np.sqrt(z) + z ** 2.5 + z ** (0.5 + 1j) + 1 / z,
+         [S], complex_gen("pos")),
+        ("complex_parts", lambda z: np.real(z) * np.imag(z) + np.abs(z) + np.angle(z) + np.conj(z) * 1j,
+         [S], complex_gen("nonzero")),
+        ("complex_mixed_binary", lambda x, z: x * z + x / z + np.vdot(z, x) - z ** x, [S, S],
+         real_and_complex_gen),
+        ("complex_products", lambda a, b: a @ b + np.einsum("ij,jk->ik", a.conj(), b * 1j), [(3, 4), (4, 2)],
+         complex_gen()),
+        ("complex_reductions", lambda z: np.cumsum(z, 1) + np.sum(z, 0) * np.prod(z, 1)[:, None] + np.mean(z),
+         [S], complex_gen()),
+        ("fft_complex", lambda z: np.fft.fft2(z) + np.fft.ifft(z, norm="ortho"), [S], complex_gen()),
+        ("rfft_irfft", lambda x: np.fft.irfft(np.fft.rfft(x, axis=0) * 1j, n=3, axis=0), [S], None)]:
+    row(id, fn, shapes, gen=gen, in_dtype=C128 if gen is not None else F64, f32=False)
+# tests/test_complex.py and tests/test_fft.py compile these functions (grouped): not again here
+COMPILED_ELSEWHERE = {"complex_chain", "complex_log_sqrt_pow", "complex_parts", "complex_reductions",
+                      "fft_complex", "rfft_irfft"}
+
 # Tolerances tuned only for reasons that do not depend on jitgrad: conditioning.
 COMPILE_F32 = {"op_chain", "op_pow_m2", "op_rpow", "op_pow_xy", "sum{'axis': (0, 2)}", "mean{}",
                "max{'axis': 1}", "min{}", "var{'axis': 0}", "std{}", "prod{'axis': -1}",
@@ -451,18 +487,23 @@ DIFF_ROWS = [r for r in ROWS if r.kind != "nondiff"]
 # Helpers
 
 
+def _re(x):
+    """The real part of a complex value (complex rows are scalarised to real)."""
+    return np.real(x) if np.iscomplexobj(x) else x
+
+
 def scalarised(r, args, rng):
-    """g(*args) = sum(f(*args) * w) for a fixed random w of the output's shape and dtype."""
+    """g(*args) = Re(sum(f(*args) * w)) for a fixed random w of the output's shape and dtype."""
     out = np.asarray(r.fn(*args))
-    w = rng.standard_normal(out.shape).astype(out.dtype)
+    w = random_like(rng, out)
 
     def g(*a):
-        return np.sum(r.fn(*a) * w)
+        return _re(np.sum(r.fn(*a) * w))
     return g, w
 
 
 def tangents(args, rng):
-    return [rng.standard_normal(np.shape(a)).astype(a.dtype) for a in args]
+    return [random_like(rng, a) for a in args]
 
 
 def check_value(got, ref, rtol, atol=1e-12):
@@ -473,7 +514,7 @@ def check_value(got, ref, rtol, atol=1e-12):
         assert isinstance(got, np.generic), f"0-d result should be a NumPy scalar, got {type(got)}"
     else:
         assert isinstance(got, np.ndarray), type(got)
-    if ref_arr.dtype.kind == "f":
+    if ref_arr.dtype.kind in "fc":
         assert_close(got, ref_arr, rtol=rtol, atol=atol)
     else:
         np.testing.assert_array_equal(got, ref_arr)
@@ -542,12 +583,12 @@ def test_vjp_vs_finite_differences(r, rng):
     """Each input's cotangent against finite differences of <u, f> along a random v."""
     args = r.args(rng)
     out, vjp_fn = jitgrad.vjp(r.fn, *args)
-    u = rng.standard_normal(np.shape(out)).astype(np.asarray(out).dtype)
+    u = random_like(rng, out)
     cts = vjp_fn(u[()] if u.ndim == 0 else u)
     for i in range(r.arity):
         v = [np.zeros_like(a) for a in args]
-        v[i] = rng.standard_normal(np.shape(args[i])).astype(args[i].dtype)
-        (fd,) = fd_jvp(lambda *a: np.sum(np.asarray(r.fn(*a)) * u), args, v)
+        v[i] = random_like(rng, args[i])
+        (fd,) = fd_jvp(lambda *a: np.real(np.sum(np.asarray(r.fn(*a)) * u)), args, v)
         if r.kind == "zero":
             assert np.all(np.asarray(cts[i]) == 0)
         else:
@@ -572,7 +613,7 @@ def test_second_order(r, rng):
     grads, hv = jitgrad.jvp(grad_g, tuple(args), tuple(v))
     assert len(hv) == n
     # reverse over reverse
-    hv_rr = jitgrad.grad(lambda *a: sum(np.sum(gi * vi) for gi, vi in zip(grad_g(*a), v)),
+    hv_rr = jitgrad.grad(lambda *a: sum(_re(np.sum(gi * vi)) for gi, vi in zip(grad_g(*a), v)),
                          argnums=tuple(range(n)))(*args)
     # forward over forward: d/ds <v, grad g(x + s v)> via jvp of jvp
     vv = jitgrad.jvp(lambda *a: jitgrad.jvp(g, a, tuple(v))[1], tuple(args), tuple(v))[1]
@@ -625,7 +666,7 @@ def _value_and_grads(r, args, rng):
 def _compiled_params():
     out = []
     for r in ROWS:
-        if r.id in CONTROL_ROWS:
+        if r.id in CONTROL_ROWS or r.id in COMPILED_ELSEWHERE:
             continue
         for dtype, name in ((F64, "f64"), (F32, "f32")):
             if dtype == F32 and not (r.f32 and r.compile_f32):
@@ -656,7 +697,7 @@ def test_compiled_matches_interpreter(r, dtype, rng):
         assert np.asarray(a).dtype == np.asarray(b).dtype
         assert np.shape(a) == np.shape(b)
         assert isinstance(a, np.generic) == isinstance(b, np.generic)
-        if np.asarray(b).dtype.kind == "f":
+        if np.asarray(b).dtype.kind in "fc":
             assert_close(a, b, rtol=tol, atol=tol * 1e-2)
         else:
             np.testing.assert_array_equal(a, b)

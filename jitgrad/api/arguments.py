@@ -3,7 +3,8 @@
 Leaves become arrays jitgrad computes on (or a ``TypeError`` that names the
 argument and the fix); ``argnums`` and ``static_argnums`` are checked against
 the call and the function's signature; an IR is checked for values jitgrad
-does not support yet (complex numbers), wherever they entered it.
+cannot compute on (dtypes other than booleans, integers, floats and complex
+numbers), wherever they entered it.
 """
 from __future__ import annotations
 
@@ -85,14 +86,11 @@ def coerce(x, where):
 
 def check_dtype(dtype, what):
     """Raise a TypeError naming ``what`` unless jitgrad computes on ``dtype``
-    (booleans, integers and floats)."""
+    (booleans, integers, floats and complex numbers)."""
     dtype = np.dtype(dtype)
-    if dtype.kind == "c":
-        raise TypeError(f"{what} has dtype {dtype}: complex numbers are not supported yet. "
-                        "Pass the real and imaginary parts as separate real arrays.")
-    if dtype.kind not in "biuf":
+    if dtype.kind not in "biufc":
         raise TypeError(f"{what} has dtype {dtype}, which jitgrad cannot compute on: "
-                        "pass arrays of booleans, integers or floats")
+                        "pass arrays of booleans, integers, floats or complex numbers")
 
 
 def leaf_names(in_tree, positions):
@@ -108,7 +106,7 @@ def leaf_names(in_tree, positions):
 
 
 def check_values(ir, fname):
-    """Reject values jitgrad cannot compute on (complex numbers) anywhere in
+    """Reject values jitgrad cannot compute on (see :func:`check_dtype`) anywhere in
     ``ir``: captured constants, literals and intermediates, inner IRs included."""
     for v, c in zip(ir.constvars, ir.consts):
         check_dtype(v.aval.dtype, f"a constant of shape {v.aval.shape} captured by {fname}")
@@ -174,14 +172,44 @@ def check_argnums_range(argnums, nargs, fname):
                              "once; name each argument once")
 
 
-def check_float(leaf, argnum, fname, transform):
-    """A differentiated leaf must be floating-point."""
+def check_float(leaf, argnum, fname, transform, holomorphic=False, real=False):
+    """A differentiated leaf must be floating-point or complex (complex with
+    ``holomorphic``; real for forward-mode Jacobians without it, as JAX's)."""
     dt = np.dtype(leaf.dtype)
-    if not np.issubdtype(dt, np.floating):
+    if holomorphic and dt.kind != "c":
+        raise TypeError(
+            f"{transform} with holomorphic=True requires complex inputs, but argument {argnum} of "
+            f"{fname} has dtype {dt}. Pass complex values (x.astype(np.complex128)), or leave out "
+            "holomorphic=True.")
+    if real and dt.kind == "c" and not holomorphic:
+        raise TypeError(
+            f"{transform} requires real-valued inputs, but argument {argnum} of {fname} has dtype "
+            f"{dt}. For a holomorphic function pass holomorphic=True; otherwise use jacrev, or "
+            "pass the real and imaginary parts as separate real arguments.")
+    if not np.issubdtype(dt, np.inexact):
         raise TypeError(
             f"{transform} requires floating-point inputs, but argument {argnum} of {fname} has dtype "
             f"{dt}. Pass floats (for example 3.0 instead of 3, or x.astype(np.float64)), or leave "
             f"this argument out of argnums.")
+
+
+def check_output(dtype, what, fname, transform, holomorphic=False):
+    """The output a reverse-mode derivative starts from must be real (JAX's
+    rule: the gradient of a complex output is not defined without
+    ``holomorphic``), or complex with ``holomorphic``."""
+    dt = np.dtype(dtype)
+    if holomorphic and dt.kind != "c":
+        raise TypeError(f"{transform} with holomorphic=True requires complex outputs, but {what} "
+                        f"of {fname} has dtype {dt}; leave out holomorphic=True")
+    if dt.kind == "c" and not holomorphic:
+        raise TypeError(
+            f"{transform} requires real-valued outputs, but {what} of {fname} has dtype {dt}. "
+            f"For a holomorphic function pass holomorphic=True (the result is f'(z)); otherwise "
+            "differentiate a real-valued function of it (np.real, np.abs(...)**2), or use "
+            "jitgrad.vjp with a complex cotangent.")
+    if not np.issubdtype(dt, np.inexact):
+        raise TypeError(f"{transform} requires floating-point outputs, but {what} of {fname} "
+                        f"has dtype {dt}; convert the output with .astype(float)")
 
 
 # ---------------------------------------------------------------------------

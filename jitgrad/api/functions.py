@@ -20,7 +20,7 @@ from ..core.ir import IR, Aval, Var
 from ..transforms.passes import lower, optimize
 from ..backend.executable import Executable
 from ..transforms.autodiff import jvp_ir, vjp_ir
-from .arguments import (check_argnums, check_argnums_range, check_callable, check_float,
+from .arguments import (check_argnums, check_argnums_range, check_callable, check_float, check_output,
                         check_static_argnums, check_values, coerce, leaf_names, merge_static,
                         split_static, static_outside, static_with_keywords, is_control_value)
 from .transformed import _fast_key, transformed
@@ -51,7 +51,7 @@ def trace(f, leaves, in_tree, static=()):
         out_leaves = [o.__jitgrad_value__() if hasattr(o, "__jitgrad_value__") else o
                       for o in out_leaves]
         for o in out_leaves:
-            if not isinstance(o, (Tracer, np.ndarray, np.generic, int, float, bool)):
+            if not isinstance(o, (Tracer, np.ndarray, np.generic, int, float, complex, bool)):
                 raise TypeError(f"{_name(f)} returned a {type(o).__name__}; transformed functions "
                                 "must return arrays, scalars, or tuples/lists/dicts of them")
         ir = tr.to_ir(out_leaves)
@@ -178,11 +178,12 @@ def jit(f=None, *, static_argnums=()):
 # grad and value_and_grad
 
 
-def diff_leaves(leaves, in_tree, argnums, fname, transform, static=()):
+def diff_leaves(leaves, in_tree, argnums, fname, transform, static=(), holomorphic=False, real=False):
     """The differentiated arguments, in argnums order (as JAX): for each, the
     positions of its leaves among all leaves and its treedef.  Also whether
     argnums was a single int.  ``static``: the (position, value) pairs of the
-    static arguments, which are not among the leaves."""
+    static arguments, which are not among the leaves.  ``holomorphic`` and
+    ``real``: see :func:`check_float`."""
     args = tree_util.unflatten(in_tree, leaves)
     single = isinstance(argnums, int)
     nums = (argnums,) if single else tuple(argnums)
@@ -199,7 +200,7 @@ def diff_leaves(leaves, in_tree, argnums, fname, transform, static=()):
         lv, td = tree_util.flatten(a)
         if i in nums:
             for leaf in lv:
-                check_float(leaf, i, fname, transform)
+                check_float(leaf, i, fname, transform, holomorphic, real)
             groups[i] = (list(range(pos, pos + len(lv))), td)
         pos += len(lv)
     return [groups[i] for i in nums], single
@@ -209,11 +210,11 @@ def _first(outs):
     return outs[0]
 
 
-def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
+def _value_and_grad_builder(f, argnums, has_aux, want_value, transform, holomorphic):
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        offsets, single = diff_leaves(leaves, in_tree, argnums, fname, transform, static)
+        offsets, single = diff_leaves(leaves, in_tree, argnums, fname, transform, static, holomorphic)
         ir, out_tree = trace(f, leaves, in_tree, static)
         if has_aux:
             if out_tree.kind not in (tuple, list) or len(out_tree.children) != 2:
@@ -232,8 +233,7 @@ def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
                 f"{transform} requires {fname} to return a scalar, but it returned {what}. "
                 "Reduce it to a scalar (for example np.sum(...)), or use jitgrad.vjp for "
                 "non-scalar outputs.")
-        if not np.issubdtype(out_av.dtype, np.floating):
-            raise TypeError(f"{transform} requires a floating-point output; {fname} returned {out_av.dtype}")
+        check_output(out_av.dtype, "the output", fname, transform, holomorphic)
         which = [p for ps, _ in offsets for p in ps]
         gir = vjp_ir(ir, which, seed_ones=True, n_cts=1)
         keep_vals = want_value or has_aux
@@ -266,36 +266,38 @@ def _value_and_grad_builder(f, argnums, has_aux, want_value, transform):
     return build
 
 
-def value_and_grad(f, argnums=0, has_aux=False):
+def value_and_grad(f, argnums=0, has_aux=False, holomorphic=False):
     """Return a function computing ``(f(*args), gradient of f)`` in one pass.
 
     ``f`` must return a scalar (or ``(scalar, aux)`` with ``has_aux``).  The
     gradient has the structure of the arguments named by ``argnums`` (a tuple
-    of them when ``argnums`` is a tuple) and their dtypes.
+    of them when ``argnums`` is a tuple) and their dtypes; ``holomorphic``: see :func:`grad`.
     """
     check_callable(f, "value_and_grad")
     argnums = check_argnums(argnums, "value_and_grad")
     return transformed(
-        value_and_grad, f, {"argnums": argnums, "has_aux": has_aux},
-        lambda: Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad"),
+        value_and_grad, f, {"argnums": argnums, "has_aux": has_aux, "holomorphic": holomorphic},
+        lambda: Staged(_value_and_grad_builder(f, argnums, has_aux, True, "value_and_grad", holomorphic),
                        label=f"value_and_grad_{_name(f)}", auto_static=static_outside(argnums)),
-        lambda g, _: value_and_grad(g, argnums, has_aux))
+        lambda g, _: value_and_grad(g, argnums, has_aux, holomorphic))
 
 
-def grad(f, argnums=0, has_aux=False):
+def grad(f, argnums=0, has_aux=False, holomorphic=False):
     """Return a function computing the gradient of scalar-valued ``f``.
 
     Same conventions as ``jax.grad``: ``argnums`` is an int or a tuple of
     distinct ints; with ``has_aux=True``, ``f`` returns ``(output, aux)`` and the result is
-    ``(gradient, aux)``.
+    ``(gradient, aux)``.  For a real ``f`` of complex ``z = x + iy`` the gradient is
+    ``df/dx - i df/dy``; a complex ``f`` needs ``holomorphic=True`` (complex
+    inputs and output), which gives ``f'(z)``.
     """
     check_callable(f, "grad")
     argnums = check_argnums(argnums, "grad")
     return transformed(
-        grad, f, {"argnums": argnums, "has_aux": has_aux},
-        lambda: Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad"),
+        grad, f, {"argnums": argnums, "has_aux": has_aux, "holomorphic": holomorphic},
+        lambda: Staged(_value_and_grad_builder(f, argnums, has_aux, False, "grad", holomorphic),
                        label=f"grad_{_name(f)}", auto_static=static_outside(argnums)),
-        lambda g, _: grad(g, argnums, has_aux))
+        lambda g, _: grad(g, argnums, has_aux, holomorphic))
 
 
 # ---------------------------------------------------------------------------
@@ -330,7 +332,7 @@ def _check_tangents(primals, tangents):
         ap, at = _aval(coerce(p, f"primal {i}")), _aval(coerce(t, f"tangent {i}"))
         if ap.shape != at.shape:
             raise ValueError(f"jvp: tangent {i} has shape {at.shape} but its primal has shape {ap.shape}")
-        if np.issubdtype(ap.dtype, np.floating) and ap.dtype != at.dtype:
+        if np.issubdtype(ap.dtype, np.inexact) and ap.dtype != at.dtype:
             raise TypeError(f"jvp: tangent {i} has dtype {at.dtype} but its primal has dtype "
                             f"{ap.dtype}; they must match")
 
@@ -367,7 +369,7 @@ def jvp(f, primals, tangents):
             k = len(leaves) // 2
             prim_tree = in_tree.children[0]
             ir, out_tree = trace(fn, leaves[:k], prim_tree)
-            which = [i for i, x in enumerate(leaves[:k]) if np.issubdtype(_aval(x).dtype, np.floating)]
+            which = [i for i, x in enumerate(leaves[:k]) if np.issubdtype(_aval(x).dtype, np.inexact)]
             j = jvp_ir(ir, which)
             m = len(ir.outvars)
 
@@ -525,7 +527,7 @@ def _vjp_backward(fn, fname, has_aux):
         args = tree_util.unflatten(prim_tree, leaves[:k])
         ir, otree = trace(fn, leaves[:k], prim_tree)
         n_main = otree.children[0].num_leaves if has_aux else len(ir.outvars)
-        which = [i for i, x in enumerate(leaves[:k]) if np.issubdtype(_aval(x).dtype, np.floating)]
+        which = [i for i, x in enumerate(leaves[:k]) if np.issubdtype(_aval(x).dtype, np.inexact)]
         vir = vjp_ir(ir, which, n_cts=n_main)      # inputs: primals, cotangents of the main outputs
         n_outs = len(ir.outvars)
         arg_trees = [tree_util.flatten(a)[1] for a in args]
@@ -552,7 +554,7 @@ def _check_cotangent(cotangent, out_tree, out_avals):
         ac = _aval(coerce(c, f"cotangent {i}"))
         if ac.shape != av.shape:
             raise ValueError(f"vjp_fn: cotangent {i} has shape {ac.shape}, the output has {av.shape}")
-        if np.issubdtype(av.dtype, np.floating) and ac.dtype != av.dtype:
+        if np.issubdtype(av.dtype, np.inexact) and ac.dtype != av.dtype:
             raise TypeError(f"vjp_fn: cotangent {i} has dtype {ac.dtype}, the output has "
                             f"{av.dtype}; they must match")
 

@@ -18,7 +18,7 @@ from ..core import tree as tree_util
 from .arguments import static_outside
 from .functions import Staged, diff_leaves, snapshot, _staged_for, _aval, _name, jvp, grad, trace
 from .transformed import transformed
-from .arguments import check_argnums, check_callable
+from .arguments import check_argnums, check_callable, check_output
 from ..transforms.vmap import vmap_eval, vmap_ir
 from ..core.trace import aval_of, eval_ir, new_trace
 from ..transforms.autodiff import jvp_ir, vjp_ir
@@ -54,14 +54,18 @@ def _assemble(blocks_per_out, out_tree, arg_groups, single):
     return tree_util.unflatten(out_tree, res)
 
 
-def jacfwd(f, argnums=0):
-    """Jacobian of ``f`` by forward mode: one batched JVP over the input basis."""
+def jacfwd(f, argnums=0, holomorphic=False):
+    """Jacobian of ``f`` by forward mode: one batched JVP over the input basis.
+
+    The inputs must be real (as JAX's), unless ``holomorphic=True``: then
+    inputs and outputs are complex and the result holds ``f'(z)``."""
     check_callable(f, "jacfwd")
     argnums = check_argnums(argnums, "jacfwd")
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacfwd", static)
+        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacfwd", static,
+                                     holomorphic, real=True)
         which = [p for ps, _ in groups for p in ps]
         ir, out_tree = trace(f, leaves, in_tree, static)
         shapes = [_aval(leaves[p]).shape for p in which]
@@ -99,26 +103,27 @@ def jacfwd(f, argnums=0):
             return _assemble(rows, out_tree, groups, single)
         return out_ir, finish
 
-    return transformed(jacfwd, f, {"argnums": argnums},
+    return transformed(jacfwd, f, {"argnums": argnums, "holomorphic": holomorphic},
                        lambda: Staged(build, label=f"jacfwd_{fname}", auto_static=static_outside(argnums)),
-                       lambda g, _: jacfwd(g, argnums))
+                       lambda g, _: jacfwd(g, argnums, holomorphic))
 
 
-def jacrev(f, argnums=0):
-    """Jacobian of ``f`` by reverse mode: one batched VJP over the output basis."""
+def jacrev(f, argnums=0, holomorphic=False):
+    """Jacobian of ``f`` by reverse mode: one batched VJP over the output basis.
+
+    The outputs must be real (as JAX's; a complex input ``x + iy`` then gets
+    ``df/dx - i df/dy``), unless ``holomorphic=True``: then inputs and
+    outputs are complex and the result holds ``f'(z)``."""
     check_callable(f, "jacrev")
     argnums = check_argnums(argnums, "jacrev")
     fname = _name(f)
 
     def build(leaves, in_tree, static):
-        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacrev", static)
+        groups, single = diff_leaves(leaves, in_tree, argnums, fname, "jacrev", static, holomorphic)
         which = [p for ps, _ in groups for p in ps]
         ir, out_tree = trace(f, leaves, in_tree, static)
         for k, o in enumerate(ir.outvars):
-            if not np.issubdtype(o.aval.dtype, np.floating):
-                raise TypeError(f"jacrev requires floating-point outputs, but output {k} of {fname} "
-                                f"has dtype {o.aval.dtype}; use jacfwd, or convert the output with "
-                                ".astype(float)")
+            check_output(o.aval.dtype, f"output {k}", fname, "jacrev", holomorphic)
         out_shapes = [v.aval.shape for v in ir.outvars]
         m = sum(math.prod(s) for s in out_shapes)
         dtype = ir.outvars[0].aval.dtype
@@ -149,15 +154,16 @@ def jacrev(f, argnums=0):
             return _assemble(rows, out_tree, groups, single)
         return out_ir, finish
 
-    return transformed(jacrev, f, {"argnums": argnums},
+    return transformed(jacrev, f, {"argnums": argnums, "holomorphic": holomorphic},
                        lambda: Staged(build, label=f"jacrev_{fname}", auto_static=static_outside(argnums)),
-                       lambda g, _: jacrev(g, argnums))
+                       lambda g, _: jacrev(g, argnums, holomorphic))
 
 
-def hessian(f, argnums=0):
-    """Hessian of scalar ``f``: forward mode over reverse mode."""
+def hessian(f, argnums=0, holomorphic=False):
+    """Hessian of scalar ``f``: forward mode over reverse mode (``holomorphic``:
+    of a complex ``f`` of complex inputs, ``f''(z)``)."""
     check_callable(f, "hessian")
-    return jacfwd(jacrev(f, argnums), argnums)
+    return jacfwd(jacrev(f, argnums, holomorphic), argnums, holomorphic)
 
 
 def hvp(f, primals, tangents):

@@ -78,6 +78,9 @@ def count_eqns(ir):
     return n
 
 
+_NATIVE_INEXACT = tuple(map(np.dtype, (np.float32, np.float64, np.complex64, np.complex128)))
+
+
 def _uncompilable_dtype(ir):
     """The first dtype of ``ir`` that Numba's native code cannot take (arrays
     in a non-native byte order, float16, long double), or None."""
@@ -85,7 +88,7 @@ def _uncompilable_dtype(ir):
         dt = np.dtype(v.aval.dtype)
         if not dt.isnative:
             return f"arrays in non-native byte order ({dt})"
-        if dt.kind not in "biuf" or (dt.kind == "f" and dt.itemsize not in (4, 8)):
+        if dt.kind not in "biufc" or (dt.kind in "fc" and dt not in _NATIVE_INEXACT):
             return f"{dt} values"
     return None
 

@@ -27,6 +27,10 @@ Slots (``None`` when a primitive has no such rule):
     ``(operands, lit, **params) -> expression``); for ``'reduce'`` a pair
     ``(initial value, combine template over {acc} and {x})``; for ``'opaque'``
     a function ``(out, ins, in_avals, out_aval, lit, **params) -> lines``.
+``complex_code``
+    Elementwise only, optional: the code to use instead of ``code`` when an
+    operand or the result is complex (Numba's complex math, where ``code``
+    calls kernels written for reals).
 ``index_map(idx, in_shape, **params) -> list of index expressions or None``
     For primitives the fuser reads through instead of computing: the input
     index read for output index ``idx``.  Every ``'view'`` has one; an
@@ -64,8 +68,8 @@ PRIMITIVES: dict[str, "Primitive"] = {}
 class Primitive:
     """One operation of the IR and all of its rules (see the module docs)."""
 
-    __slots__ = ("name", "kind", "impl", "shape", "jvp", "transpose", "batch", "code", "index_map",
-                 "partial_eval", "prune", "depends", "multiple_results")
+    __slots__ = ("name", "kind", "impl", "shape", "jvp", "transpose", "batch", "code", "complex_code",
+                 "index_map", "partial_eval", "prune", "depends", "multiple_results")
 
     def __init__(self, name, kind):
         if kind not in KINDS:
@@ -75,7 +79,8 @@ class Primitive:
         self.name = name
         self.kind = kind
         self.impl = self.shape = self.jvp = self.transpose = None
-        self.batch = self.code = self.index_map = self.partial_eval = self.prune = None
+        self.batch = self.code = self.complex_code = self.index_map = self.partial_eval = None
+        self.prune = None
         self.depends = None
         self.multiple_results = False
         PRIMITIVES[name] = self

@@ -58,7 +58,7 @@ class Trace:
             if x._trace.thread != self.thread:
                 raise _other_thread_error()
             return self._const(x, x.aval)
-        if isinstance(x, (bool, int, float, np.generic)) or (isinstance(x, np.ndarray) and x.ndim == 0):
+        if isinstance(x, (bool, int, float, complex, np.generic)) or (isinstance(x, np.ndarray) and x.ndim == 0):
             arr = np.asarray(x)
             return Lit(arr.item(), arr.dtype)
         arr = np.asarray(x)

@@ -7,6 +7,9 @@ The modules, in the order they build on each other:
   filled arrays (``full``, ``zeros``) and the batching helpers;
 - ``elementwise``: arithmetic, transcendental, comparison and logical
   primitives, select, convert, stop_gradient;
+- ``complex``: real, imag, conj, complex, complex_abs, and the complex code
+  of the holomorphic primitives;
+- ``fft``: the discrete Fourier transform;
 - ``reductions``: reduce_max, reduce_min, reduce_prod, dot_general, cumsum;
 - ``gather``: gather, scatter_add (advanced indexing) and argsort;
 - ``scatter``: scatter (assignment at traced positions, the last write winning);
@@ -23,7 +26,7 @@ already agree in shape (the NumPy layer inserts the broadcasts); a scalar
 literal may stand beside any array.
 """
 from ..core.primitive import Primitive
-from . import callback, elementwise, gather, linalg, random, reductions, scans, scatter, special, structural
+from . import callback, complex, elementwise, fft, gather, linalg, random, reductions, scans, scatter, special, structural
 
 
 def _public(module):
@@ -35,7 +38,7 @@ def _public(module):
                  or (callable(value) and getattr(value, "__module__", "").startswith(__name__ + ".")))}
 
 
-for _module in (structural, elementwise, reductions, gather, scatter, linalg, special, callback, random,
+for _module in (structural, elementwise, complex, fft, reductions, gather, scatter, linalg, special, callback, random,
                 scans):
     globals().update(_public(_module))
 del _module

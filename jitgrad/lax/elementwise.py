@@ -57,12 +57,19 @@ def _elementwise_batch(prim):
 
 
 def _is_float(dtype):
-    return np.issubdtype(np.dtype(dtype), np.floating)
+    """Floating or complex: a dtype that carries derivatives."""
+    return np.issubdtype(np.dtype(dtype), np.inexact)
+
+
+_SCALARS = (bool, int, float, complex)
 
 
 def _as_operand(x, like_dtype):
     """Python scalars take the dtype of the other operand (NumPy's weak scalars)."""
-    if isinstance(x, (bool, int, float)):
+    if isinstance(x, _SCALARS):
+        if isinstance(x, complex) and np.dtype(like_dtype).kind != "c":
+            raise TypeError(f"the complex scalar {x} needs a complex operand beside it "
+                            f"(got {np.dtype(like_dtype)}): convert that one first")
         return np.asarray(x, like_dtype)[()]
     return x
 
@@ -77,7 +84,8 @@ def _elementwise_shape(*avals, dtype=None):
 
 def _prepare(*xs):
     """Give Python scalars a dtype and broadcast 0-d traced values to the common shape."""
-    dtype = next((aval_of(x).dtype for x in xs if not isinstance(x, (bool, int, float))), np.float64)
+    dtype = next((aval_of(x).dtype for x in xs if not isinstance(x, _SCALARS)),
+                 np.complex128 if any(isinstance(x, complex) for x in xs) else np.float64)
     xs = [_as_operand(x, dtype) for x in xs]
     shape = next((aval_of(x).shape for x in xs if aval_of(x).shape != ()), ())
     if shape:
@@ -232,7 +240,8 @@ def integer_pow(x, n):
 
 # convert: change of dtype.  Linear between float types.
 convert_p = _new("convert", "elementwise")
-convert_p.impl = lambda x, dtype: np.asarray(x).astype(dtype)
+convert_p.impl = lambda x, dtype: np.asarray(
+    np.real(x) if np.dtype(dtype).kind != "c" else x).astype(dtype)
 convert_p.shape = lambda x, dtype: Aval(x.shape, np.dtype(dtype))
 convert_p.jvp = lambda p, t, out, dtype: (
     None if t[0] is None or not _is_float(dtype) else convert(t[0], dtype))
@@ -252,11 +261,28 @@ def _convert_code(args, lit, dtype):
 
 convert_p.code = _convert_code
 
+# real(z): linear; its transpose makes a real cotangent complex.  (With the
+# other complex primitives in lax.complex; here because convert needs it.)
+real_p = _new("real", "elementwise")
+real_p.impl = lambda x: np.asarray(np.real(x)).copy()
+real_p.shape = lambda x: Aval(x.shape, np.empty((), x.dtype).real.dtype)
+real_p.jvp = lambda p, t, out: None if t[0] is None else bind(real_p, t[0])
+real_p.transpose = lambda ct, x: [convert(ct, x.aval.dtype)]
+real_p.code = "({0}).real"
+
 
 def convert(x, dtype):
+    """``x`` in ``dtype``; complex to real keeps the real part (through a
+    ``real`` equation, so that the generated code never converts a complex)."""
     dtype = np.dtype(dtype)
     if aval_of(x).dtype == dtype:
         return x
+    if np.dtype(aval_of(x).dtype).kind == "c" and dtype == _BOOL:
+        return ne(x, 0)
+    if np.dtype(aval_of(x).dtype).kind == "c" and dtype.kind != "c":
+        x = bind(real_p, x)
+        if aval_of(x).dtype == dtype:
+            return x
     return bind(convert_p, x, dtype=dtype)
 
 
@@ -405,8 +431,8 @@ def select(c, a, b):
 
 
 def _prepare_select(c, a, b):
-    dtype = next((aval_of(x).dtype for x in (a, b) if not isinstance(x, (bool, int, float))),
-                 np.float64)
+    dtype = next((aval_of(x).dtype for x in (a, b) if not isinstance(x, _SCALARS)),
+                 np.complex128 if isinstance(a, complex) or isinstance(b, complex) else np.float64)
     a, b = _as_operand(a, dtype), _as_operand(b, dtype)
     c = _as_operand(c, _BOOL)
     shape = next((aval_of(x).shape for x in (c, a, b) if aval_of(x).shape != ()), ())

@@ -197,7 +197,7 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
             name = f"np.ascontiguousarray({name})"
         return f"{name}.reshape({shape3})"
 
-    blas = np.dtype(out_aval.dtype).kind == "f"     # BLAS has no integer or boolean products
+    blas = np.dtype(out_aval.dtype).kind in "fc"     # BLAS has no integer or boolean products
     if blas and B == 1 and xa.ndim == 2 and ya.ndim == 2 and out_aval.ndim == 2:
         # a plain matrix product: pass transposed views, BLAS takes either layout
         # (ascontiguousarray costs nothing on a C array; it copies a strided

@@ -21,7 +21,8 @@ The functions live in one module per family:
 - ``elementwise``: fmin, fmax, logaddexp2, sinc, nan_to_num, select, real_if_close;
 - ``arrays``: flipping, rolling, repeating, splitting, joins, pad, kron, meshgrid, linspace;
 - ``statistics``: nan-reductions, average, median, quantiles, partition, cov, corrcoef;
-- ``calculus``: cumprod, gradient, trapezoid, cross, convolve, correlate, interp, searchsorted.
+- ``calculus``: cumprod, gradient, trapezoid, cross, convolve, correlate, interp, searchsorted;
+- ``complex``: real, imag, conj, angle, iscomplexobj and the other complex tests.
 
 This namespace is every public function they define (a new one appears here,
 and NumPy dispatches to it by name: see :mod:`jitgrad.numpy.dispatch`).

@@ -4,13 +4,15 @@ broadcasting to the primitives' equal shapes, axis arguments, and ``astype``.
 """
 from __future__ import annotations
 
+import warnings as _warnings
+
 import numpy as _np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from .. import lax as P
 from ..core.trace import aval_of, state, Tracer
 
-_PY_SCALARS = (bool, int, float)
+_PY_SCALARS = (bool, int, float, complex)
 pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, None
 float32, float64, int32, int64, bool_ = _np.float32, _np.float64, _np.int32, _np.int64, _np.bool_
 
@@ -89,9 +91,10 @@ def result_dtype(*xs):
 
 
 def _float_dtype(dtype):
-    """float64 for integers (the dtype of mean, true_divide and np.linalg)."""
+    """float64 for integers (the dtype of mean, true_divide and np.linalg);
+    floats and complex numbers keep theirs."""
     dtype = _np.dtype(dtype)
-    return dtype if _np.issubdtype(dtype, _np.floating) else _np.dtype(_np.float64)
+    return dtype if _np.issubdtype(dtype, _np.inexact) else _np.dtype(_np.float64)
 
 
 def _ufunc_float_dtype(dtype):
@@ -99,7 +102,7 @@ def _ufunc_float_dtype(dtype):
     smallest float that holds them (float16 for booleans and 8-bit integers,
     float32 for 16-bit ones, float64 above), as NumPy chooses its loop."""
     dtype = _np.dtype(dtype)
-    return dtype if _np.issubdtype(dtype, _np.floating) else _np.result_type(dtype, _np.float16)
+    return dtype if _np.issubdtype(dtype, _np.inexact) else _np.result_type(dtype, _np.float16)
 
 
 def _int8_for_bool(dtype):
@@ -197,6 +200,10 @@ def astype(x, dtype, copy=True):
     x = _operand(x)
     if isinstance(x, _PY_SCALARS):
         return _np.asarray(x, dtype)[()]
+    if result_dtype(x).kind == "c" and _np.dtype(dtype).kind not in "cb":
+        # NumPy's warning, given where the user's code casts (the imaginary part is dropped)
+        _warnings.warn("Casting complex values to real discards the imaginary part",
+                       _np.exceptions.ComplexWarning, stacklevel=2)
     y = P.convert(x, _np.dtype(dtype))
     return _fresh(y) if y is x and copy and isinstance(x, Tracer) else y
 

@@ -16,12 +16,12 @@ import numpy as _np
 from ..core.trace import Tracer
 import sys
 
-from . import (arrays, base, calculus, einsum, elementwise, indexing, products, reductions, rounding,
-               shapes, special, statistics, ufuncs)
+from . import (arrays, base, calculus, complex, einsum, elementwise, fft, indexing, products,
+               reductions, rounding, shapes, special, statistics, ufuncs)
 from . import inplace, intercept  # noqa: F401  (intercept: np.array & co. while tracing)
 
 _FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum, elementwise,
-             arrays, statistics, calculus, special)
+             arrays, statistics, calculus, complex, special)
 
 
 def _implementations():
@@ -50,6 +50,7 @@ FUNCTIONS = {getattr(_np, name): fn for name, fn in IMPLEMENTATIONS.items()
 FUNCTIONS.update({getattr(_np.linalg, name): getattr(products.linalg, name)
                   for name in vars(products.linalg)
                   if not name.startswith("_") and _dispatched(getattr(_np.linalg, name, None))})
+FUNCTIONS.update({getattr(_np.fft, name): getattr(fft, name) for name in fft.__all__})
 
 
 def _ufunc_module(ufunc):
@@ -118,7 +119,7 @@ def _array_function(self, func, types, args, kwargs):
     impl = FUNCTIONS.get(func)
     if impl is None:
         mod = getattr(func, "__module__", "numpy") or "numpy"
-        mod = "numpy" if mod.startswith("numpy") and "linalg" not in mod else mod
+        mod = "numpy" if mod.startswith("numpy") and "linalg" not in mod and "fft" not in mod else mod
         raise NotImplementedError(
             f"jitgrad does not support {mod}.{func.__name__} on traced arrays. "
             "Supported NumPy functions are listed in jitgrad.numpy (see README).")
@@ -222,6 +223,9 @@ def _install_tracer_methods():
     T.max = _ns.max
     T.min = _ns.min
     T.dot = _ns.dot
+    T.conj = T.conjugate = _ns.conj
+    T.real = property(lambda s: _ns.real(s))
+    T.imag = property(lambda s: _ns.imag(s))
     T.astype = _ns.astype
     T.ravel = _ns.ravel
     T.flatten = _ns.ravel

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as _np
 
 from .. import lax as P
+from .complex import conj
 from .base import _float_dtype, _no_out, _operand, result_dtype, _shape, _to
 from .reductions import sum
 from .shapes import ravel, reshape, squeeze
@@ -55,7 +56,8 @@ def matmul(a, b, /, **kwargs):
 
 
 def vdot(a, b):
-    return dot(ravel(a), ravel(b))
+    """sum(conj(a) * b) over the flattened arrays (the first one conjugated)."""
+    return dot(conj(ravel(a)), ravel(b))
 
 
 def inner(a, b):
@@ -92,7 +94,9 @@ class linalg:
     def norm(x, ord=None, axis=None, keepdims=False):
         if ord not in (None, 2, "fro") or (ord == 2 and axis is None and len(_shape(x)) > 1):
             raise NotImplementedError("jitgrad supports np.linalg.norm with the default (2/Frobenius) norm")
-        return sqrt(sum(multiply(x, x), axis=axis, keepdims=keepdims))
+        x = _operand(x)
+        x = _to(x, _float_dtype(result_dtype(x)), _shape(x))        # (as NumPy: integers as floats)
+        return sqrt(sum(P.abs2(x), axis=axis, keepdims=keepdims))
 
     @staticmethod
     def inv(a):

@@ -12,7 +12,7 @@ from .. import lax as P
 from ..core.trace import aval_of
 from .base import _PY_SCALARS, _axes, _float_dtype, _keep, _operand, _shape, astype
 from .shapes import ravel, reshape
-from .ufuncs import divide, multiply, sqrt, subtract
+from .ufuncs import divide, sqrt, subtract
 
 # ---------------------------------------------------------------------------
 # Reductions
@@ -83,7 +83,7 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
     n = math.prod(_shape(a)[i] for i in axes)
     dev = subtract(a, mean(a, axis=axes, dtype=dtype, keepdims=True))
     # (NumPy divides by 0 when ddof >= n: nan, or inf)
-    return divide(sum(multiply(dev, dev), axis=axes, keepdims=keepdims), float(builtins.max(n - ddof, 0)))
+    return divide(sum(P.abs2(dev), axis=axes, keepdims=keepdims), float(builtins.max(n - ddof, 0)))
 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):

@@ -181,17 +181,3 @@ def result_type(*arrays_and_dtypes):
     return _np.result_type(*[aval_of(a).dtype if isinstance(a, Tracer) else a
                              for a in arrays_and_dtypes])
 
-
-def real(val):
-    val = _operand(val)
-    if result_dtype(val).kind == "c":
-        raise NotImplementedError("jitgrad does not support complex numbers yet")
-    return val
-
-
-def imag(val):
-    val = _operand(val)
-    if result_dtype(val).kind == "c":
-        raise NotImplementedError("jitgrad does not support complex numbers yet")
-    return P.full(aval_of(val).shape, 0, result_dtype(val)) if isinstance(val, Tracer) \
-        else _np.imag(val)

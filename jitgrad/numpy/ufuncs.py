@@ -27,7 +27,7 @@ arcsinh, arccosh, arctanh = (_unary_fn(f, name=n) for f, n in
                              ((P.asinh, "arcsinh"), (P.acosh, "arccosh"), (P.atanh, "arctanh")))
 sqrt, cbrt = _unary_fn(P.sqrt), _unary_fn(P.cbrt)
 rint = _unary_fn(P.round_, name="rint")
-absolute = _unary_fn(P.abs_, float_only=False, name="absolute")
+absolute = _unary_fn(P.absolute, float_only=False, name="absolute")    # (|z| real for complex z)
 abs = fabs = absolute
 logical_not = _unary_fn(P.logical_not, float_only=False, name="logical_not")
 
@@ -45,7 +45,7 @@ def _no_bool(fn, what):
 
 
 negative = _no_bool(_unary_fn(P.neg, float_only=False, name="negative"), "negative, the `-` operator,")
-sign = _no_bool(_unary_fn(P.sign, float_only=False, name="sign"), "sign")
+sign = _no_bool(_unary_fn(P.signum, float_only=False, name="sign"), "sign")    # (z/|z| for complex z)
 subtract = _no_bool(_binary_fn(P.sub, name="subtract"), "subtract, the `-` operator,")
 
 
@@ -111,7 +111,7 @@ def positive(x, /, **kwargs):
 def power(x, y, /, **kwargs):
     _no_out(kwargs)
     x, y = _operand(x), _operand(y)
-    if not isinstance(y, Tracer) and _np.ndim(y) == 0:
+    if not isinstance(y, Tracer) and _np.ndim(y) == 0 and _np.asarray(y).dtype.kind != "c":
         yv = float(y)
         if yv.is_integer() and builtins.abs(yv) <= 64 and not isinstance(x, _PY_SCALARS):
             dt = _int8_for_bool(result_dtype(x, y))
@@ -122,15 +122,18 @@ def power(x, y, /, **kwargs):
 
 
 def _as_float(x):
-    """x in the dtype of a float ufunc of it (see _ufunc_float_dtype)."""
+    """x in the dtype of a float ufunc of it (see _ufunc_float_dtype); such
+    ufuncs have no complex loop in NumPy."""
     x = _operand(x)
+    if result_dtype(x).kind == "c":
+        raise TypeError("this ufunc is not supported for complex inputs (NumPy has no complex loop for it)")
     if isinstance(x, _PY_SCALARS):
         return float(x)            # (stays weak)
     return astype(x, _ufunc_float_dtype(result_dtype(x))) if _is_exact(x) else x
 
 
 def float_power(x, y, /, **kwargs):
-    return power(astype(x, _np.float64), y)
+    return power(astype(x, _np.result_type(result_dtype(x, y), _np.float64)), y)
 
 
 def square(x, /, **kwargs):

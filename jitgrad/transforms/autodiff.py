@@ -24,9 +24,9 @@ from ..core.ir import IR, Lit, Var
 def jvp_ir(ir: IR, which=None) -> IR:
     """Return an IR of ``(primals..., tangents of the selected inputs...) ->
     (outputs..., output tangents...)``.  ``which`` lists the inputs that get a
-    tangent (default: all floating ones)."""
+    tangent (default: all floating and complex ones)."""
     if which is None:
-        which = [i for i, v in enumerate(ir.invars) if np.issubdtype(v.aval.dtype, np.floating)]
+        which = [i for i, v in enumerate(ir.invars) if np.issubdtype(v.aval.dtype, np.inexact)]
     with new_trace() as tr:
         primals = [tr.new_arg(v.aval) for v in ir.invars]
         tangents = [tr.new_arg(ir.invars[i].aval) for i in which]
@@ -244,7 +244,7 @@ def _transpose_masked(e, c, args, masked):
     if m is not None and m[0] is c and e.prim.name in _MOVES:
         _, pred, on_true, _ = m
         if aval_of(pred).shape == aval_of(c).shape:
-            dtype = aval_of(c).dtype
+            dtype = P.real_dtype(aval_of(c).dtype)    # (a count: real, also for complex c)
             unmasked = P.select(pred, P.full(aval_of(pred).shape, 1 if on_true else 0, dtype),
                                 P.full(aval_of(pred).shape, 0 if on_true else 1, dtype))
             for out, count in zip(outs, e.prim.transpose(unmasked, *args, **e.params)):

@@ -157,10 +157,10 @@ def _check_like(value, tree, avals, what, strict_dtype=True):
     out = []
     for i, (x, av) in enumerate(zip(leaves, avals)):
         where = "" if len(avals) == 1 else f" (leaf {i})"
-        if isinstance(x, (int, float)) and not isinstance(x, bool):
+        if isinstance(x, (int, float, complex)) and not isinstance(x, bool):
             x = np.asarray(x, av.dtype)
         got = aval_of(x)
-        floating = np.issubdtype(av.dtype, np.floating)
+        floating = np.issubdtype(av.dtype, np.inexact)      # (a real leaf may become complex)
         dtype_ok = got.dtype == av.dtype or not floating or (
             not strict_dtype and np.issubdtype(got.dtype, np.floating))
         if got.shape != av.shape or not dtype_ok:
