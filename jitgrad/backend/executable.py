@@ -230,25 +230,34 @@ class Executable:
 
     # -- compiling
 
-    def compile(self):
+    def compile(self, worker=False):
         """Compile now, in this thread (unless done, or failed before); returns
-        the native function, or None when it could not be compiled (warned)."""
+        the native function, or None when it could not be compiled (warned).
+        With ``worker``, the compile worker process compiles and this thread
+        waits for it without holding the GIL (see compile_worker)."""
         with compiler._compile_lock:
             if self.fn is not None or self.error is not None:
                 return self.fn
             try:
-                native = compile_ir(self.ir, self.label, self.consts)
+                native = compile_ir(self.ir, self.label, self.consts, worker=worker)
                 self.call = self._native_caller(native)
                 self.fn = native.fn
             except Exception as exc:   # keep answering from the interpreter
                 self.error = _without_tracebacks(exc)
+                if compiler._queue.closing:
+                    return None         # the process is exiting: the compile was cut short
                 why = (f"it ran out of memory compiling a program of {self.n_eqns} operations (a "
                        "Python loop unrolled while tracing? jitgrad.fori_loop and jitgrad.scan keep "
                        "a loop one loop)" if isinstance(exc, MemoryError) else
-                       f"{type(exc).__name__}: {exc}")
+                       f"{getattr(exc, 'type_name', type(exc).__name__)}: {exc}")
                 warnings.warn(f"jitgrad could not compile {self.label} ({why}); it will keep "
                               "running on the NumPy interpreter", RuntimeWarning)
         return self.fn
+
+    def compile_in_background(self):
+        """The background queue's compile: in the worker process unless
+        ``config.compile_worker`` is off."""
+        return self.compile(worker=config.compile_worker)
 
 
 def _contiguous_copies(args):
