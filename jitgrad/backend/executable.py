@@ -189,8 +189,8 @@ class Executable:
         With ``native.range_checked``, the function returns one more value, the
         number of sin/cos arguments outside the vectorised kernels' exact range;
         when it is not zero the call is answered by the interpreter (see codegen)."""
-        ns = {"fn": native.fn, "ndarray": np.ndarray, "interpret": self.interpret,
-              "launch": compiler._launch}
+        ns = {"fn": _entry_point(native.fn, self.ir), "ndarray": np.ndarray,
+              "interpret": self.interpret, "launch": compiler._launch}
         args = []
         for i, v in enumerate(self.ir.invars):
             # a 0-d array argument is passed as the scalar the native code expects
@@ -258,6 +258,20 @@ class Executable:
         """The background queue's compile: in the worker process unless
         ``config.compile_worker`` is off."""
         return self.compile(worker=config.compile_worker)
+
+
+def _entry_point(fn, ir):
+    """What the native caller calls: with scalar inputs only, the compiled
+    function's own entry point, skipping the dispatcher's type checks (a
+    third of a bare call): the caller's cache key (the arguments' types)
+    guarantees the types it was compiled for, and the entry point converts a
+    scalar as the dispatcher would.  Arrays go through the dispatcher, which
+    checks their layout (see _native_caller)."""
+    if all(v.aval.shape == () for v in ir.invars) and len(fn.overloads) == 1:
+        entry = next(iter(fn.overloads.values())).entry_point
+        if callable(entry):
+            return entry
+    return fn
 
 
 def _contiguous_copies(args):
