@@ -230,8 +230,32 @@ def _preload_cython_blas():
             module = importlib.util.module_from_spec(module_spec)
             module_spec.loader.exec_module(module)
             sys.modules[full] = module
+        sys.meta_path.insert(0, _LinalgAttributes())
     except Exception:           # (an unusual SciPy: Numba imports it its own way)
         pass
+
+
+class _LinalgAttributes:
+    """An import hook that, when ``scipy.linalg`` is imported, gives it the
+    Cython modules loaded before it as attributes (as its own import would),
+    then removes itself."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "scipy.linalg":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            for child in ("cython_blas", "cython_lapack"):
+                if "scipy.linalg." + child in sys.modules:
+                    setattr(module, child, sys.modules["scipy.linalg." + child])
+            run(module)
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 @contextlib.contextmanager
