@@ -13,7 +13,8 @@ answers (or 120 s pass).  Reported per run:
 - ``first_native_ms``: the first natively answered call itself;
 - ``import_s``: ``import jitgrad``.
 
-Usage: python perf/native_latency.py [workload ...]   (default: a few small ones)
+Usage: python perf/native_latency.py [--root DIR] [workload ...] [setting=value ...]
+(default: a few small workloads; ``--root`` measures the jitgrad checkout in DIR)
 """
 from __future__ import annotations
 
@@ -77,9 +78,9 @@ def _executables(call):
     return [e.exe for e in g._staged.cache.values()] if g is not None else []
 
 
-def run(key, cache, settings):
+def run(key, cache, settings, root=ROOT):
     env = dict(os.environ, JITGRAD_CACHE_DIR=cache,
-               PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     p = subprocess.run([sys.executable, __file__, "--child", key, json.dumps(settings)],
                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     if p.returncode:
@@ -87,12 +88,12 @@ def run(key, cache, settings):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def main(keys, settings):
+def main(keys, settings, root=ROOT):
     tmp = tempfile.mkdtemp(prefix="jg-latency-")
     for key in keys:
         cache = os.path.join(tmp, key)
         for which in ("cold", "warm"):
-            r = run(key, cache, settings)
+            r = run(key, cache, settings, root)
             if "error" in r:
                 print(f"{key:10s} {which}: {r['error']}")
                 continue
@@ -107,12 +108,13 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         print(json.dumps(child(sys.argv[2], json.loads(sys.argv[3]))))
     else:
-        settings = {}
-        keys = []
-        for a in sys.argv[1:]:
+        settings, keys, root, argv = {}, [], ROOT, sys.argv[1:]
+        if argv[:1] == ["--root"]:
+            root, argv = os.path.abspath(argv[1]), argv[2:]
+        for a in argv:
             if "=" in a:
                 k, v = a.split("=", 1)
                 settings[k] = json.loads(v) if v[:1] in "[{0123456789tf" else v
             else:
                 keys.append(a)
-        main(keys or DEFAULT, settings)
+        main(keys or DEFAULT, settings, root)

@@ -292,3 +292,22 @@ def test_scipy_linalg_imports_as_usual_after_native_code_ran():
                        timeout=300)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split("\n")[:4] == ["6.0", "False", "[0.5, 0.5]", "True"], p.stdout
+
+
+def test_a_worker_that_cannot_start_means_compiling_in_this_process(tmp_path, monkeypatch):
+    compile_worker.shutdown()
+    monkeypatch.setattr(compile_worker, "_SERVE", "import sys; sys.exit(3)")
+    monkeypatch.setattr(compile_worker, "unavailable", None)
+    monkeypatch.setattr(native, "_warned_no_worker", [])
+    x = np.linspace(-1.0, 1.0, 26)
+    g = jitgrad.grad(H.f)
+    with pytest.warns(RuntimeWarning, match="jitgrad compiles in this process: the compile worker "
+                      "process exited with status 3 while starting"):
+        first, got = _compile_in_background(g, x, cache_dir=str(tmp_path))
+    assert got["compiled"] == 1 and _exe(g, x).fn is not None
+    assert compile_worker.worker_pid() is None
+    np.testing.assert_allclose(g(x), first, rtol=1e-14)
+    # from then on, no start is tried
+    y = np.linspace(-1.0, 1.0, 27)
+    _, got = _compile_in_background(g, y, cache_dir=str(tmp_path))
+    assert got["compiled"] == 1 and compile_worker.worker_pid() is None

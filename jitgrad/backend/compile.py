@@ -348,15 +348,26 @@ def compile_ir(ir, label="f", consts=None, worker=False):
     return native
 
 
+_warned_no_worker = []
+
+
 def _compile_in_worker(source, modname, fn_name, sig):
     """Have the worker compile the module into the disk cache (this thread
     waits without holding the GIL), so that ``_build`` then only loads it.
     Its warnings are repeated here; its errors raised here (see
     compile_worker).  When the worker could not write the disk cache, the
     module is compiled here after all."""
-    answer = compile_worker.compile_in_worker(
-        {"source": source, "modname": modname, "fn_name": fn_name, "sig": sig,
-         "cache_dir": config.cache_dir})
+    try:
+        answer = compile_worker.compile_in_worker(
+            {"source": source, "modname": modname, "fn_name": fn_name, "sig": sig,
+             "cache_dir": config.cache_dir})
+    except compile_worker.WorkerUnavailable as exc:
+        if not _warned_no_worker:
+            _warned_no_worker.append(True)
+            warnings.warn(f"jitgrad compiles in this process: {exc} (set "
+                          "JITGRAD_COMPILE_WORKER=0 to compile here from the start)",
+                          RuntimeWarning, stacklevel=2)
+        return False
     return answer["cached"]
     if answer.get("warnings"):
         from numba.core import errors
@@ -380,7 +391,7 @@ def _build(source, modname, fn_name, sig, worker=False):
     try:
         return _compile_module(source, modname, fn_name, sig, disk=True, worker=worker)
     except (compile_worker.CompileFailed, compile_worker.WorkerDied, MemoryError):
-        raise
+        raise                   # (errors of the worker's compile: final)
     except Exception:
         pass                    # its cache files are gone: once more
     try:

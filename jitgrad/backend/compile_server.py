@@ -32,6 +32,7 @@ def serve():
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     from . import compile as compiler
     _set_up(compiler)
+    send(answers, {"ready": True})
     while True:
         job = receive(jobs)
         if job is None:                # the parent closed the pipe (or is gone)

@@ -49,6 +49,11 @@ class WorkerDied(Exception):
     """The worker process ended during a job (killed, or out of memory)."""
 
 
+class WorkerUnavailable(Exception):
+    """The worker process cannot start here (it ended before it was ready):
+    compiles then run in the caller's process."""
+
+
 def send(stream, obj):
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(data)) + data)
@@ -101,12 +106,23 @@ class _Worker:
             # a Ctrl-C in the terminal goes to the user's process alone
             start_new_session=True)
         self.retiring = False
+        self.ready = False         # its set-up is done (it said so)
 
     def alive(self):
         return not self.retiring and self.proc.poll() is None
 
     def run(self, job):
         """Send ``job``, wait for the answer (the GIL is released while waiting)."""
+        if not self.ready:
+            try:
+                self.ready = bool(receive(self.proc.stdout))
+            except OSError:
+                pass
+            if not self.ready:
+                self.stop()
+                raise WorkerUnavailable(
+                    f"the compile worker process {_how_it_ended(self.proc.returncode)} "
+                    "while starting")
         try:
             send(self.proc.stdin, job)
             answer = receive(self.proc.stdout)
@@ -159,6 +175,7 @@ def _how_it_ended(code):
 
 _lock = threading.Lock()       # one job at a time per process (and guards _worker)
 _worker = None
+unavailable = None             # why no worker can start in this process, once one could not
 
 
 def compile_in_worker(job):
@@ -166,8 +183,11 @@ def compile_in_worker(job):
     worker, starting one if needed.  Returns the worker's answer (``cached``:
     the function is in the disk cache); raises :class:`CompileFailed` for an
     error in the compile, MemoryError when the worker ran out of memory, and
-    :class:`WorkerDied` when it died."""
-    global _worker
+    :class:`WorkerDied` when it died, :class:`WorkerUnavailable` when it
+    cannot start (and from then on)."""
+    global _worker, unavailable
+    if unavailable is not None:
+        raise WorkerUnavailable(unavailable)
     with _lock:
         if _worker is None or not _worker.alive():
             if _worker is not None:
@@ -175,6 +195,9 @@ def compile_in_worker(job):
             _worker = _Worker()
         try:
             answer = _worker.run(job)
+        except WorkerUnavailable as exc:
+            _worker, unavailable = None, str(exc)
+            raise
         except WorkerDied:
             _worker = None
             raise
@@ -190,7 +213,7 @@ def start():
     overlaps the caller's own preparations."""
     global _worker
     with _lock:
-        if _worker is None or not _worker.alive():
+        if unavailable is None and (_worker is None or not _worker.alive()):
             _worker = _Worker()
 
 
