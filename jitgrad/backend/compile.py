@@ -2,7 +2,9 @@
 background compile queue.
 
 Background compiles.  One queue and one worker thread, started when there is
-work and gone when there is none.  The queue holds weak references, so a queued
+work and gone when there is none; the thread has the compile worker process
+compile (see compile_worker) and loads the result from the disk cache, unless
+``config.compile_worker`` is off.  The queue holds weak references, so a queued
 signature whose function the user dropped is skipped, and a signature must be
 called more often to join a longer queue (a burst of new shapes called once or
 twice each compiles a few of them, not all).
