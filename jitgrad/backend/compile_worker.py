@@ -29,7 +29,6 @@ import os
 import pickle
 import signal
 import struct
-import subprocess
 import sys
 import threading
 
@@ -95,6 +94,7 @@ class _Worker:
     """The handle on one worker process."""
 
     def __init__(self):
+        import subprocess           # (here: importing jitgrad does not import it)
         env = dict(os.environ)
         env["JITGRAD_COMPILE"] = "never"          # the worker warms up nothing of its own
         env["JITGRAD_COMPILE_WORKER"] = "0"
@@ -136,6 +136,7 @@ class _Worker:
 
     def stop(self, timeout=2.0):
         """End the process and reap it (no zombie is left behind)."""
+        import subprocess
         proc = self.proc
         for stream in (proc.stdin, proc.stdout):
             try:
