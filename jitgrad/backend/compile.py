@@ -314,9 +314,10 @@ def compile_ir(ir, label="f", consts=None, worker=False):
     its signature (``consts``: its constants as they will be passed).  With
     ``worker``, the compile worker process compiles it into the disk cache
     and this process loads it from there (see compile_worker)."""
-    if worker and not os.path.isdir(os.path.join(config.cache_dir, "__pycache__")):
-        # a new cache folder: this compile will not be a cache hit, start the
-        # worker now, so that its start-up overlaps this process's own
+    if worker:
+        # start the worker now (unless it runs), so that its start-up overlaps
+        # this process's import of Numba (when the function is in the disk
+        # cache, it waits for the next compile)
         compile_worker.start()
     numba = _numba()             # first: the code generator imports it too
     from ..version import __version__

@@ -9,7 +9,8 @@ answer without holding the GIL; the worker imports Numba once and stays warm
 for the next job.  When the worker says the function is in the disk cache, the
 caller loads it from there (a cache hit: no compile in the caller).
 
-Lifetime.  Started by the first job (:func:`compile_in_worker`), kept for the
+Lifetime.  Started by the first background compile (:func:`start`, before
+the caller imports Numba, so that the two start-ups overlap), kept for the
 process, stopped and reaped at exit.  The worker exits by itself when its
 parent is gone (the job pipe closes, or its parent process changes) and when it
 has grown large (Numba never frees the machine code it compiled): the next job

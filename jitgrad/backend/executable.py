@@ -239,7 +239,7 @@ class Executable:
             if self.fn is not None or self.error is not None:
                 return self.fn
             try:
-                native = compile_ir(self.ir, self.label, self.consts, worker=worker)
+                native = compile_ir(self.ir, self.label, self.consts, worker)
                 self.call = self._native_caller(native)
                 self.fn = native.fn
             except Exception as exc:   # keep answering from the interpreter
