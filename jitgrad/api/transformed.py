@@ -64,16 +64,20 @@ class Transformed:
     def __call__(self, *args, **kwargs):
         if not kwargs:
             # the hot path of Staged.__call__, inlined: one call level less
-            key = None
-            if not self._static and not (core.traces_open and state.stack):
-                if len(args) == 1 and type(args[0]) is np.ndarray:   # the commonest case
-                    key = ((args[0].shape, args[0].dtype),)
-                else:
-                    key = _fast_key(args)
-                e = self._fast.get(key) if key is not None else None
-                if e is not None:
-                    return e.finish(e.exe.call(args))
-            return self._staged.miss(args, key)
+            if self._static or (core.traces_open and state.stack):
+                return self._staged.miss(args, None)
+            # The key of _fast_key, made at C speed: the argument types, and
+            # for arrays their shape and dtype.  It may hold types that
+            # _fast_key refuses (ints, lists): no entry is ever stored under
+            # such a key (see the miss below), so it just misses.
+            key = tuple(map(type, args))
+            if _ndarray in key:
+                key = ((args[0].shape, args[0].dtype),) if len(args) == 1 else tuple(
+                    [(a.shape, a.dtype) if type(a) is _ndarray else type(a) for a in args])
+            e = self._fast.get(key)
+            if e is not None:
+                return e.finish(e.exe.call(args))
+            return self._staged.miss(args, _fast_key(args))
         return self._with_keywords(args, kwargs)
 
     def _with_keywords(self, args, kwargs):
@@ -111,6 +115,9 @@ class Transformed:
             # holds a transform of it (``@jit def f``): name it through that
             return _transform_of_wrapped, (self._maker, holder, self._params)
         return _rebuild, (self._maker, fun, self._params)
+
+
+_ndarray = np.ndarray
 
 
 def _fast_key(args):

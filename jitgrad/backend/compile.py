@@ -2,7 +2,9 @@
 background compile queue.
 
 Background compiles.  One queue and one worker thread, started when there is
-work and gone when there is none.  The queue holds weak references, so a queued
+work and gone when there is none; the thread has the compile worker process
+compile (see compile_worker) and loads the result from the disk cache, unless
+``config.compile_worker`` is off.  The queue holds weak references, so a queued
 signature whose function the user dropped is skipped, and a signature must be
 called more often to join a longer queue (a burst of new shapes called once or
 twice each compiles a few of them, not all).
@@ -42,6 +44,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import compile_worker
 from .config import _debug_level, config
 
 _compiled = {}
@@ -114,7 +117,7 @@ class _CompileQueue:
                 if exe is None:
                     return False
                 self.busy = True
-            context.run(exe.compile)
+            context.run(exe.compile_in_background)
             with self.cond:
                 self.busy = False
                 self.cond.notify_all()
@@ -201,10 +204,60 @@ def _numba():
     installed, else the workqueue; GNU OpenMP aborts a forked child), unless the
     user chose one with NUMBA_THREADING_LAYER."""
     with _interrupts_deferred():
+        _preload_cython_blas()
         import numba
     if "NUMBA_THREADING_LAYER" not in os.environ:
         numba.config.THREADING_LAYER = "forksafe"
     return numba
+
+
+def _preload_cython_blas():
+    """Load SciPy's Cython BLAS and LAPACK modules (which Numba's matrix
+    products and its set-up import) by themselves, without running
+    ``scipy.linalg``'s package import: 20 ms instead of 300.  A later
+    ``import scipy.linalg`` finds them loaded and runs as usual."""
+    if "scipy.linalg" in sys.modules:
+        return
+    try:
+        spec = importlib.util.find_spec("scipy")
+        folder = os.path.join(os.path.dirname(spec.origin), "linalg")
+        for name in ("cython_blas", "cython_lapack"):
+            full = "scipy.linalg." + name
+            if full in sys.modules:
+                continue
+            paths = glob.glob(os.path.join(glob.escape(folder), name + ".*.so"))
+            if len(paths) != 1:
+                return
+            module_spec = importlib.util.spec_from_file_location(full, paths[0])
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+            sys.modules[full] = module
+        sys.meta_path.insert(0, _LinalgAttributes())
+    except Exception:           # (an unusual SciPy: Numba imports it its own way)
+        pass
+
+
+class _LinalgAttributes:
+    """An import hook that, when ``scipy.linalg`` is imported, gives it the
+    Cython modules loaded before it as attributes (as its own import would),
+    then removes itself."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "scipy.linalg":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            for child in ("cython_blas", "cython_lapack"):
+                if "scipy.linalg." + child in sys.modules:
+                    setattr(module, child, sys.modules["scipy.linalg." + child])
+            run(module)
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 @contextlib.contextmanager
@@ -256,9 +309,16 @@ def _vecmath_hash():
     return h.hexdigest()[:16]
 
 
-def compile_ir(ir, label="f", consts=None):
+def compile_ir(ir, label="f", consts=None, worker=False):
     """Generate, write, import and compile the Numba function for ``ir`` at
-    its signature (``consts``: its constants as they will be passed)."""
+    its signature (``consts``: its constants as they will be passed).  With
+    ``worker``, the compile worker process compiles it into the disk cache
+    and this process loads it from there (see compile_worker)."""
+    if worker:
+        # start the worker now (unless it runs), so that its start-up overlaps
+        # this process's import of Numba (when the function is in the disk
+        # cache, it waits for the next compile)
+        compile_worker.start()
     numba = _numba()             # first: the code generator imports it too
     from ..version import __version__
     from .emit import generate
@@ -279,7 +339,8 @@ def compile_ir(ir, label="f", consts=None):
         sig = tuple(numba.typeof(np.zeros((), v.aval.dtype)[()] if v.aval.shape == ()
                                  else np.zeros(v.aval.shape, v.aval.dtype)) for v in ir.invars)
         sig += tuple(numba.typeof(c) for c in (ir.consts if consts is None else consts))
-        fn = _build(gen.source, f"jitgrad_gen_{key}", gen.fn_name, sig)
+        modname = f"jitgrad_gen_{key}"
+        fn = _build(gen.source, modname, gen.fn_name, sig, worker)
         # no compiles at call time, for other layouts, on the caller's thread
         # (see Executable._native_caller)
         fn.disable_compile()
@@ -290,15 +351,50 @@ def compile_ir(ir, label="f", consts=None):
     return native
 
 
-def _build(source, modname, fn_name, sig):
+_warned_no_worker = []
+
+
+def _compile_in_worker(source, modname, fn_name, sig):
+    """Have the worker compile the module into the disk cache (this thread
+    waits without holding the GIL), so that ``_build`` then only loads it.
+    Its warnings are repeated here; its errors raised here (see
+    compile_worker).  When the worker could not write the disk cache, the
+    module is compiled here after all."""
+    try:
+        answer = compile_worker.compile_in_worker(
+            {"source": source, "modname": modname, "fn_name": fn_name, "sig": sig,
+             "cache_dir": config.cache_dir})
+    except compile_worker.WorkerUnavailable as exc:
+        if not _warned_no_worker:
+            _warned_no_worker.append(True)
+            warnings.warn(f"jitgrad compiles in this process: {exc} (set "
+                          "JITGRAD_COMPILE_WORKER=0 to compile here from the start)",
+                          RuntimeWarning, stacklevel=2)
+        return False
+    return answer["cached"]
+    if answer.get("warnings"):
+        from numba.core import errors
+        for text in answer["warnings"]:
+            name, _, message = text.partition(": ")
+            category = getattr(errors, name, None)
+            if not (isinstance(category, type) and issubclass(category, Warning)):
+                category, message = RuntimeWarning, text
+            warnings.warn(message, category, stacklevel=2)
+
+
+def _build(source, modname, fn_name, sig, worker=False):
     """Import ``source`` and compile its ``fn_name`` for ``sig``, with the disk cache.
 
     A damaged cache entry makes the load fail (an unpickling error, say): its
     files are deleted and the function built once more, which writes them
     anew.  A cache that cannot be written (a full disk, a read-only folder)
-    makes that fail too, with an OSError: then compile without a disk cache."""
+    makes that fail too, with an OSError: then compile without a disk cache.
+    With ``worker``, a function not in the disk cache is compiled there by the
+    worker process; its errors are final."""
     try:
-        return _compile_module(source, modname, fn_name, sig, disk=True)
+        return _compile_module(source, modname, fn_name, sig, disk=True, worker=worker)
+    except (compile_worker.CompileFailed, compile_worker.WorkerDied, MemoryError):
+        raise                   # (errors of the worker's compile: final)
     except Exception:
         pass                    # its cache files are gone: once more
     try:
@@ -308,11 +404,16 @@ def _build(source, modname, fn_name, sig):
         return _compile_module(source, modname, fn_name, sig, disk=False)
 
 
-def _compile_module(source, modname, fn_name, sig, disk):
+def _compile_module(source, modname, fn_name, sig, disk, worker=False):
     module = _load_module(source, modname, disk)
     fn = getattr(module, fn_name)
+    # (a module in memory, when the cache folder cannot be written, has no disk cache)
+    disk = disk and not module.__file__.startswith("<")
     try:
-        fn.compile(sig)
+        if not (disk and _load_cached(fn, sig)):
+            if not (disk and worker and _compile_in_worker(source, modname, fn_name, sig)
+                    and _load_cached(fn, sig)):
+                fn.compile(sig)
     except BaseException:
         sys.modules.pop(modname, None)
         _discard_cache(modname, fn)
@@ -320,13 +421,46 @@ def _compile_module(source, modname, fn_name, sig, disk):
     return fn
 
 
-def _discard_cache(modname, fn):
-    """Delete Numba's cache files (index and data) of the module ``modname``:
-    in the cache folder's ``__pycache__``, or where Numba put them for ``fn``
-    (its user-wide cache, when that folder is not writable)."""
+def _load_cached(fn, sig):
+    """Load ``fn`` at ``sig`` from Numba's disk cache, if it is there: what
+    ``Dispatcher.compile`` does on a cache hit, without first setting up
+    Numba's whole compiler (loading every typing and lowering registry, and
+    with them scipy.linalg: half a second in a new process).  Loading needs
+    only Numba's runtime.  True when loaded; False on a miss, or when this
+    Numba's internals are not as expected (``fn.compile`` then does it all)."""
+    try:
+        from numba.core import sigutils
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.runtime import nrt
+        cache, ctx = fn._cache, fn.targetctx
+        with global_compiler_lock:
+            args, _ = sigutils.normalize_signature(sig)
+            if tuple(args) in fn.overloads:
+                return True
+            nrt.rtsys.initialize(ctx)
+            cres = cache._load_overload(sig, ctx)
+            if cres is None:
+                return False
+            fn._cache_hits[sig] += 1
+            if not cres.objectmode:
+                ctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+            fn.add_overload(cres)
+        return True
+    except Exception:
+        return False
+
+
+def _cache_folders(fn):
+    """Where Numba's cache files of ``fn``'s module are: the cache folder's
+    ``__pycache__``, or Numba's user-wide cache (when that folder is not writable)."""
     folders = {os.path.join(config.cache_dir, "__pycache__"),
                getattr(getattr(fn, "_cache", None), "_cache_path", None)}
-    for folder in filter(None, folders):
+    return [f for f in folders if f]
+
+
+def _discard_cache(modname, fn):
+    """Delete Numba's cache files (index and data) of the module ``modname``."""
+    for folder in _cache_folders(fn):
         for path in glob.glob(os.path.join(glob.escape(folder), glob.escape(modname) + ".*")):
             try:
                 os.remove(path)
@@ -423,6 +557,11 @@ def _warm_up():
         digest = hashlib.sha256(f"{_WARM_UP_SOURCE}/{numba.__version__}/{_vecmath_hash()}".encode())
         _build(_WARM_UP_SOURCE, f"jitgrad_warm_up_{digest.hexdigest()[:16]}", "warm_up",
                (numba.float64,))
+        # a cache hit loads without setting up the compiler (see _load_cached):
+        # set it up now, for the compiles to come
+        from numba.core.registry import cpu_target
+        with _compile_lock:
+            cpu_target.target_context.refresh()
     except Exception:            # (a compile then reports the problem itself)
         pass
 

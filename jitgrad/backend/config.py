@@ -9,6 +9,11 @@
   the compiled code);
 - ``"never"``: always interpret.
 
+``config.compile_worker`` (default True; ``JITGRAD_COMPILE_WORKER=0`` in the
+environment turns it off) runs the background compiles of "auto" mode in a
+helper process, which leaves this process's GIL free; off, they run on a
+thread of this process.
+
 Settings are checked when they are set; ``with config(...)`` changes them for
 the current thread (and context) only.
 """
@@ -39,6 +44,10 @@ def _check_setting(name, value, where=None):
         if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value >= 0:
             raise ValueError(f"{where} must be a number of seconds >= 0, got {value!r}")
         return float(value)
+    if name == "compile_worker":
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be True or False, got {value!r}")
+        return value
     if name == "cache_dir":
         if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
             raise ValueError(f"{where} must be a folder path (str or os.PathLike), got {value!r}")
@@ -54,7 +63,8 @@ class _Config:
     configuration context managers), so that threads never undo each other's
     overrides.  Every value is checked (see ``_check_setting``)."""
 
-    SETTINGS = ("compile", "hot_calls", "hot_seconds", "big_elements", "cache_dir")
+    SETTINGS = ("compile", "hot_calls", "hot_seconds", "big_elements", "cache_dir",
+                "compile_worker")
 
     def __init__(self):
         object.__setattr__(self, "_values", {})
@@ -68,6 +78,13 @@ class _Config:
         # called a few times, as in property-based tests, never compile) ...
         self.hot_seconds = 0.01
         self.big_elements = 200_000   # ... or at once when its arrays are this large
+        # background compiles run in a worker process (see compile_worker),
+        # unless JITGRAD_COMPILE_WORKER=0
+        worker = os.environ.get("JITGRAD_COMPILE_WORKER", "1").strip().lower()
+        if worker not in ("0", "1", "false", "true", "no", "yes", "off", "on", ""):
+            raise ValueError("the environment variable JITGRAD_COMPILE_WORKER must be 0 or 1, "
+                             f"got {worker!r}")
+        self.compile_worker = worker not in ("0", "false", "no", "off")
         # (an empty JITGRAD_CACHE_DIR means the default, not the current folder)
         self.cache_dir = os.environ.get("JITGRAD_CACHE_DIR") or os.path.join(
             os.path.expanduser("~"), ".cache", "jitgrad")

@@ -192,8 +192,8 @@ class Executable:
         With ``native.range_checked``, the function returns one more value, the
         number of sin/cos arguments outside the vectorised kernels' exact range;
         when it is not zero the call is answered by the interpreter (see codegen)."""
-        ns = {"fn": native.fn, "ndarray": np.ndarray, "interpret": self.interpret,
-              "launch": compiler._launch}
+        ns = {"fn": _entry_point(native.fn, self.ir), "ndarray": np.ndarray,
+              "interpret": self.interpret, "launch": compiler._launch}
         args = []
         for i, v in enumerate(self.ir.invars):
             # a 0-d array argument is passed as the scalar the native code expects
@@ -233,25 +233,48 @@ class Executable:
 
     # -- compiling
 
-    def compile(self):
+    def compile(self, worker=False):
         """Compile now, in this thread (unless done, or failed before); returns
-        the native function, or None when it could not be compiled (warned)."""
+        the native function, or None when it could not be compiled (warned).
+        With ``worker``, the compile worker process compiles and this thread
+        waits for it without holding the GIL (see compile_worker)."""
         with compiler._compile_lock:
             if self.fn is not None or self.error is not None:
                 return self.fn
             try:
-                native = compile_ir(self.ir, self.label, self.consts)
+                native = compile_ir(self.ir, self.label, self.consts, worker)
                 self.call = self._native_caller(native)
                 self.fn = native.fn
             except Exception as exc:   # keep answering from the interpreter
                 self.error = _without_tracebacks(exc)
+                if compiler._queue.closing:
+                    return None         # the process is exiting: the compile was cut short
                 why = (f"it ran out of memory compiling a program of {self.n_eqns} operations (a "
                        "Python loop unrolled while tracing? jitgrad.fori_loop and jitgrad.scan keep "
                        "a loop one loop)" if isinstance(exc, MemoryError) else
-                       f"{type(exc).__name__}: {exc}")
+                       f"{getattr(exc, 'type_name', type(exc).__name__)}: {exc}")
                 warnings.warn(f"jitgrad could not compile {self.label} ({why}); it will keep "
                               "running on the NumPy interpreter", RuntimeWarning)
         return self.fn
+
+    def compile_in_background(self):
+        """The background queue's compile: in the worker process unless
+        ``config.compile_worker`` is off."""
+        return self.compile(worker=config.compile_worker)
+
+
+def _entry_point(fn, ir):
+    """What the native caller calls: with scalar inputs only, the compiled
+    function's own entry point, skipping the dispatcher's type checks (a
+    third of a bare call): the caller's cache key (the arguments' types)
+    guarantees the types it was compiled for, and the entry point converts a
+    scalar as the dispatcher would.  Arrays go through the dispatcher, which
+    checks their layout (see _native_caller)."""
+    if all(v.aval.shape == () for v in ir.invars) and len(fn.overloads) == 1:
+        entry = next(iter(fn.overloads.values())).entry_point
+        if callable(entry):
+            return entry
+    return fn
 
 
 def _contiguous_copies(args):
