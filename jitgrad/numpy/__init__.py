@@ -18,7 +18,7 @@ The functions live in one module per family:
 - ``products``: dot, matmul, tensordot, ... and ``linalg``;
 - ``indexing``: ``x[key]``, take, diagonal, trace, diff, sort, arg*;
 - ``einsum``;
-- ``elementwise``: fmin, fmax, logaddexp2, sinc, nan_to_num, select, real_if_close;
+- ``elementwise``: fmin, fmax, logaddexp2, sinc, nan_to_num, select;
 - ``arrays``: flipping, rolling, repeating, splitting, joins, pad, kron, meshgrid, linspace;
 - ``statistics``: nan-reductions, average, median, quantiles, partition, cov, corrcoef;
 - ``calculus``: cumprod, gradient, trapezoid, cross, convolve, correlate, interp, searchsorted;

@@ -1,5 +1,5 @@
 """More of NumPy's elementwise functions, composed from the ufuncs: ``fmin``,
-``fmax``, ``logaddexp2``, ``sinc``, ``nan_to_num``, ``select`` and ``real_if_close``.
+``fmax``, ``logaddexp2``, ``sinc``, ``nan_to_num`` and ``select``.
 """
 from __future__ import annotations
 
@@ -103,13 +103,3 @@ def select(condlist, choicelist, default=0):
     if _shape(out) != shape:
         out = broadcast_to(out, shape)
     return out
-
-
-def real_if_close(a, tol=100):
-    """A real array as it is (NumPy returns it unchanged).  Of a complex one
-    the result's dtype would depend on the values: not on traced arrays."""
-    a = _operand(a)
-    if _np.issubdtype(result_dtype(a), _np.complexfloating):
-        raise NotImplementedError("jitgrad does not support numpy.real_if_close of a complex traced "
-                                  "array (its dtype would depend on the values); use np.real")
-    return a
