@@ -18,7 +18,7 @@ import sys
 
 from . import (arrays, base, calculus, einsum, elementwise, indexing, linear_algebra, products,
                reductions, rounding, shapes, special, statistics, ufuncs)
-from . import inplace, intercept  # noqa: F401  (intercept: np.array & co. while tracing)
+from . import inplace, intercept, scipy_linalg  # noqa: F401  (installed while tracing)
 
 _FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum, elementwise,
              arrays, statistics, calculus, special, linear_algebra)
