@@ -23,7 +23,11 @@ symmetrize the tangent as JAX's do):
   dU = U (F * (dS S + S dS^T)) + (I - U U^T) dA V S^-1 (m > n),
   dV = V (F * (S dS + dS^T S)) + (I - V V^T) dA^T U S^-1 (n > m),
   F_ij = 1 / (s_j^2 - s_i^2) off the diagonal (distinct singular values).
-- qr (m >= n, thin):  with X = Q^T dA R^-1 and Omega = tril(X, -1) - tril(X, -1)^T,
+  The singular values alone (compute_uv=False) have the first rule only.
+  With full_matrices and m != n, the extra singular vectors (as the extra
+  columns of a complete Q) span a complement with no unique basis: their
+  tangents are NaN.
+- qr (m >= n, thin; a wide [A1 | A2] as Q R1 = A1, R2 = Q^T A2):  with X = Q^T dA R^-1 and Omega = tril(X, -1) - tril(X, -1)^T,
   dQ = Q (Omega - X) + dA R^-1, dR = (X - Omega) R.
 - slogdet: the sign has zero derivative, d logabsdet = tr(A^-1 dA).
 - pinv (constant rank):  dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P.
@@ -179,6 +183,10 @@ def _eye_like(x, n):
                             (len(av.shape) - 2, len(av.shape) - 1))
 
 
+def _nan(shape, like):
+    return broadcast_in_dim(np.asarray(np.nan, aval_of(like).dtype), shape, ())
+
+
 def _batch_unary(bind_fn):
     return lambda args, batched, size, **params: bind_fn(args[0], **params)
 
@@ -291,37 +299,50 @@ def triangular_solve(a, b, lower=True, transpose_a=False, unit_diagonal=False):
 
 
 # ---------------------------------------------------------------------------
-# eigh: eigenvalues (ascending) and eigenvectors of a symmetric A, packed (w, V)
+# eigh: eigenvalues (ascending) and eigenvectors of a symmetric A, packed
+# (w, V); with vectors=False the eigenvalues alone, whose rule does not divide
+# by the gaps (so they keep finite derivatives at repeated eigenvalues)
 
 
-def _eigh_impl(a):
+def _eigh_impl(a, vectors):
     a = np.asarray(a)
+    if not vectors:
+        return np.linalg.eigvalsh(a)
     w, v = np.linalg.eigh(a)
     return _pack_np([w, v], a.shape[:-2])
 
 
-def _eigh_jvp(p, t, packed):
+def _eigh_shape(a, vectors):
+    _float_square(a, "eigh")
+    if not vectors:
+        return Aval(tuple(a.shape[:-1]), a.dtype)
+    return _packed_aval(eigh_p, a)
+
+
+def _eigh_jvp(p, t, out, vectors):
     if t[0] is None:
         return None
     a = p[0]
     lead, n = aval_of(a).shape[:-2], aval_of(a).shape[-1]
-    w, v = unpack(packed, [(n,), (n, n)])
+    w, v = unpack(out if vectors else eigh(a), [(n,), (n, n)])
     c = _mm(_swap_last2(v), _sym(t[0]), v)
-    dv = matmul_last2(v, mul(_gap_inverse(w), c))
+    if not vectors:
+        return _diag(c)
+    dv = matmul_last2(v, mul(_gap_inverse(eigh(a, vectors=False)), c))
     return _pack([_diag(c), dv], lead)
 
 
 eigh_p.impl = _eigh_impl
-eigh_p.shape = lambda a: _packed_aval(eigh_p, _float_square(a, "eigh"))
+eigh_p.shape = _eigh_shape
 eigh_p.jvp = _eigh_jvp
-eigh_p.batch = _batch_unary(lambda a: eigh(a))
-eigh_p.code = lambda out, ins, in_avals, out_aval, lit: _stacked(
-    out, ins, in_avals, out_aval, "lm.eigh_packed({0})")
+eigh_p.batch = _batch_unary(lambda a, vectors: eigh(a, vectors))
+eigh_p.code = lambda out, ins, in_avals, out_aval, lit, vectors: _stacked(
+    out, ins, in_avals, out_aval, "lm.eigh_packed({0})" if vectors else "np.linalg.eigvalsh({0})")
 
 
-def eigh(a):
-    """Packed (w, V) of symmetric matrices (see :func:`unpack`)."""
-    return bind(eigh_p, a)
+def eigh(a, vectors=True):
+    """Packed (w, V) of symmetric matrices (see :func:`unpack`), or w alone."""
+    return bind(eigh_p, a, vectors=bool(vectors))
 
 
 # ---------------------------------------------------------------------------
@@ -350,11 +371,8 @@ def _svd_jvp(p, t, packed, full_matrices, compute_uv):
     shape = aval_of(a).shape
     lead, (m, n) = shape[:-2], shape[-2:]
     k = min(m, n)
-    if compute_uv and full_matrices and m != n:
-        raise NotImplementedError(
-            "the derivative of np.linalg.svd(a, full_matrices=True) is not defined for non-square "
-            "matrices (the extra singular vectors are not unique); use full_matrices=False")
-    thin = packed if compute_uv else svd(a, full_matrices=False, compute_uv=True)
+    thin = packed if compute_uv and (not full_matrices or m == n) else \
+        svd(a, full_matrices=False, compute_uv=True)
     u, s, vt = unpack(thin, [(m, k), (k,), (k, n)])
     v = _swap_last2(vt)
     ds_mat = _mm(_swap_last2(u), da, v)
@@ -372,7 +390,15 @@ def _svd_jvp(p, t, packed, full_matrices, compute_uv):
     if n > m:
         dau = matmul_last2(_swap_last2(da), u)
         dv = add(dv, div(sub(dau, _mm(v, vt, dau)), _row(s, n)))
-    return _pack([du, ds, _swap_last2(dv)], lead)
+    dvt = _swap_last2(dv)
+    if full_matrices and m != n:
+        # the extra singular vectors (a basis of the complement) are not unique:
+        # their tangents are NaN, the others' as for the thin decomposition
+        if m > n:
+            du = concatenate([du, _nan(lead + (m, m - k), du)], len(lead) + 1)
+        else:
+            dvt = concatenate([dvt, _nan(lead + (n - k, n), dvt)], len(lead))
+    return _pack([du, ds, dvt], lead)
 
 
 def _svd_code(out, ins, in_avals, out_aval, lit, full_matrices, compute_uv):
@@ -397,9 +423,8 @@ def svd(a, full_matrices=False, compute_uv=True):
 
 def _qr_impl(a, mode):
     a = np.asarray(a)
-    if mode == "r":
-        return np.linalg.qr(a, mode="r")
-    return _pack_np(np.linalg.qr(a, mode=mode), a.shape[:-2])
+    parts = [np.linalg.qr(a, mode="r")] if mode == "r" else np.linalg.qr(a, mode=mode)
+    return _pack_np(parts, a.shape[:-2])
 
 
 def _qr_shape(a, mode):
@@ -416,12 +441,19 @@ def _qr_jvp(p, t, packed, mode):
     a, da = p[0], t[0]
     shape = aval_of(a).shape
     lead, (m, n) = shape[:-2], shape[-2:]
-    if m < n or (mode == "complete" and m != n):
-        raise NotImplementedError(
-            f"the derivative of np.linalg.qr is defined here for matrices with at least as many "
-            f"rows as columns (mode 'reduced' or 'r'; 'complete' only when square), not for "
-            f"shape {shape} in mode {mode!r}")
-    q, r = unpack(packed if mode != "r" else qr(a, "reduced"), [(m, n), (n, n)])
+    if m < n:
+        # A = [A1 | A2] with A1 square: Q R1 = A1, R2 = Q^T A2
+        nd = len(shape)
+        def cut(x, lo, hi):            # columns lo:hi
+            return slice_(x, (0,) * (nd - 1) + (lo,), shape[:-1] + (hi,), (1,) * nd)
+        q, r = unpack(packed if mode != "r" else qr(a, "reduced"), [(m, m), (m, n)])
+        dq, dr1 = unpack(_qr_jvp((cut(a, 0, m),), (cut(da, 0, m),), qr(cut(a, 0, m)), "reduced"),
+                         [(m, m), (m, m)])
+        a2, da2 = cut(a, m, n), cut(da, m, n)
+        dr2 = add(matmul_last2(_swap_last2(dq), a2), matmul_last2(_swap_last2(q), da2))
+        dr = concatenate([dr1, dr2], nd - 1)
+        return _pack([dr] if mode == "r" else [dq, dr], lead)
+    q, r = unpack(packed if mode == "reduced" else qr(a, "reduced"), [(m, n), (n, n)])
     # dA R^-1 = (R^-T dA^T)^T
     da_rinv = _swap_last2(triangular_solve(r, _swap_last2(da), lower=False, transpose_a=True))
     x = matmul_last2(_swap_last2(q), da_rinv)
@@ -429,8 +461,14 @@ def _qr_jvp(p, t, packed, mode):
     omega = sub(low, _swap_last2(low))
     dr = matmul_last2(sub(x, omega), r)
     if mode == "r":
-        return dr
+        return _pack([dr], lead)
     dq = add(matmul_last2(q, sub(omega, x)), da_rinv)
+    if mode == "complete" and m > n:
+        # the complete Q's extra columns (a basis of the complement) are not
+        # unique: NaN tangents; R's extra rows are zero
+        nd = len(shape)
+        dq = concatenate([dq, _nan(lead + (m, m - n), dq)], nd - 1)
+        dr = concatenate([dr, zeros(Aval(lead + (m - n, n), aval_of(a).dtype))], nd - 2)
     return _pack([dq, dr], lead)
 
 

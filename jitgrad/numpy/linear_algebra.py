@@ -124,12 +124,15 @@ class linalg:
     @staticmethod
     def eigh(a, UPLO="L"):
         a = _square(a, "eigh")
-        w, v = _parts(P.eigh(_symmetric_from(a, _uplo(UPLO))), P.eigh_p, _shape(a))
-        return _EighResult(w, v)
+        sym = _symmetric_from(a, _uplo(UPLO))
+        # the eigenvalues from the primitive of their own (finite derivatives at ties)
+        v = _parts(P.eigh(sym), P.eigh_p, _shape(a))[1]
+        return _EighResult(P.eigh(sym, vectors=False), v)
 
     @staticmethod
     def eigvalsh(a, UPLO="L"):
-        return linalg.eigh(a, UPLO).eigenvalues
+        a = _square(a, "eigvalsh")
+        return P.eigh(_symmetric_from(a, _uplo(UPLO)), vectors=False)
 
     @staticmethod
     def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
@@ -137,8 +140,10 @@ class linalg:
         if not compute_uv:
             return _svdvals(a)
         packed = P.svd(a, full_matrices=full_matrices, compute_uv=True)
-        return _SVDResult(*_parts(packed, P.svd_p, _shape(a), full_matrices=bool(full_matrices),
-                                 compute_uv=True))
+        u, _, vt = _parts(packed, P.svd_p, _shape(a), full_matrices=bool(full_matrices),
+                          compute_uv=True)
+        # the singular values from the primitive of their own (finite derivatives at ties)
+        return _SVDResult(u, _svdvals(a), vt)
 
     @staticmethod
     def svdvals(x, /):
@@ -196,7 +201,7 @@ class linalg:
             resid = sum(multiply(r, r), axis=0)
         else:
             resid = _np.zeros((0,), dt)
-        rank = _rank(s, rcond)
+        rank = astype(_rank(s, rcond), _np.int32)      # (NumPy: an int32)
         return (squeeze(x, -1) if b_vector else x), resid, rank, s
 
     # -- compositions
