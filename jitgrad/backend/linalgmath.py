@@ -11,17 +11,15 @@ one vector in the order of :mod:`jitgrad.lax.decompositions`.  Numba's own
   (reflector H = I - tau v v^T with v_0 = 1, beta = -sign(alpha) ||x||), so
   the complete Q matches NumPy's, extra columns included (Numba's qr is the
   reduced one).
-- ``expm``: scaling and squaring with the Pade approximant of degree 3, 5, 7,
-  9 or 13 chosen from the 1-norm (Higham 2005, "The scaling and squaring
-  method for the matrix exponential revisited"), in float64.
-- ``expm_frechet``: the Frechet derivative L(A, E), the upper-right block of
-  expm([[A, E], [0, A]]).
+- ``expm_host``, ``expm_frechet_host``: plain Python, called from an
+  ``objmode`` block: SciPy's expm, and the Frechet derivative L(A, E) as the
+  upper-right block of expm([[A, E], [0, A]]).
 """
 import numpy as np
 from numba import njit
 
-__all__ = ["tri_solve", "eigh_packed", "svd_packed", "qr_packed", "slogdet_packed", "expm",
-           "expm_frechet"]
+__all__ = ["tri_solve", "eigh_packed", "svd_packed", "qr_packed", "slogdet_packed", "expm_host",
+           "expm_frechet_host"]
 
 _jit = njit(cache=True, nogil=True)
 
@@ -155,78 +153,8 @@ def slogdet_packed(a):
     return out
 
 
-# Higham (2005), table 2.3 (float64) and the Pade coefficients b_0..b_m
-_THETA = (1.495585217958292e-2, 2.539398330063230e-1, 9.504178996162932e-1,
-          2.097847961257068e0, 5.371920351148152e0)
-_B3 = np.array([120., 60., 12., 1.])
-_B5 = np.array([30240., 15120., 3360., 420., 30., 1.])
-_B7 = np.array([17297280., 8648640., 1995840., 277200., 25200., 1512., 56., 1.])
-_B9 = np.array([17643225600., 8821612800., 2075673600., 302702400., 30270240., 2162160.,
-                110880., 3960., 90., 1.])
-_B13 = np.array([64764752532480000., 32382376266240000., 7771770303897600., 1187353796428800.,
-                 129060195264000., 10559470521600., 670442572800., 33522128640., 1323241920.,
-                 40840800., 960960., 16380., 182., 1.])
-
-
-@_jit
-def _pade_low(a, ident, b):
-    """U, V of the Pade approximant of degree len(b) - 1 <= 9."""
-    a2 = a @ a
-    u = b[1] * ident
-    v = b[0] * ident
-    p = ident
-    for j in range(1, (len(b) + 1) // 2):
-        p = p @ a2
-        u = u + b[2 * j + 1] * p
-        v = v + b[2 * j] * p
-    return a @ u, v
-
-
-@_jit
-def _expm64(a):
-    n = a.shape[0]
-    ident = np.eye(n)
-    if n == 0:
-        return ident
-    norm = np.max(np.sum(np.abs(a), axis=0))
-    if norm <= _THETA[0]:
-        u, v = _pade_low(a, ident, _B3)
-    elif norm <= _THETA[1]:
-        u, v = _pade_low(a, ident, _B5)
-    elif norm <= _THETA[2]:
-        u, v = _pade_low(a, ident, _B7)
-    elif norm <= _THETA[3]:
-        u, v = _pade_low(a, ident, _B9)
-    else:
-        s = 0
-        if norm > _THETA[4]:
-            s = int(np.ceil(np.log2(norm / _THETA[4])))
-        a = a / 2.0 ** s
-        b = _B13
-        a2 = a @ a
-        a4 = a2 @ a2
-        a6 = a4 @ a2
-        u = a @ (a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2)
-                 + b[7] * a6 + b[5] * a4 + b[3] * a2 + b[1] * ident)
-        v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 \
-            + b[0] * ident
-        r = np.linalg.solve(v - u, v + u)
-        for _ in range(s):
-            r = r @ r
-        return r
-    return np.linalg.solve(v - u, v + u)
-
-
-@_jit
-def expm(a):
-    return _expm64(np.ascontiguousarray(a).astype(np.float64)).astype(a.dtype)
-
-
-@_jit
-def expm_frechet(a, e):
-    n = a.shape[0]
-    block = np.zeros((2 * n, 2 * n))
-    block[:n, :n] = a
-    block[n:, n:] = a
-    block[:n, n:] = e
-    return np.ascontiguousarray(_expm64(block)[:n, n:]).astype(a.dtype)
+# The matrix exponential: SciPy's, from an objmode block (Numba would take
+# about a minute to compile a Pade scaling-and-squaring kernel on a loaded
+# machine; the call costs microseconds next to the O(n^3) work, and both tiers
+# then give SciPy's values).
+from jitgrad.core.expm import expm_frechet_host, expm_host  # noqa: E402

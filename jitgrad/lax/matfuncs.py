@@ -21,7 +21,8 @@ from ..core.ir import Aval
 from ..core.primitive import Undefined
 from ..core.trace import aval_of, bind
 from .elementwise import _add_tangents, _new
-from .linalg import _square, _stacked, _swap_last2
+from ..core.expm import expm_frechet_host, expm_host
+from .linalg import _square, _swap_last2
 from .structural import concatenate, slice_, with_batch_axis, zeros
 
 __all__ = ["expm_p", "expm_frechet_p", "expm", "expm_frechet"]
@@ -43,21 +44,12 @@ def _upper_right(x, n):
     return slice_(x, (0,) * lead + (0, n), shape[:-2] + (n, 2 * n), (1,) * len(shape))
 
 
-def _block_np(a, e):
-    a, e = np.asarray(a), np.asarray(e)
-    top = np.concatenate([a, e], axis=-1)
-    return np.concatenate([top, np.concatenate([np.zeros_like(a), a], axis=-1)], axis=-2)
-
-
-def _expm_impl(a):
-    from scipy.linalg import expm as scipy_expm
-    a = np.asarray(a)
-    return scipy_expm(a).astype(a.dtype) if a.size else np.broadcast_to(np.eye(0, dtype=a.dtype), a.shape).copy()
-
-
-def _frechet_impl(a, e):
-    n = np.shape(a)[-1]
-    return np.ascontiguousarray(_expm_impl(_block_np(a, e))[..., :n, n:])
+def _object_call(out, ins, out_aval, host):
+    """Lines calling ``lm.<host>`` on whole stacks from an objmode block."""
+    dt = np.dtype(out_aval.dtype).name
+    typ = f"{dt}[{', '.join([':'] * (len(out_aval.shape) - 1) + ['::1'])}]"
+    args = ", ".join(f"np.ascontiguousarray({x})" for x in ins)
+    return [f"with objmode({out}='{typ}'):", f"    {out} = lm.{host}({args})"]
 
 
 def _expm_shape(a):
@@ -95,20 +87,19 @@ def _frechet_batch(args, batched, size):
     return expm_frechet(*[x if b else with_batch_axis(x, size) for x, b in zip(args, batched)])
 
 
-expm_p.impl = _expm_impl
+expm_p.impl = expm_host
 expm_p.shape = _expm_shape
 expm_p.jvp = lambda p, t, out: None if t[0] is None else expm_frechet(p[0], t[0])
 expm_p.batch = lambda args, batched, size: expm(args[0])
-expm_p.code = lambda out, ins, in_avals, out_aval, lit: _stacked(
-    out, ins, in_avals, out_aval, "lm.expm({0})")
+expm_p.code = lambda out, ins, in_avals, out_aval, lit: _object_call(out, ins, out_aval, "expm_host")
 
-expm_frechet_p.impl = _frechet_impl
+expm_frechet_p.impl = expm_frechet_host
 expm_frechet_p.shape = _frechet_shape
 expm_frechet_p.jvp = _frechet_jvp
 expm_frechet_p.transpose = _frechet_transpose
 expm_frechet_p.batch = _frechet_batch
-expm_frechet_p.code = lambda out, ins, in_avals, out_aval, lit: _stacked(
-    out, ins, in_avals, out_aval, "lm.expm_frechet({0}, {1})")
+expm_frechet_p.code = lambda out, ins, in_avals, out_aval, lit: _object_call(
+    out, ins, out_aval, "expm_frechet_host")
 
 
 def expm(a):
