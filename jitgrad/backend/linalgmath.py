@@ -18,10 +18,29 @@ one vector in the order of :mod:`jitgrad.lax.decompositions`.  Numba's own
 import numpy as np
 from numba import njit
 
-__all__ = ["tri_solve", "eigh_packed", "svd_packed", "qr_packed", "slogdet_packed", "expm_host",
+__all__ = ["cholesky", "eigvalsh", "pinv", "tri_solve", "eigh_packed", "svd_packed", "qr_packed", "slogdet_packed", "expm_host",
            "expm_frechet_host"]
 
 _jit = njit(cache=True, nogil=True)
+
+
+# Numba's LAPACK-backed functions, compiled once here (and cached on disk)
+# rather than in every generated module that calls them
+
+
+@_jit
+def cholesky(a):
+    return np.linalg.cholesky(a)
+
+
+@_jit
+def eigvalsh(a):
+    return np.linalg.eigvalsh(a)
+
+
+@_jit
+def pinv(a, rcond):
+    return np.linalg.pinv(a, rcond)
 
 
 @_jit

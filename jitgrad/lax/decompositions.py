@@ -215,7 +215,7 @@ cholesky_p.shape = lambda a: Aval(tuple(_float_square(a, "cholesky").shape), a.d
 cholesky_p.jvp = _cholesky_jvp
 cholesky_p.batch = _batch_unary(lambda a: cholesky(a))
 cholesky_p.code = lambda out, ins, in_avals, out_aval, lit: _stacked(
-    out, ins, in_avals, out_aval, "np.linalg.cholesky({0})")
+    out, ins, in_avals, out_aval, "lm.cholesky({0})")
 
 
 def cholesky(a):
@@ -337,7 +337,7 @@ eigh_p.shape = _eigh_shape
 eigh_p.jvp = _eigh_jvp
 eigh_p.batch = _batch_unary(lambda a, vectors: eigh(a, vectors))
 eigh_p.code = lambda out, ins, in_avals, out_aval, lit, vectors: _stacked(
-    out, ins, in_avals, out_aval, "lm.eigh_packed({0})" if vectors else "np.linalg.eigvalsh({0})")
+    out, ins, in_avals, out_aval, "lm.eigh_packed({0})" if vectors else "lm.eigvalsh({0})")
 
 
 def eigh(a, vectors=True):
@@ -547,7 +547,7 @@ pinv_p.shape = _pinv_shape
 pinv_p.jvp = _pinv_jvp
 pinv_p.batch = _batch_unary(lambda a, rcond: pinv(a, rcond))
 pinv_p.code = lambda out, ins, in_avals, out_aval, lit, rcond: _stacked(
-    out, ins, in_avals, out_aval, f"np.linalg.pinv({{0}}, {rcond!r})")
+    out, ins, in_avals, out_aval, f"lm.pinv({{0}}, {rcond!r})")
 
 
 def pinv(a, rcond):

@@ -1,16 +1,14 @@
 """scipy.linalg on traced arrays.
 
 SciPy's linear algebra is Python code around compiled LAPACK calls, so a
-traced array cannot run through it.  While a trace is open on any thread, the
-public functions of the ``scipy.linalg`` module (when SciPy has been
-imported) are replaced by thin wrappers, as :mod:`jitgrad.numpy.intercept`
-does for ``np.array``: a wrapper called with a traced argument on a tracing
-thread answers from jitgrad (:data:`FUNCTIONS`), or raises
-NotImplementedError naming ``scipy.linalg.<name>``; otherwise it calls
-SciPy's function unchanged.  Code that bound a function before the trace
-(``from scipy.linalg import expm`` at the top of a module) keeps SciPy's own;
-call it through the module (``scipy.linalg.expm`` or ``linalg.expm`` after
-``from scipy import linalg``) inside traced functions.
+traced array cannot run through it.  While a trace is open on any thread (and
+SciPy has been imported), SciPy's public functions are redirected, as
+:mod:`jitgrad.numpy.intercept` does for ``np.array``: a call with a traced
+argument on a tracing thread is answered from jitgrad (:data:`FUNCTIONS`),
+or raises NotImplementedError naming ``scipy.linalg.<name>``; any other call
+runs SciPy's function unchanged.  The supported functions are redirected in
+the function objects themselves (see below), so names bound before the trace
+(``from scipy.linalg import cho_solve``) work as well as ``scipy.linalg.X``.
 
 Supported: ``solve_triangular`` (lower, trans, unit_diagonal), ``cholesky``
 (upper by default, as SciPy), ``cho_factor``/``cho_solve``, ``expm``,
@@ -22,6 +20,7 @@ Each reads what SciPy reads (``lower`` picks the triangle).
 from __future__ import annotations
 
 import sys
+import types as _types
 
 import numpy as _np
 
@@ -177,55 +176,93 @@ FUNCTIONS = {name: globals()[name] for name in (
 
 
 # ---------------------------------------------------------------------------
-# Installing the wrappers while tracing
+# Answering SciPy's functions while tracing
+#
+# A supported function is redirected in the function object itself, so that
+# a name bound before the trace (``from scipy.linalg import expm``) is
+# answered too: SciPy's batching decorator keeps the decorated function in a
+# closure cell, which gets a dispatcher; an undecorated function gets the
+# code of a trampoline that calls the dispatcher.  The other public functions
+# of the module are replaced, as attributes, by functions that raise naming
+# them.  All of it is undone when the last trace closes.
 
 
-def _unsupported(name):
-    def fn(*args, **kwargs):
-        raise NotImplementedError(
-            f"jitgrad does not support scipy.linalg.{name} on traced arrays (supported: "
-            f"{', '.join(sorted(FUNCTIONS))})")
-    return fn
+def _dispatcher(name, original):
+    answer = FUNCTIONS[name]
 
-
-def _wrapper(name, original):
-    answer = FUNCTIONS.get(name) or _unsupported(name)
-
-    def wrapper(*args, **kwargs):
+    def dispatch(*args, **kwargs):
         if state.stack and (_holds_tracer(args) or _holds_tracer(list(kwargs.values()))):
             return answer(*args, **kwargs)
         return original(*args, **kwargs)
-
-    wrapper.__name__ = wrapper.__qualname__ = name
-    wrapper.__doc__ = original.__doc__
-    wrapper.__wrapped__ = original
-    return wrapper
+    dispatch.__name__ = dispatch.__qualname__ = name
+    return dispatch
 
 
-_installed = {}      # name -> (original, wrapper) while installed
-_made = {}           # name -> (original, wrapper), kept across traces
+def _trampoline(*args, **kwargs):
+    # (this code runs as SciPy's function, with its module's globals: it names nothing of ours)
+    import sys
+    from jitgrad.numpy.scipy_linalg import DISPATCH
+    return DISPATCH[sys._getframe().f_code](*args, **kwargs)
+
+
+DISPATCH = {}        # trampoline code -> dispatcher
+_undo = []           # functions restoring what _install changed
+_made = {}           # (name, original code) -> trampoline code, kept across traces
+
+
+def _unsupported(name, original):
+    def fn(*args, **kwargs):
+        if state.stack and (_holds_tracer(args) or _holds_tracer(list(kwargs.values()))):
+            raise NotImplementedError(
+                f"jitgrad does not support scipy.linalg.{name} on traced arrays (supported: "
+                f"{', '.join(sorted(FUNCTIONS))})")
+        return original(*args, **kwargs)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__, fn.__wrapped__ = original.__doc__, original
+    return fn
+
+
+def _redirect(name, fn):
+    """Send calls of SciPy's ``fn`` to the dispatcher; returns the undo."""
+    code = fn.__code__
+    cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
+    if "f" in cells and callable(cells["f"].cell_contents):         # SciPy's batching wrapper
+        cell, inner = cells["f"], cells["f"].cell_contents
+        cell.cell_contents = _dispatcher(name, inner)
+        return lambda: setattr(cell, "cell_contents", inner)
+    if code.co_freevars:
+        return None
+    original = _types.FunctionType(code, fn.__globals__, name, fn.__defaults__)
+    original.__kwdefaults__ = fn.__kwdefaults__
+    key = (name, code)
+    if key not in _made:
+        _made[key] = _trampoline.__code__.replace(co_name=name, co_qualname=name)
+    DISPATCH[_made[key]] = _dispatcher(name, original)
+    fn.__code__ = _made[key]
+    return lambda: setattr(fn, "__code__", code)
 
 
 def _install():
     module = sys.modules.get("scipy.linalg")
-    if module is None:
+    if module is None or _undo:
         return
     for name in getattr(module, "__all__", ()):
-        original = getattr(module, name, None)
-        if not callable(original) or isinstance(original, type) or name in _installed:
+        fn = getattr(module, name, None)
+        if not isinstance(fn, _types.FunctionType):
             continue
-        if name not in _made or _made[name][0] is not original:
-            _made[name] = (original, _wrapper(name, original))
-        _installed[name] = _made[name]
-        setattr(module, name, _installed[name][1])
+        undo = _redirect(name, fn) if name in FUNCTIONS else None
+        if undo is None:
+            wrapper = _unsupported(name, fn)
+            setattr(module, name, wrapper)
+            undo = (lambda name=name, fn=fn, wrapper=wrapper:
+                    getattr(module, name, None) is wrapper and setattr(module, name, fn))
+        _undo.append(undo)
 
 
 def _uninstall():
-    module = sys.modules.get("scipy.linalg")
-    for name, (original, wrapper) in list(_installed.items()):
-        if module is not None and getattr(module, name, None) is wrapper:   # (never undo another's)
-            setattr(module, name, original)
-        del _installed[name]
+    while _undo:
+        _undo.pop()()
+    DISPATCH.clear()
 
 
 while_tracing(_install, _uninstall)
