@@ -189,6 +189,22 @@ def test_extras_values():
     assert jitgrad.jit(lambda a: np.linalg.norm(a, axis=1))(ints).dtype == np.float64
 
 
+def test_empty_and_special_inputs():
+    cases = [(np.linalg.cholesky, np.zeros((0, 0))), (np.linalg.eigvalsh, np.zeros((2, 0, 0))),
+             (lambda a: np.linalg.svd(a, compute_uv=False), np.zeros((0, 3))),
+             (lambda a: np.linalg.norm(a, np.inf), np.zeros(0)),
+             (lambda a: np.linalg.norm(a, 1), np.zeros((0, 3))),
+             (lambda a: np.linalg.norm(a, np.inf), np.zeros((3, 0))), (np.linalg.norm, np.float64(-3.0)),
+             (np.linalg.eigvalsh, np.full((2, 2), np.nan)),
+             (lambda a: np.linalg.cholesky(a[::2, ::2]), 3 * np.eye(6)),
+             (np.linalg.cholesky, 4 * np.eye(3, dtype=int)), (np.linalg.det, np.eye(3, dtype=bool)),
+             (np.linalg.matrix_rank, np.ones(3)), (lambda a: sl.expm(a), np.ones((1, 1)))]
+    for f, x in cases:
+        out, ref = jitgrad.jit(f)(x), f(x)
+        np.testing.assert_allclose(out, ref, rtol=1e-12)
+        assert np.shape(out) == np.shape(ref) and np.asarray(out).dtype == np.asarray(ref).dtype
+
+
 def test_compiled_tier():
     """One compiled function for many decompositions, then a compiled gradient."""
     def f(a, b):

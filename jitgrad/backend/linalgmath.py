@@ -18,8 +18,8 @@ one vector in the order of :mod:`jitgrad.lax.decompositions`.  Numba's own
 import numpy as np
 from numba import njit
 
-__all__ = ["cholesky", "eigvalsh", "pinv", "tri_solve", "eigh_packed", "svd_packed", "qr_packed", "slogdet_packed", "expm_host",
-           "expm_frechet_host"]
+__all__ = ["cholesky", "eigvalsh", "pinv", "tri_solve", "eigh_packed", "svd_packed", "qr_packed",
+           "slogdet_packed", "expm_host", "expm_frechet_host"]
 
 _jit = njit(cache=True, nogil=True)
 

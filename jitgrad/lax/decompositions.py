@@ -27,8 +27,9 @@ symmetrize the tangent as JAX's do):
   With full_matrices and m != n, the extra singular vectors (as the extra
   columns of a complete Q) span a complement with no unique basis: their
   tangents are NaN.
-- qr (m >= n, thin; a wide [A1 | A2] as Q R1 = A1, R2 = Q^T A2):  with X = Q^T dA R^-1 and Omega = tril(X, -1) - tril(X, -1)^T,
-  dQ = Q (Omega - X) + dA R^-1, dR = (X - Omega) R.
+- qr (m >= n, thin):  with X = Q^T dA R^-1 and Omega = tril(X, -1) - tril(X, -1)^T,
+  dQ = Q (Omega - X) + dA R^-1, dR = (X - Omega) R; a wide A = [A1 | A2] as
+  Q R1 = A1, R2 = Q^T A2.
 - slogdet: the sign has zero derivative, d logabsdet = tr(A^-1 dA).
 - pinv (constant rank):  dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P.
 

@@ -346,6 +346,13 @@ def _chain(arrays, split, i, j):
     return matmul(_chain(arrays, split, i, k), _chain(arrays, split, k + 1, j))
 
 
+def _max0(x, axes, keepdims):
+    """max over axes of values >= 0, 0 when they are empty (NumPy's initial=0)."""
+    if any(_shape(x)[a] == 0 for a in axes):
+        return sum(multiply(x, 0), axis=axes, keepdims=keepdims)
+    return max(x, axis=axes, keepdims=keepdims)
+
+
 def _norm(x, ord, axis, keepdims):
     x = _operand(x)
     dt = result_dtype(x)
@@ -367,7 +374,7 @@ def _norm(x, ord, axis, keepdims):
     if len(axis) == 1:
         ax = axis
         if ord == _np.inf:
-            return max(absolute(x), axis=ax, keepdims=keepdims)
+            return _max0(absolute(x), ax, keepdims)
         if ord == -_np.inf:
             return min(absolute(x), axis=ax, keepdims=keepdims)
         if ord == 0:
@@ -383,9 +390,11 @@ def _norm(x, ord, axis, keepdims):
         s = _svdvals(moveaxis(x, (row, col), (-2, -1)))
         ret = max(s, axis=-1) if ord == 2 else (min(s, axis=-1) if ord == -2 else sum(s, axis=-1))
     elif ord in (1, -1):
-        ret = (max if ord == 1 else min)(sum(absolute(x), axis=row), axis=col - (col > row))
+        sums, ax = sum(absolute(x), axis=row), col - (col > row)
+        ret = _max0(sums, (ax,), False) if ord == 1 else min(sums, axis=ax)
     elif ord in (_np.inf, -_np.inf):
-        ret = (max if ord > 0 else min)(sum(absolute(x), axis=col), axis=row - (row > col))
+        sums, ax = sum(absolute(x), axis=col), row - (row > col)
+        ret = _max0(sums, (ax,), False) if ord > 0 else min(sums, axis=ax)
     else:                                   # None, 'fro', 'f'
         ret = sqrt(sum(multiply(x, x), axis=(row, col)))
     if keepdims:
