@@ -84,6 +84,12 @@ CASES = {
                         (SPD_JUNK, VEC), 1),
 }
 
+CASES["vector_norm_axes"] = (lambda b: np.linalg.vector_norm(b.reshape(5, 3, 1), axis=(2, 0), ord=3,
+                                                             keepdims=True), (TALL,), 2)
+CASES["matrix_norm_nuc"] = (lambda b: np.linalg.matrix_norm(np.stack([b, 2 * b]), ord="nuc"), (TALL,), 1)
+CASES["array_api"] = (lambda a: np.linalg.trace(np.linalg.matmul(a, np.linalg.matrix_transpose(a)))
+                      + np.linalg.diagonal(a, offset=1), (GEN,), 1)
+
 NORM_VECTOR = [None, 2, 1, np.inf, -np.inf, 0, 3, 0.5, -1.5]
 NORM_MATRIX = [None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf]
 for _o in NORM_VECTOR:

@@ -53,7 +53,7 @@ from .structural import (broadcast_in_dim, concatenate, reduce_sum, reshape, sli
 
 __all__ = ["cholesky_p", "triangular_solve_p", "eigh_p", "svd_p", "qr_p", "slogdet_p", "pinv_p",
            "cholesky", "triangular_solve", "eigh", "svd", "qr", "slogdet", "pinv", "unpack",
-           "part_shapes", "tril_mask"]
+           "part_shapes"]
 
 cholesky_p = _new("cholesky", "opaque")
 triangular_solve_p = _new("triangular_solve", "opaque")
@@ -120,7 +120,7 @@ def _pack_np(parts, lead):
 # Helpers for the rules
 
 
-def tril_mask(n, k=0, diagonal=1.0, dtype=np.float64):
+def _tril_mask(n, k=0, diagonal=1.0, dtype=np.float64):
     """An (n, n) constant: 1 on and below diagonal ``k`` (the diagonal itself
     ``diagonal``), 0 above."""
     m = np.tril(np.ones((n, n)), k)
@@ -208,7 +208,7 @@ def _cholesky_jvp(p, t, L):
     # X = L^-1 dA L^-T (dA symmetric), then dL = L Phi(X)
     y = triangular_solve(L, _sym(t[0]), lower=True)
     x = triangular_solve(L, _swap_last2(y), lower=True)
-    return matmul_last2(L, _masked(x, tril_mask(n, 0, 0.5)))
+    return matmul_last2(L, _masked(x, _tril_mask(n, 0, 0.5)))
 
 
 cholesky_p.impl = lambda a: np.linalg.cholesky(np.asarray(a))
@@ -230,7 +230,7 @@ def cholesky(a):
 def _op(a, lower, transpose_a, unit_diagonal):
     """op(A) with only the triangle the solve reads (ones on a unit diagonal)."""
     n = aval_of(a).shape[-1]
-    mask = tril_mask(n, 0, 0.0 if unit_diagonal else 1.0)
+    mask = _tril_mask(n, 0, 0.0 if unit_diagonal else 1.0)
     mask = mask if lower else mask.T
     out = _masked(a, mask)
     if unit_diagonal:
@@ -241,7 +241,7 @@ def _op(a, lower, transpose_a, unit_diagonal):
 def _tri_impl(a, b, lower, transpose_a, unit_diagonal):
     a = np.asarray(a)
     n = a.shape[-1]
-    mask = tril_mask(n, 0, 0.0 if unit_diagonal else 1.0)
+    mask = _tril_mask(n, 0, 0.0 if unit_diagonal else 1.0)
     op = a * (mask if lower else mask.T) + (np.eye(n) if unit_diagonal else 0)
     op = np.swapaxes(op, -1, -2) if transpose_a else op
     if n and np.any(np.diagonal(op, axis1=-2, axis2=-1) == 0):
@@ -458,7 +458,7 @@ def _qr_jvp(p, t, packed, mode):
     # dA R^-1 = (R^-T dA^T)^T
     da_rinv = _swap_last2(triangular_solve(r, _swap_last2(da), lower=False, transpose_a=True))
     x = matmul_last2(_swap_last2(q), da_rinv)
-    low = _masked(x, tril_mask(n, -1))
+    low = _masked(x, _tril_mask(n, -1))
     omega = sub(low, _swap_last2(low))
     dr = matmul_last2(sub(x, omega), r)
     if mode == "r":

@@ -27,6 +27,7 @@ import numpy as _np
 from .. import lax as P
 from ..core.trace import Tracer
 from .base import _float_dtype, _operand, _shape, _to, astype, result_dtype
+from .indexing import diagonal, trace
 from .products import matmul
 from .reductions import max, min, sum
 from .shapes import moveaxis, reshape, squeeze, swapaxes
@@ -248,6 +249,44 @@ class linalg:
     @staticmethod
     def norm(x, ord=None, axis=None, keepdims=False):
         return _norm(x, ord, axis, keepdims)
+
+    @staticmethod
+    def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
+        x = _operand(x)
+        shape, nd = _shape(x), len(_shape(x))
+        axes = tuple(range(nd)) if axis is None else (
+            tuple(a % nd for a in axis) if isinstance(axis, tuple) else (axis % nd,))
+        if len(axes) == 1:
+            return _norm(x, ord, axes, keepdims)
+        # a vector norm over several axes: of the vectors they hold together
+        rest = [i for i in range(nd) if i not in axes]
+        y = reshape(P.transpose(x, tuple(rest) + axes) if isinstance(x, Tracer) else
+                    _np.transpose(x, rest + list(axes)), tuple(shape[i] for i in rest) + (-1,))
+        out = _norm(y, ord, -1, False)
+        return reshape(out, tuple(1 if i in axes else shape[i] for i in range(nd))) if keepdims else out
+
+    @staticmethod
+    def matrix_norm(x, /, *, keepdims=False, ord="fro"):
+        return _norm(x, ord, (-2, -1), keepdims)
+
+    @staticmethod
+    def matrix_transpose(x, /):
+        x = _operand(x)
+        if len(_shape(x)) < 2:
+            raise ValueError("Input array must be at least 2-dimensional")
+        return swapaxes(x, -1, -2)
+
+    @staticmethod
+    def matmul(x1, x2, /):
+        return matmul(x1, x2)
+
+    @staticmethod
+    def diagonal(x, /, *, offset=0):
+        return diagonal(x, offset, -2, -1)
+
+    @staticmethod
+    def trace(x, /, *, offset=0, dtype=None):
+        return trace(x, offset, -2, -1, dtype)
 
     @staticmethod
     def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
