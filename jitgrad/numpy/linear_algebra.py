@@ -31,7 +31,8 @@ from .indexing import diagonal, trace
 from .products import matmul
 from .reductions import max, min, sum
 from .shapes import moveaxis, reshape, squeeze, swapaxes
-from .ufuncs import absolute, add, divide, less, multiply, not_equal, power, sqrt, subtract
+from .ufuncs import (absolute, add, divide, greater, less, multiply, not_equal, power, sqrt, subtract,
+                     where)
 
 _EighResult = namedtuple("EighResult", "eigenvalues eigenvectors")
 _SVDResult = namedtuple("SVDResult", "U S Vh")
@@ -385,6 +386,14 @@ def _chain(arrays, split, i, j):
     return matmul(_chain(arrays, split, i, k), _chain(arrays, split, k + 1, j))
 
 
+def _root_of_squares(x, axis, keepdims):
+    """sqrt(sum(x^2)), whose derivative at x = 0 is 0 (a subgradient) rather
+    than the NaN of sqrt's infinite slope times zero."""
+    sq = sum(multiply(x, x), axis=axis, keepdims=keepdims)
+    nonzero = greater(sq, 0)
+    return where(nonzero, sqrt(where(nonzero, sq, 1)), 0)
+
+
 def _max0(x, axes, keepdims):
     """max over axes of values >= 0, 0 when they are empty (NumPy's initial=0)."""
     if any(_shape(x)[a] == 0 for a in axes):
@@ -405,7 +414,7 @@ def _norm(x, ord, axis, keepdims):
         x = astype(x, _np.float64)
     if axis is None:
         if ord is None or (ord in ("f", "fro") and nd == 2) or (ord == 2 and nd == 1):
-            out = sqrt(sum(multiply(x, x)))
+            out = _root_of_squares(x, None, False)
             return reshape(out, (1,) * nd) if keepdims else out
         axis = tuple(range(nd))
     elif not isinstance(axis, tuple):
@@ -421,7 +430,7 @@ def _norm(x, ord, axis, keepdims):
         if ord == 1:
             return sum(absolute(x), axis=ax, keepdims=keepdims)
         if ord is None or ord == 2:
-            return sqrt(sum(multiply(x, x), axis=ax, keepdims=keepdims))
+            return _root_of_squares(x, ax, keepdims)
         p = float(ord)
         return power(sum(power(absolute(x), p), axis=ax, keepdims=keepdims), 1.0 / p)
     row, col = (a % nd for a in axis)
@@ -435,7 +444,7 @@ def _norm(x, ord, axis, keepdims):
         sums, ax = sum(absolute(x), axis=col), row - (row > col)
         ret = _max0(sums, (ax,), False) if ord > 0 else min(sums, axis=ax)
     else:                                   # None, 'fro', 'f'
-        ret = sqrt(sum(multiply(x, x), axis=(row, col)))
+        ret = _root_of_squares(x, (row, col), False)
     if keepdims:
         shape = list(_shape(x))
         shape[row] = shape[col] = 1
