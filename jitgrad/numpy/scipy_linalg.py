@@ -178,23 +178,34 @@ FUNCTIONS = {name: globals()[name] for name in (
 # ---------------------------------------------------------------------------
 # Answering SciPy's functions while tracing
 #
-# A supported function is redirected in the function object itself, so that
-# a name bound before the trace (``from scipy.linalg import expm``) is
-# answered too: SciPy's batching decorator keeps the decorated function in a
-# closure cell, which gets a dispatcher; an undecorated function gets the
-# code of a trampoline that calls the dispatcher.  The other public functions
-# of the module are replaced, as attributes, by functions that raise naming
-# them.  All of it is undone when the last trace closes.
+# Each public function is redirected in the function object itself, so that a
+# name bound before the trace (``from scipy.linalg import expm``) is answered
+# too: SciPy's batching decorator keeps the decorated function in a closure
+# cell, which gets a dispatcher; an undecorated function gets the code of a
+# trampoline that calls the dispatcher (a function that is neither is
+# replaced as a module attribute).  All of it is undone when the last trace
+# closes.
+
+
+def _traced_call(args, kwargs):
+    return bool(state.stack) and (_holds_tracer(args) or _holds_tracer(list(kwargs.values())))
+
+
+def _unsupported(name):
+    def answer(*args, **kwargs):
+        raise NotImplementedError(
+            f"jitgrad does not support scipy.linalg.{name} on traced arrays (supported: "
+            f"{', '.join(sorted(FUNCTIONS))})")
+    return answer
 
 
 def _dispatcher(name, original):
-    answer = FUNCTIONS[name]
+    answer = FUNCTIONS.get(name) or _unsupported(name)
 
     def dispatch(*args, **kwargs):
-        if state.stack and (_holds_tracer(args) or _holds_tracer(list(kwargs.values()))):
-            return answer(*args, **kwargs)
-        return original(*args, **kwargs)
+        return answer(*args, **kwargs) if _traced_call(args, kwargs) else original(*args, **kwargs)
     dispatch.__name__ = dispatch.__qualname__ = name
+    dispatch.__doc__, dispatch.__wrapped__ = original.__doc__, original
     return dispatch
 
 
@@ -207,62 +218,53 @@ def _trampoline(*args, **kwargs):
 
 DISPATCH = {}        # trampoline code -> dispatcher
 _undo = []           # functions restoring what _install changed
-_made = {}           # (name, original code) -> trampoline code, kept across traces
+_plans = {}          # id(scipy.linalg) -> [(apply, undo)], made at the first trace
 
 
-def _unsupported(name, original):
-    def fn(*args, **kwargs):
-        if state.stack and (_holds_tracer(args) or _holds_tracer(list(kwargs.values()))):
-            raise NotImplementedError(
-                f"jitgrad does not support scipy.linalg.{name} on traced arrays (supported: "
-                f"{', '.join(sorted(FUNCTIONS))})")
-        return original(*args, **kwargs)
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__, fn.__wrapped__ = original.__doc__, original
-    return fn
-
-
-def _redirect(name, fn):
-    """Send calls of SciPy's ``fn`` to the dispatcher; returns the undo."""
+def _redirection(name, fn, module):
+    """(apply, undo) sending calls of SciPy's ``fn`` to a dispatcher."""
     code = fn.__code__
     cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
     if "f" in cells and callable(cells["f"].cell_contents):         # SciPy's batching wrapper
         cell, inner = cells["f"], cells["f"].cell_contents
-        cell.cell_contents = _dispatcher(name, inner)
-        return lambda: setattr(cell, "cell_contents", inner)
-    if code.co_freevars:
-        return None
+        dispatch = _dispatcher(name, inner)
+        return (lambda: setattr(cell, "cell_contents", dispatch),
+                lambda: setattr(cell, "cell_contents", inner))
+    if code.co_freevars:                     # another closure: the module attribute only
+        wrapper = _dispatcher(name, fn)
+        return (lambda: setattr(module, name, wrapper),
+                lambda: getattr(module, name, None) is wrapper and setattr(module, name, fn))
     original = _types.FunctionType(code, fn.__globals__, name, fn.__defaults__)
     original.__kwdefaults__ = fn.__kwdefaults__
-    key = (name, code)
-    if key not in _made:
-        _made[key] = _trampoline.__code__.replace(co_name=name, co_qualname=name)
-    DISPATCH[_made[key]] = _dispatcher(name, original)
-    fn.__code__ = _made[key]
-    return lambda: setattr(fn, "__code__", code)
+    trampoline = _trampoline.__code__.replace(co_name=name, co_qualname=name)
+    DISPATCH[trampoline] = _dispatcher(name, original)
+    return lambda: setattr(fn, "__code__", trampoline), lambda: setattr(fn, "__code__", code)
+
+
+def _plan(module):
+    plan, seen = [], set()                   # (a function exported under two names: once)
+    for name in getattr(module, "__all__", ()):
+        fn = getattr(module, name, None)
+        if isinstance(fn, _types.FunctionType) and id(fn) not in seen:
+            seen.add(id(fn))
+            plan.append(_redirection(name, fn, module))
+    return plan
 
 
 def _install():
     module = sys.modules.get("scipy.linalg")
     if module is None or _undo:
         return
-    for name in getattr(module, "__all__", ()):
-        fn = getattr(module, name, None)
-        if not isinstance(fn, _types.FunctionType):
-            continue
-        undo = _redirect(name, fn) if name in FUNCTIONS else None
-        if undo is None:
-            wrapper = _unsupported(name, fn)
-            setattr(module, name, wrapper)
-            undo = (lambda name=name, fn=fn, wrapper=wrapper:
-                    getattr(module, name, None) is wrapper and setattr(module, name, fn))
+    if id(module) not in _plans:
+        _plans[id(module)] = _plan(module)
+    for apply, undo in _plans[id(module)]:
+        apply()
         _undo.append(undo)
 
 
 def _uninstall():
     while _undo:
         _undo.pop()()
-    DISPATCH.clear()
 
 
 while_tracing(_install, _uninstall)
