@@ -128,6 +128,25 @@ def test_float32_values():
         np.testing.assert_allclose(out, ref, rtol=2e-5, atol=2e-5)
 
 
+def test_float32_gradients():
+    a32 = SPD_JUNK.astype(np.float32)
+    for f in [lambda a: np.sum(np.linalg.cholesky(a)), lambda a: np.sum(eig_fn(a)),
+              lambda a: np.linalg.norm(a, 2), lambda a: np.sum(sl.expm(0.1 * a)),
+              lambda a: np.linalg.slogdet(a)[1], lambda a: np.sum(np.linalg.qr(a)[1] ** 2),
+              lambda a: np.sum(sl.solve_triangular(a, a[0]))]:
+        g, g64 = jitgrad.grad(f)(a32), jitgrad.grad(f)(a32.astype(np.float64))
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, g64, rtol=1e-4, atol=1e-4 * np.abs(g64).max())
+
+
+def test_result_types():
+    def f(a):
+        e, u, q, s = np.linalg.eigh(a), np.linalg.svd(a), np.linalg.qr(a), np.linalg.slogdet(a)
+        return e.eigenvalues, e.eigenvectors ** 2, u.S, q.R ** 2, s.sign, s.logabsdet
+    for out, ref in zip(jitgrad.jit(f)(SPD), f(SPD)):
+        np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+
+
 def _stack(*mats):
     return np.stack(mats)
 
