@@ -339,6 +339,21 @@ def test_scipy_names_bound_before_tracing():
     assert "jitgrad" not in sl.cholesky.__closure__[0].cell_contents.__code__.co_filename
 
 
+def test_scipy_on_other_threads_while_tracing():
+    import threading
+    seen = []
+
+    def f(a):
+        # while this thread traces, another thread's SciPy calls are SciPy's
+        t = threading.Thread(target=lambda: seen.append(sl.expm(np.zeros((2, 2)))))
+        t.start()
+        t.join()
+        return sl.expm(a)
+    np.testing.assert_allclose(jitgrad.jit(f)(0.1 * A4), sl.expm(0.1 * A4), rtol=1e-12)
+    assert isinstance(seen[0], np.ndarray)
+    np.testing.assert_allclose(seen[0], np.eye(2))
+
+
 def test_complex_linalg_is_refused():
     with pytest.raises(NotImplementedError, match="complex"):
         jitgrad.jit(lambda a: np.linalg.eigh(a * (1 + 1j)))(SPD)
