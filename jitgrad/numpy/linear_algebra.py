@@ -31,8 +31,7 @@ from .indexing import diagonal, trace
 from .products import matmul
 from .reductions import max, min, sum
 from .shapes import moveaxis, reshape, squeeze, swapaxes
-from .ufuncs import (absolute, add, divide, greater, less, multiply, not_equal, power, sqrt, subtract,
-                     where)
+from .ufuncs import absolute, add, divide, less, multiply, not_equal, power, sqrt, subtract
 
 _EighResult = namedtuple("EighResult", "eigenvalues eigenvectors")
 _SVDResult = namedtuple("SVDResult", "U S Vh")
@@ -387,11 +386,9 @@ def _chain(arrays, split, i, j):
 
 
 def _root_of_squares(x, axis, keepdims):
-    """sqrt(sum(x^2)), whose derivative at x = 0 is 0 (a subgradient) rather
-    than the NaN of sqrt's infinite slope times zero."""
-    sq = sum(multiply(x, x), axis=axis, keepdims=keepdims)
-    nonzero = greater(sq, 0)
-    return where(nonzero, sqrt(where(nonzero, sq, 1)), 0)
+    """sqrt(sum(x^2)); its derivative at x = 0 is NaN, as JAX's (sqrt's
+    infinite slope times zero)."""
+    return sqrt(sum(multiply(x, x), axis=axis, keepdims=keepdims))
 
 
 def _max0(x, axes, keepdims):
