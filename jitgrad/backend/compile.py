@@ -301,9 +301,9 @@ class Native(NamedTuple):
 @functools.lru_cache(maxsize=None)
 def _vecmath_hash():
     """A hash of the kernel modules that generated code calls (vecmath, specialmath)."""
-    from . import specialmath, vecmath
+    from . import linalgmath, specialmath, vecmath
     h = hashlib.sha256()
-    for module in (vecmath, specialmath):
+    for module in (vecmath, specialmath, linalgmath):
         with open(module.__file__, "rb") as f:
             h.update(f.read())
     return h.hexdigest()[:16]

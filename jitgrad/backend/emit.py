@@ -31,6 +31,7 @@ from jitgrad.backend.randmath import (rng_bits32, rng_bits64, rng_normal32, rng_
                                      rng_uniform32, rng_uniform64, rng_word0, rng_word1)
 from jitgrad.backend import specialmath as sm
 from jitgrad.backend.complexmath import cdiv, clog2, cpow
+from jitgrad.backend import linalgmath as lm
 from jitgrad.core.callbacks import call as _jg_callback
 
 

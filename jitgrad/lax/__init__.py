@@ -14,6 +14,8 @@ The modules, in the order they build on each other:
 - ``gather``: gather, scatter_add (advanced indexing) and argsort;
 - ``scatter``: scatter (assignment at traced positions, the last write winning);
 - ``linalg``: inv, solve, det;
+- ``decompositions``: cholesky, triangular_solve, eigh, svd, qr, slogdet, pinv;
+- ``matfuncs``: expm and its Frechet derivative;
 - ``special``: erf, erfc, lgamma, digamma, polygamma, erfinv, ndtri, log_ndtr, i0e, i1e;
 - ``callback``: pure_callback (a Python function called on concrete arrays);
 - ``random``: random_bits (counter-based random numbers), keys and draws;
@@ -27,6 +29,7 @@ literal may stand beside any array.
 """
 from ..core.primitive import Primitive
 from . import callback, complex, elementwise, fft, gather, linalg, random, reductions, scans, scatter, special, structural
+from . import decompositions, matfuncs
 
 
 def _public(module):
@@ -39,6 +42,6 @@ def _public(module):
 
 
 for _module in (structural, elementwise, complex, fft, reductions, gather, scatter, linalg, special, callback, random,
-                scans):
+                scans, decompositions, matfuncs):
     globals().update(_public(_module))
 del _module

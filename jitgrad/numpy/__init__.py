@@ -15,7 +15,8 @@ The functions live in one module per family:
 - ``reductions``: sums, products, extrema, cumsum and statistics;
 - ``shapes``: reshaping, transposing, joining, creation and copies;
 - ``rounding``: rounding, integer division and bitwise functions;
-- ``products``: dot, matmul, tensordot, ... and ``linalg``;
+- ``products``: dot, matmul, tensordot, ...;
+- ``linear_algebra``: ``linalg`` (np.linalg; ``scipy_linalg`` answers scipy.linalg while tracing);
 - ``indexing``: ``x[key]``, take, diagonal, trace, diff, sort, arg*;
 - ``einsum``;
 - ``elementwise``: fmin, fmax, logaddexp2, sinc, nan_to_num, select;

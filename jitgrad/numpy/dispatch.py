@@ -16,12 +16,12 @@ import numpy as _np
 from ..core.trace import Tracer
 import sys
 
-from . import (arrays, base, calculus, complex, einsum, elementwise, fft, indexing, products,
+from . import (arrays, base, calculus, complex, einsum, elementwise, fft, indexing, linear_algebra, products,
                reductions, rounding, shapes, special, statistics, ufuncs)
-from . import inplace, intercept  # noqa: F401  (intercept: np.array & co. while tracing)
+from . import inplace, intercept, scipy_linalg  # noqa: F401  (installed while tracing)
 
 _FAMILIES = (base, ufuncs, reductions, shapes, rounding, products, indexing, einsum, elementwise,
-             arrays, statistics, calculus, complex, special)
+             arrays, statistics, calculus, complex, special, linear_algebra)
 
 
 def _implementations():
@@ -47,8 +47,8 @@ UFUNC_REDUCE = {"add": reductions.sum, "multiply": reductions.prod, "maximum": r
                 "minimum": reductions.min}
 FUNCTIONS = {getattr(_np, name): fn for name, fn in IMPLEMENTATIONS.items()
              if _dispatched(getattr(_np, name, None))}
-FUNCTIONS.update({getattr(_np.linalg, name): getattr(products.linalg, name)
-                  for name in vars(products.linalg)
+FUNCTIONS.update({getattr(_np.linalg, name): getattr(linear_algebra.linalg, name)
+                  for name in vars(linear_algebra.linalg)
                   if not name.startswith("_") and _dispatched(getattr(_np.linalg, name, None))})
 FUNCTIONS.update({getattr(_np.fft, name): getattr(fft, name) for name in fft.__all__})
 

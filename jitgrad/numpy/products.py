@@ -1,7 +1,7 @@
 """Products and linear algebra of NumPy's interface on traced arrays: ``dot``,
-``matmul``, ``vdot``, ``inner``, ``outer``, ``tensordot`` and ``np.linalg``
-(``norm``, ``inv``, ``solve``, ``det``).  Part of :mod:`jitgrad.numpy`;
-import them from there.
+``matmul``, ``vdot``, ``inner``, ``outer``, ``tensordot`` (``np.linalg`` is
+:mod:`jitgrad.numpy.linear_algebra`).  Part of :mod:`jitgrad.numpy`; import
+them from there.
 """
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as _np
 
 from .. import lax as P
 from .complex import conj
-from .base import _float_dtype, _no_out, _operand, result_dtype, _shape, _to
+from .base import _no_out, _operand, result_dtype, _shape, _to
 from .reductions import sum
 from .shapes import ravel, reshape, squeeze
-from .ufuncs import multiply, sqrt
+from .ufuncs import multiply
 
 # ---------------------------------------------------------------------------
 # Products
@@ -83,45 +83,3 @@ def tensordot(a, b, axes=2):
         ca, cb = (tuple(_np.atleast_1d(x) % n) for x, n in zip(axes, (na, nb)))
     dt = result_dtype(a, b)
     return P.dot_general(_to(a, dt, _shape(a)), _to(b, dt, _shape(b)), (ca, cb))
-
-
-# ---------------------------------------------------------------------------
-# Linear algebra (the differentiable part that composes from primitives)
-
-
-class linalg:
-    @staticmethod
-    def norm(x, ord=None, axis=None, keepdims=False):
-        if ord not in (None, 2, "fro") or (ord == 2 and axis is None and len(_shape(x)) > 1):
-            raise NotImplementedError("jitgrad supports np.linalg.norm with the default (2/Frobenius) norm")
-        x = _operand(x)
-        x = _to(x, _float_dtype(result_dtype(x)), _shape(x))        # (as NumPy: integers as floats)
-        return sqrt(sum(P.abs2(x), axis=axis, keepdims=keepdims))
-
-    @staticmethod
-    def inv(a):
-        a = _operand(a)
-        return P.inv(_to(a, _float_dtype(result_dtype(a)), _shape(a)))
-
-    @staticmethod
-    def det(a):
-        a = _operand(a)
-        return P.det(_to(a, _float_dtype(result_dtype(a)), _shape(a)))
-
-    @staticmethod
-    def solve(a, b):
-        """NumPy 2's rule: ``b`` is a vector when 1-D, else a stack of matrices;
-        leading (batch) axes broadcast."""
-        a, b = _operand(a), _operand(b)
-        dt = _float_dtype(result_dtype(a, b))
-        sa, sb = _shape(a), _shape(b)
-        if len(sa) < 2:
-            raise ValueError(f"solve: a must be at least 2-dimensional, got shape {sa}")
-        vector = len(sb) == 1
-        if vector:
-            b, sb = reshape(b, sb + (1,)), sb + (1,)
-        lead = _np.broadcast_shapes(sa[:-2], sb[:-2])
-        a = _to(a, dt, lead + sa[-2:])
-        b = _to(b, dt, lead + sb[-2:])
-        x = P.solve(a, b)
-        return reshape(x, _shape(x)[:-1]) if vector else x
