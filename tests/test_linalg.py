@@ -349,3 +349,15 @@ def test_scipy_on_other_threads_while_tracing():
 def test_complex_linalg_is_refused():
     with pytest.raises(NotImplementedError, match="complex"):
         jitgrad.jit(lambda a: np.linalg.eigh(a * (1 + 1j)))(SPD)
+
+
+def test_norm_of_complex_values_except_the_singular_value_ords():
+    z = np.array([[1 + 2j, 3.0], [4j, -1 - 1j]])
+    cases = [((z[0], None), {}), ((z[0], 1), {}), ((z[0], np.inf), {}), ((z[0], 3), {}),
+             ((z, "fro"), {}), ((z, 1), {}), ((z, -np.inf), {}), ((z, None), {"axis": 1})]
+    for (a, ord_), kw in cases:
+        got = jitgrad.jit(lambda x: np.linalg.norm(x, ord_, **kw))(a)
+        np.testing.assert_allclose(got, np.linalg.norm(a, ord_, **kw), rtol=1e-13)
+    check_grads(lambda x: np.linalg.norm(x, 3), (z[0] + 0.5,), order=2)
+    with pytest.raises(NotImplementedError, match="complex"):
+        jitgrad.jit(lambda x: np.linalg.norm(x, 2))(z)
