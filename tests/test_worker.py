@@ -210,7 +210,9 @@ def test_threads_asking_at_once(tmp_path):
         try:
             x = np.linspace(-1.0, 1.0, n)
             g = jitgrad.grad(H.f)
-            with jitgrad.config(compile="auto", hot_seconds=0, cache_dir=str(tmp_path)):
+            # a signature joins a queue of w others after hot_calls * (1 + w) calls:
+            # with hot_calls=1, 5 calls are enough for each of the 3 signatures
+            with jitgrad.config(compile="auto", hot_seconds=0, hot_calls=1, cache_dir=str(tmp_path)):
                 for _ in range(5):
                     results[n] = g(x)
         except Exception as exc:      # pragma: no cover (reported below)
