@@ -247,10 +247,10 @@ class Native(NamedTuple):
 
 @functools.lru_cache(maxsize=None)
 def _vecmath_hash():
-    """A hash of the kernel modules that generated code calls (vecmath, specialmath)."""
-    from . import specialmath, vecmath
+    """A hash of the kernel modules that generated code calls (vecmath, specialmath, libcalls)."""
+    from . import libcalls, specialmath, vecmath
     h = hashlib.sha256()
-    for module in (vecmath, specialmath):
+    for module in (vecmath, specialmath, libcalls):
         with open(module.__file__, "rb") as f:
             h.update(f.read())
     return h.hexdigest()[:16]

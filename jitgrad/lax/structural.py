@@ -189,7 +189,7 @@ def _reshape_code(out, ins, in_avals, out_aval, lit, shape):
         return [f"{out} = np.full({shape}, {x})"]
     if shape == ():
         return [f"{out} = {x}.ravel()[0]"]
-    return [f"{out} = np.ascontiguousarray({x}).reshape({shape})"]
+    return [f"{out} = lc.reshape({x}, {shape})"]
 
 
 reshape_p.code = _reshape_code
@@ -259,7 +259,7 @@ def _concat_transpose(ct, *xs, axis):
 
 
 concatenate_p.code = lambda out, ins, in_avals, out_aval, lit, axis: [
-    f"{out} = np.concatenate(({', '.join(ins)},), axis={axis})"]
+    f"{out} = lc.concatenate(({', '.join(ins)},), {axis})"]
 concatenate_p.impl = lambda *xs, axis: np.concatenate([np.asarray(x) for x in xs], axis)
 concatenate_p.shape = _concat_shape
 concatenate_p.jvp = _concat_jvp
