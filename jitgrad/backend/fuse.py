@@ -132,9 +132,20 @@ class Plan:
             ra = self.root(a)
             if isinstance(ra, Lit) or self._stored_before(ra, g):
                 continue
-            if not self._can_recompute(ra, g, budget):
+            if self._guarded(a) or not self._can_recompute(ra, g, budget):
+                # (a recomputation nested under a pad's condition repeats a
+                # whole conditional expression at every level: its text, and
+                # Numba's compile time, grow geometrically)
                 return False
         return True
+
+    def _guarded(self, a):
+        """Is ``a`` read through a pad (a conditional read)?"""
+        while isinstance(a, Var) and a in self.views and a not in self.home:
+            if self.views[a].prim.name == "pad":
+                return True
+            a = self.views[a].inputs[0]
+        return False
 
     def _stored_before(self, v, g):
         if v in self.avail:
