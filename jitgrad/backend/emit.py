@@ -218,6 +218,8 @@ class _Module:
                 body += _emit_group(item, plan, names)
             elif item.eqn.prim.kind == "control":
                 body += _emit_control(item.eqn, names, self)
+            elif item.eqn.prim.name == "concatenate":
+                body += _emit_concatenate(item, plan, names)
             else:
                 body += _emit_opaque(item.eqn, plan, names)
         return self._write(ir, fn, args, body, names, plan.schedule)
@@ -276,6 +278,24 @@ def _emit_control(e, names, module):
              + (f"  ({e.where})" if e.where else "")]
     lines += e.prim.code([names[v] for v in e.outputs], ins, [a.aval for a in e.inputs],
                          [v.aval for v in e.outputs], module.sub, **e.params)
+    return lines
+
+
+def _emit_concatenate(item, plan, names):
+    """A concatenate as one loop per operand, each copying the operand (read
+    through its views, see fuse.Plan) into its place along the axis."""
+    e = item.eqn
+    out, axis = e.outputs[0], e.params["axis"]
+    lines = [_comment(e, names),
+             f"{names[out]} = np.empty({out.aval.shape}, np.{np.dtype(out.aval.dtype).name})"]
+    offset = 0
+    for a in e.inputs:
+        shape = a.aval.shape
+        if 0 not in shape:
+            nest = _LoopNest(Group(shape, item.pos), plan, names)
+            at = [f"{offset} + {i}" if d == axis and offset else i for d, i in enumerate(nest.idx)]
+            lines += nest.loops_plain([f"{names[out]}[{', '.join(at)}] = {nest.load(a)}"])
+        offset += shape[axis]
     return lines
 
 
@@ -438,6 +458,11 @@ class _LoopNest:
             kept = [i for d, i in enumerate(self.idx) if d not in e.params["axes"]]
             acc = f"{self.names[out]}[{', '.join(kept)}]"
         return lines + [f"{acc} = " + e.prim.code[1].format(acc=acc, x=x)]
+
+    def loops_plain(self, body):
+        """Serial loop headers over this nest's shape around ``body``."""
+        lines = [f"{'    ' * d}for {i} in range({n}):" for d, (i, n) in enumerate(zip(self.idx, self.shape))]
+        return lines + ["    " * len(self.shape) + line for line in body]
 
     def loops(self, body):
         """The loop headers around ``body``, the outer range split at pad

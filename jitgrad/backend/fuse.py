@@ -7,7 +7,8 @@ inside the same loop).  'view' equations (broadcast_in_dim, transpose, slice,
 pad, and reshapes that only insert or remove size-1 axes) are never executed:
 a read through a view becomes an index expression on the viewed array.
 'opaque' equations (dot_general, other reshapes, concatenate) are
-statements of their own between groups.
+statements of their own between groups; a concatenate reads its operands
+through their views (each operand's loop copies it into its place).
 
 Invariant: a value is read in group ``g`` either as a local computed earlier
 in ``g`` (same iteration index) or from a materialised array/scalar whose
@@ -78,7 +79,12 @@ class Plan:
                 self._place(e, e.inputs[0].aval.shape, e.inputs, reduction=True)
             else:
                 for a in e.inputs:
-                    self._materialize(a)
+                    if e.prim.name == "concatenate" and a in self.views:
+                        # a concatenate copies each operand into its place,
+                        # reading through the operand's views: no copy of its own
+                        self._materialize(self.root(a))
+                    else:
+                        self._materialize(a)
                 item = Opaque(e, len(self.schedule))
                 self.schedule.append(item)
                 for v in e.outputs:

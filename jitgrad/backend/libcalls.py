@@ -1,21 +1,20 @@
-"""NumPy library calls of generated code, as functions Numba compiles once.
-
-Numba compiles its implementation of ``np.dot``, ``np.concatenate``,
-``reshape`` or of storing an array into a row of another anew in every
-process, for every argument layout, together with the code that formats
-their error messages: 0.4-0.7 s for the first ``np.dot`` of a process, about
-1 s for the first ``a[t] = row`` (its shape-mismatch message), and most of
-the first compile of a small generated function that calls them.  Generated code calls the functions here instead;
-they are compiled with ``cache=True``, so Numba's disk cache (beside this
-file, or in its user-wide cache folder) serves every later process, and the
-generated function's compile only links their machine code in (LLVM may still
-inline them).  Each is the one NumPy call it is named after, nothing more:
-the values are NumPy's.
+"""NumPy library calls of generated code, as functions Numba compiles its implementation of ``np.dot``, of ``reshape`` and of
+storing an array into rows of another anew in every process, for every
+argument layout, together with the code that formats their error messages:
+0.4-0.7 s for the first ``np.dot`` of a process, about 1 s for the first
+``a[t] = row`` (its shape-mismatch message), and most of the first compile of
+a small generated function that calls them.  Generated code calls the
+functions here instead; they are compiled with ``cache=True``, so Numba's
+disk cache (beside this file, or in its user-wide cache folder) serves every
+later process, and the generated function's compile only links their machine
+code in (LLVM may still inline them).  Each is the one NumPy operation it is
+named after, nothing more: the values are NumPy's.  (A concatenate is written
+as loops by the emitter itself, see ``emit._emit_concatenate``.)
 """
 import numpy as np
 from numba import njit
 
-__all__ = ["dot", "reshape", "concatenate", "store", "copy_rows"]
+__all__ = ["dot", "reshape", "store", "copy_rows"]
 
 _jit = njit(cache=True, nogil=True)
 
@@ -30,12 +29,6 @@ def dot(a, b):
 def reshape(a, shape):
     """``a`` reshaped to the tuple ``shape`` (a copy when ``a`` is not C-contiguous)."""
     return np.ascontiguousarray(a).reshape(shape)
-
-
-@_jit
-def concatenate(arrays, axis):
-    """``np.concatenate(arrays, axis)`` of a tuple of arrays."""
-    return np.concatenate(arrays, axis=axis)
 
 
 @_jit
