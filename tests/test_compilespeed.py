@@ -142,6 +142,20 @@ def test_roll_gradient_through_concatenate_loops():
         jitgrad.testing.check_grads(f, (x,), order=2)
 
 
+def test_concatenate_does_not_cut_the_loop_around_it():
+    # sin(x) + 1 and its product with the rolled x are one loop (the
+    # concatenate runs before it), not two with an array between them
+    def f(x):
+        y = np.sin(x) + 1.0
+        return np.sum(y * _roll(x, 1))
+
+    x = np.linspace(-1, 1, 7)
+    src = functions(jitgrad.source(jitgrad.jit(f))(x))
+    assert src.count("range(7)") == 1, src
+    both_tiers(jitgrad.jit(f), x)
+    both_tiers(jitgrad.grad(f), x)
+
+
 # -- fusion: recomputation is not nested under a pad's condition
 
 def _roll(x, s):

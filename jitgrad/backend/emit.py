@@ -293,6 +293,7 @@ def _emit_concatenate(item, plan, names):
         shape = a.aval.shape
         if 0 not in shape:
             nest = _LoopNest(Group(shape, item.pos), plan, names)
+            nest.idx = [i if n != 1 else "0" for i, n in zip(nest.idx, shape)]   # (no loop over 1)
             at = [f"{offset} + {i}" if d == axis and offset else i for d, i in enumerate(nest.idx)]
             lines += nest.loops_plain([f"{names[out]}[{', '.join(at)}] = {nest.load(a)}"])
         offset += shape[axis]
@@ -460,9 +461,11 @@ class _LoopNest:
         return lines + [f"{acc} = " + e.prim.code[1].format(acc=acc, x=x)]
 
     def loops_plain(self, body):
-        """Serial loop headers over this nest's shape around ``body``."""
-        lines = [f"{'    ' * d}for {i} in range({n}):" for d, (i, n) in enumerate(zip(self.idx, self.shape))]
-        return lines + ["    " * len(self.shape) + line for line in body]
+        """Serial loop headers over this nest's shape around ``body`` (none
+        for an axis whose index is the constant "0")."""
+        loops = [(i, n) for i, n in zip(self.idx, self.shape) if i != "0"]
+        lines = [f"{'    ' * d}for {i} in range({n}):" for d, (i, n) in enumerate(loops)]
+        return lines + ["    " * len(loops) + line for line in body]
 
     def loops(self, body):
         """The loop headers around ``body``, the outer range split at pad

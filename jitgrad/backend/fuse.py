@@ -40,6 +40,28 @@ def index_map(e, idx):
     return e.prim.index_map(idx, e.inputs[0].aval.shape, **e.params)
 
 
+def _hoisted(eqns):
+    """``eqns`` with each concatenate (and each view, which costs nothing)
+    moved up to just after the equation producing the last of its operands
+    (a valid order still).  In its place a concatenate would end the loop
+    being filled, and the loop reading it would start anew; moved up, the
+    loops before and after it can be one."""
+    out, at = [], {}        # at: var -> index in out of the equation producing it
+    for e in eqns:
+        if e.prim.name == "concatenate" or is_view(e):
+            k = max([at[a] for a in e.inputs if a in at], default=-1) + 1
+            out.insert(k, e)
+            for v, j in at.items():
+                if j >= k:
+                    at[v] = j + 1
+        else:
+            k = len(out)
+            out.append(e)
+        for v in e.outputs:
+            at[v] = k
+    return out
+
+
 @dataclass(eq=False)
 class Group:
     shape: tuple
@@ -69,7 +91,7 @@ class Plan:
         self.groups = {}    # shape -> the groups over that shape, in schedule order
         for v in list(ir.invars) + list(ir.constvars):
             self.avail[v] = -1
-        for e in ir.eqns:
+        for e in _hoisted(ir.eqns):
             kind = e.prim.kind
             if is_view(e):
                 self.views[e.outputs[0]] = e
