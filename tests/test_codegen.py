@@ -19,7 +19,7 @@ def n_loop_nests(src):
 
 
 def empties(src):
-    return re.findall(r"(\w+) = np\.empty\(", body(src))
+    return re.findall(r"(\w+) = lc\.empty\(", body(src))
 
 
 def check_compiled(f, *args, rtol=1e-12):

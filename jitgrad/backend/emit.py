@@ -287,7 +287,7 @@ def _emit_concatenate(item, plan, names):
     e = item.eqn
     out, axis = e.outputs[0], e.params["axis"]
     lines = [_comment(e, names),
-             f"{names[out]} = np.empty({out.aval.shape}, np.{np.dtype(out.aval.dtype).name})"]
+             f"{names[out]} = lc.empty({out.aval.shape}, np.{np.dtype(out.aval.dtype).name})"]
     offset = 0
     for a in e.inputs:
         shape = a.aval.shape
@@ -401,7 +401,7 @@ class _LoopNest:
         names, shape = self.names, self.shape
         pre, post = [f"# loop over {shape}" if shape else "# scalar code"], []
         for v in self.g.materialized:
-            pre.append(f"{names[v]} = np.empty({shape}, np.{np.dtype(v.aval.dtype).name})")
+            pre.append(f"{names[v]} = lc.empty({shape}, np.{np.dtype(v.aval.dtype).name})")
         for e in self.g.reductions:
             out = e.outputs[0]
             init = _initial(e.prim.code[0], out.aval.dtype)

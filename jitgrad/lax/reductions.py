@@ -219,7 +219,7 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
         lines.append(f"{out}_r = lc.dot({out}_x[0], {out}_y[0])")
     else:
         dt = np.dtype(out_aval.dtype).name
-        lines.append(f"{out}_r = np.empty(({B}, {M}, {N}), np.{dt})")
+        lines.append(f"{out}_r = lc.empty(({B}, {M}, {N}), np.{dt})")
         lines.append(f"for b in range({B}):")
         lines.append(f"    lc.store({out}_r, b, lc.dot({out}_x[b], {out}_y[b]))")
     if out_aval.shape == ():

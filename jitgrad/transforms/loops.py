@@ -97,9 +97,10 @@ def untangle(outs, sizes, nz):
 
 
 def empty_line(name, aval):
-    """``name = np.empty(shape, dtype)``; a dimension may be a variable's name."""
+    """``name = np.empty(shape, dtype)`` (through backend.libcalls); a
+    dimension may be a variable's name."""
     dims = "".join(f"{d}, " for d in aval.shape)
-    return f"{name} = np.empty(({dims}), np.{np.dtype(aval.dtype).name})"
+    return f"{name} = lc.empty(({dims}), np.{np.dtype(aval.dtype).name})"
 
 
 def sequential_batch(prim):
