@@ -45,7 +45,7 @@ def test_codegen_view_output_written_before_read():
     src = jitgrad.source(jitgrad.jit(_view_output))(x, y)
     body = src.split("def jg_")[-1].splitlines()
     # the name of the materialised view, and the first line reading and writing it
-    name = re.search(r"(\w+) = np\.empty\(\(300, 4\)", "\n".join(l for l in body if "broadcast" in l)).group(1)
+    name = re.search(r"(\w+) = (?:np|lc)\.empty\(\(300, 4\)", "\n".join(l for l in body if "broadcast" in l)).group(1)
     first_write = next(i for i, l in enumerate(body) if re.search(rf"\b{name}_ = ", l))
     reads = [i for i, l in enumerate(body) if re.search(rf"\b{name}\[i0, i1\]", l) and "= " + name not in l
              and not l.strip().startswith(f"{name}[")]

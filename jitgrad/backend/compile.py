@@ -300,10 +300,11 @@ class Native(NamedTuple):
 
 @functools.lru_cache(maxsize=None)
 def _vecmath_hash():
-    """A hash of the kernel modules that generated code calls (vecmath, specialmath)."""
-    from . import linalgmath, specialmath, vecmath
+    """A hash of the kernel modules that generated code calls (their code is
+    compiled into the generated functions, so a change to any must miss)."""
+    from . import complexmath, libcalls, linalgmath, randmath, specialmath, vecmath
     h = hashlib.sha256()
-    for module in (vecmath, specialmath, linalgmath):
+    for module in (vecmath, specialmath, linalgmath, libcalls, complexmath, randmath):
         with open(module.__file__, "rb") as f:
             h.update(f.read())
     return h.hexdigest()[:16]

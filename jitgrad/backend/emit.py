@@ -29,7 +29,7 @@ from numba import njit, objmode, prange
 from jitgrad.backend.vecmath import vcos, vexp, vexpm1, vlog, vlog1p, vsin, vtanh
 from jitgrad.backend.randmath import (rng_bits32, rng_bits64, rng_normal32, rng_normal64,
                                      rng_uniform32, rng_uniform64, rng_word0, rng_word1)
-from jitgrad.backend import specialmath as sm
+from jitgrad.backend import libcalls as lc, specialmath as sm
 from jitgrad.backend.complexmath import cdiv, clog2, cpow
 from jitgrad.backend import linalgmath as lm
 from jitgrad.core.callbacks import call as _jg_callback
@@ -225,6 +225,8 @@ class _Module:
                 body += _emit_group(item, plan, names)
             elif item.eqn.prim.kind == "control":
                 body += _emit_control(item.eqn, names, self)
+            elif item.eqn.prim.name == "concatenate":
+                body += _emit_concatenate(item, plan, names)
             else:
                 body += _emit_opaque(item.eqn, plan, names)
         return self._write(ir, fn, args, body, names, plan.schedule)
@@ -283,6 +285,25 @@ def _emit_control(e, names, module):
              + (f"  ({e.where})" if e.where else "")]
     lines += e.prim.code([names[v] for v in e.outputs], ins, [a.aval for a in e.inputs],
                          [v.aval for v in e.outputs], module.sub, **e.params)
+    return lines
+
+
+def _emit_concatenate(item, plan, names):
+    """A concatenate as one loop per operand, each copying the operand (read
+    through its views, see fuse.Plan) into its place along the axis."""
+    e = item.eqn
+    out, axis = e.outputs[0], e.params["axis"]
+    lines = [_comment(e, names),
+             f"{names[out]} = lc.empty({out.aval.shape}, np.{np.dtype(out.aval.dtype).name})"]
+    offset = 0
+    for a in e.inputs:
+        shape = a.aval.shape
+        if 0 not in shape:
+            nest = _LoopNest(Group(shape, item.pos), plan, names)
+            nest.idx = [i if n != 1 else "0" for i, n in zip(nest.idx, shape)]   # (no loop over 1)
+            at = [f"{offset} + {i}" if d == axis and offset else i for d, i in enumerate(nest.idx)]
+            lines += nest.loops_plain([f"{names[out]}[{', '.join(at)}] = {nest.load(a)}"])
+        offset += shape[axis]
     return lines
 
 
@@ -390,7 +411,7 @@ class _LoopNest:
         names, shape = self.names, self.shape
         pre, post = [f"# loop over {shape}" if shape else "# scalar code"], []
         for v in self.g.materialized:
-            pre.append(f"{names[v]} = np.empty({shape}, np.{np.dtype(v.aval.dtype).name})")
+            pre.append(f"{names[v]} = lc.empty({shape}, np.{np.dtype(v.aval.dtype).name})")
         for e in self.g.reductions:
             out = e.outputs[0]
             init = _initial(e.prim.code[0], out.aval.dtype)
@@ -449,6 +470,13 @@ class _LoopNest:
             kept = [i for d, i in enumerate(self.idx) if d not in e.params["axes"]]
             acc = f"{self.names[out]}[{', '.join(kept)}]"
         return lines + [f"{acc} = " + e.prim.code[1].format(acc=acc, x=x)]
+
+    def loops_plain(self, body):
+        """Serial loop headers over this nest's shape around ``body`` (none
+        for an axis whose index is the constant "0")."""
+        loops = [(i, n) for i, n in zip(self.idx, self.shape) if i != "0"]
+        lines = [f"{'    ' * d}for {i} in range({n}):" for d, (i, n) in enumerate(loops)]
+        return lines + ["    " * len(loops) + line for line in body]
 
     def loops(self, body):
         """The loop headers around ``body``, the outer range split at pad

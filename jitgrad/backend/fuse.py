@@ -7,7 +7,8 @@ inside the same loop).  'view' equations (broadcast_in_dim, transpose, slice,
 pad, and reshapes that only insert or remove size-1 axes) are never executed:
 a read through a view becomes an index expression on the viewed array.
 'opaque' equations (dot_general, other reshapes, concatenate) are
-statements of their own between groups.
+statements of their own between groups; a concatenate reads its operands
+through their views (each operand's loop copies it into its place).
 
 Invariant: a value is read in group ``g`` either as a local computed earlier
 in ``g`` (same iteration index) or from a materialised array/scalar whose
@@ -39,6 +40,28 @@ def index_map(e, idx):
     return e.prim.index_map(idx, e.inputs[0].aval.shape, **e.params)
 
 
+def _hoisted(eqns):
+    """``eqns`` with each concatenate (and each view, which costs nothing)
+    moved up to just after the equation producing the last of its operands
+    (a valid order still).  In its place a concatenate would end the loop
+    being filled, and the loop reading it would start anew; moved up, the
+    loops before and after it can be one."""
+    out, at = [], {}        # at: var -> index in out of the equation producing it
+    for e in eqns:
+        if e.prim.name == "concatenate" or is_view(e):
+            k = max([at[a] for a in e.inputs if a in at], default=-1) + 1
+            out.insert(k, e)
+            for v, j in at.items():
+                if j >= k:
+                    at[v] = j + 1
+        else:
+            k = len(out)
+            out.append(e)
+        for v in e.outputs:
+            at[v] = k
+    return out
+
+
 @dataclass(eq=False)
 class Group:
     shape: tuple
@@ -68,7 +91,7 @@ class Plan:
         self.groups = {}    # shape -> the groups over that shape, in schedule order
         for v in list(ir.invars) + list(ir.constvars):
             self.avail[v] = -1
-        for e in ir.eqns:
+        for e in _hoisted(ir.eqns):
             kind = e.prim.kind
             if is_view(e):
                 self.views[e.outputs[0]] = e
@@ -78,7 +101,12 @@ class Plan:
                 self._place(e, e.inputs[0].aval.shape, e.inputs, reduction=True)
             else:
                 for a in e.inputs:
-                    self._materialize(a)
+                    if e.prim.name == "concatenate" and a in self.views:
+                        # a concatenate copies each operand into its place,
+                        # reading through the operand's views: no copy of its own
+                        self._materialize(self.root(a))
+                    else:
+                        self._materialize(a)
                 item = Opaque(e, len(self.schedule))
                 self.schedule.append(item)
                 for v in e.outputs:
@@ -132,9 +160,20 @@ class Plan:
             ra = self.root(a)
             if isinstance(ra, Lit) or self._stored_before(ra, g):
                 continue
-            if not self._can_recompute(ra, g, budget):
+            if self._guarded(a) or not self._can_recompute(ra, g, budget):
+                # (a recomputation nested under a pad's condition repeats a
+                # whole conditional expression at every level: its text, and
+                # Numba's compile time, grow geometrically)
                 return False
         return True
+
+    def _guarded(self, a):
+        """Is ``a`` read through a pad (a conditional read)?"""
+        while isinstance(a, Var) and a in self.views and a not in self.home:
+            if self.views[a].prim.name == "pad":
+                return True
+            a = self.views[a].inputs[0]
+        return False
 
     def _stored_before(self, v, g):
         if v in self.avail:

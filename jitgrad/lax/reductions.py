@@ -178,7 +178,7 @@ def _dot_jvp(p, t, out, contract, batch):
 
 def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
     """Move axes to (batch, free, contracted) x (batch, contracted, free) and call
-    BLAS through np.dot, once per batch entry."""
+    BLAS through np.dot (backend.libcalls.dot), once per batch entry."""
     (x, y), (xa, ya) = ins, in_avals
     (xc, yc), (xb, yb) = contract, batch
     xf, yf = _free(xa.ndim, xc, xb), _free(ya.ndim, yc, yb)
@@ -192,10 +192,8 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
         if aval.shape == ():
             return f"np.full({shape3}, {name})"
         if list(perm) != list(range(aval.ndim)):
-            name = f"np.ascontiguousarray(np.transpose({name}, {tuple(perm)}))"
-        else:
-            name = f"np.ascontiguousarray({name})"
-        return f"{name}.reshape({shape3})"
+            name = f"np.transpose({name}, {tuple(perm)})"
+        return f"lc.reshape({name}, {shape3})"
 
     blas = np.dtype(out_aval.dtype).kind in "fc"     # BLAS has no integer or boolean products
     if blas and B == 1 and xa.ndim == 2 and ya.ndim == 2 and out_aval.ndim == 2:
@@ -205,7 +203,7 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
         xe, ye = f"np.ascontiguousarray({x})", f"np.ascontiguousarray({y})"
         xe = xe if list(xf + list(xc)) == [0, 1] else f"{xe}.T"
         ye = ye if list(list(yc) + yf) == [0, 1] else f"{ye}.T"
-        return [f"{out} = np.dot({xe}, {ye})"]
+        return [f"{out} = lc.dot({xe}, {ye})"]
     lines.append(f"{out}_x = {arrange(x, xa, list(xb) + xf + list(xc), (B, M, K))}")
     lines.append(f"{out}_y = {arrange(y, ya, list(yb) + list(yc) + yf, (B, K, N))}")
     if not blas:
@@ -218,16 +216,16 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
                   f"            for n in range({N}):",
                   f"                {out}_r[b, m, n] += {out}_x[b, m, k] * {out}_y[b, k, n]"]
     elif B == 1:
-        lines.append(f"{out}_r = np.dot({out}_x[0], {out}_y[0])")
+        lines.append(f"{out}_r = lc.dot({out}_x[0], {out}_y[0])")
     else:
         dt = np.dtype(out_aval.dtype).name
-        lines.append(f"{out}_r = np.empty(({B}, {M}, {N}), np.{dt})")
+        lines.append(f"{out}_r = lc.empty(({B}, {M}, {N}), np.{dt})")
         lines.append(f"for b in range({B}):")
-        lines.append(f"    {out}_r[b] = np.dot({out}_x[b], {out}_y[b])")
+        lines.append(f"    lc.store({out}_r, b, lc.dot({out}_x[b], {out}_y[b]))")
     if out_aval.shape == ():
         lines.append(f"{out} = {out}_r.ravel()[0]")
     else:
-        lines.append(f"{out} = {out}_r.reshape({out_aval.shape})")
+        lines.append(f"{out} = lc.reshape({out}_r, {out_aval.shape})")
     return lines
 
 

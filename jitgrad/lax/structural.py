@@ -189,7 +189,7 @@ def _reshape_code(out, ins, in_avals, out_aval, lit, shape):
         return [f"{out} = np.full({shape}, {x})"]
     if shape == ():
         return [f"{out} = {x}.ravel()[0]"]
-    return [f"{out} = np.ascontiguousarray({x}).reshape({shape})"]
+    return [f"{out} = lc.reshape({x}, {shape})"]
 
 
 reshape_p.code = _reshape_code

@@ -97,9 +97,10 @@ def untangle(outs, sizes, nz):
 
 
 def empty_line(name, aval):
-    """``name = np.empty(shape, dtype)``; a dimension may be a variable's name."""
+    """``name = np.empty(shape, dtype)`` (through backend.libcalls); a
+    dimension may be a variable's name."""
     dims = "".join(f"{d}, " for d in aval.shape)
-    return f"{name} = np.empty(({dims}), np.{np.dtype(aval.dtype).name})"
+    return f"{name} = lc.empty(({dims}), np.{np.dtype(aval.dtype).name})"
 
 
 def sequential_batch(prim):
@@ -300,7 +301,9 @@ def _scan_code(outs, ins, in_avals, out_avals, function, body, n_consts, n_carry
     y_t = [f"{y}_t" for y in ys]
     lines.append(f"for _t in range({length - 1}, -1, -1):" if reverse else f"for _t in range({length}):")
     lines += ["    " + line for line in f.call(carry + y_t, consts + carry + [f"{x}[_t]" for x in xs])]
-    lines += [f"    {y}[_t] = {t}" for y, t in zip(ys, y_t)]
+    # (an array row through backend.libcalls: compiled once, not in every module)
+    lines += [f"    lc.store({y}, _t, {t})" if av.ndim > 1 else f"    {y}[_t] = {t}"
+              for y, t, av in zip(ys, y_t, out_avals[n_carry:])]
     return lines
 
 

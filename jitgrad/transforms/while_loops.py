@@ -261,8 +261,10 @@ def _while_back_code(outs, ins, in_avals, out_avals, function, cond, fwd, back, 
     lines += ["    if not _go:", "        break", "    if _n == _cap:", "        _cap *= 2"]
     for buf, av in zip(bufs, avals):
         lines += ["        " + empty_line("_grown", Aval(("_cap",) + tuple(av.shape), av.dtype)),
-                  f"        _grown[:_n] = {buf}[:_n]", f"        {buf} = _grown"]
-    lines += [f"    {buf}[_n] = {v}" for buf, v in zip(bufs, carry)]
+                  f"        lc.copy_rows(_grown, {buf}, _n)", f"        {buf} = _grown"]
+    # (array rows through backend.libcalls: compiled once, not in every module)
+    lines += [f"    lc.store({buf}, _n, {v})" if av.ndim else f"    {buf}[_n] = {v}"
+              for buf, v, av in zip(bufs, carry, avals)]
     lines += ["    " + line for line in f.call(carry, fc + carry)]
     lines += ["    _n += 1"]
     lines += [f"{o} = {i}" for o, i in zip(outs, rest)]
