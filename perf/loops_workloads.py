@@ -219,6 +219,23 @@ def _heat_loop(T):
     return loss
 
 
+def heat_scan(T, checkpoint, reaction=0.0):
+    """The heat loss written with ``jitgrad.scan`` and the given ``checkpoint``
+    policy (for ``perf/loops_checkpoints.py``).  With a ``reaction`` rate
+    each step adds ``reaction * u * (1 - u)`` (logistic growth): a step that
+    is not linear, so that reverse mode needs the carries."""
+    import jitgrad
+
+    def step(u, _):
+        u = _heat_step(u)
+        return (u + reaction * u * (1.0 - u) if reaction else u), None
+
+    def loss(u0):
+        u, _ = jitgrad.scan(step, u0, None, length=T, checkpoint=checkpoint)
+        return np.sum(u ** 2)
+    return loss
+
+
 def _heat_unrolled(T):
     def loss(u0):
         u = u0

@@ -48,7 +48,7 @@ from ..core.primitive import Primitive, Undefined
 from ..core.trace import aval_of, bind, eval_ir, new_trace
 from ..lax.structural import with_batch_axis
 from .autodiff import backward, split_linear
-from .loops import (BINOMIAL_RULES, as_value, empty_line, jvp_grouped, scan_p, split_sizes,
+from .loops import (BINOMIAL_RULES, as_value, bind_scan, empty_line, jvp_grouped, scan_p, split_sizes,
                     untangle)
 from .subir import carry_fixpoint, close, depends, inexact, sub
 from .vmap import vmap_ir
@@ -169,7 +169,14 @@ def _binomial_transpose(cts, *args, body, n_consts, n_carry, length, reverse, po
              for j in ly]
     fc, init, fx = [c[i] for i in pc], [k[j] for j in pk], [x[i] for i in px]
     rest = [P.zeros(inv[i].aval) for i in lc] + ct_final
-    res = bind_revolve(fwd, back, bconsts, fc, init, fx, rest, ct_ys, length, reverse, policy[1])
+    n_in = len(bconsts) + len(fc) + len(rest)
+    carry_in = back.invars[n_in:n_in + len(init)]
+    if not {a for q in back.eqns for a in q.inputs} & set(carry_in) and not set(back.outvars) & set(carry_in):
+        # the transposed step reads no primal carry (a linear step): nothing to recompute
+        sweep = sub(back, back.invars[:n_in] + back.invars[n_in + len(init):], back.outvars)
+        res = bind_scan(sweep, bconsts + fc, rest, fx + ct_ys, length, not reverse)
+    else:
+        res = bind_revolve(fwd, back, bconsts, fc, init, fx, rest, ct_ys, length, reverse, policy[1])
     ct_c = dict(zip(lc, res[:len(lc)]))
     ct_k = dict(zip(lk, res[len(lc):len(lc) + len(lk)]))
     ct_x = dict(zip(lx, res[len(rest):]))
