@@ -127,8 +127,9 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1, checkpoint="car
       schedule, which runs the fewest forward steps that ``s`` snapshots
       allow: ``r * length - C(s + r, s + 1)``, where ``r`` is the least
       integer with ``C(s + r, s) >= length`` (a few passes when ``s`` is
-      about ``log2(length)``).  Forward over reverse (``hessian``) works
-      through it; reverse over reverse does not.
+      about ``log2(length)``).  Every order of derivative goes through
+      it; a second reverse pass (``grad`` of ``grad``) keeps one carry per
+      step.
     """
     check_callable(f, "scan")
     if isinstance(checkpoint, (int, np.integer)) and not isinstance(checkpoint, bool):

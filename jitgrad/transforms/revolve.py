@@ -42,7 +42,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import lax as P
-from ..core.errors import JitgradError
 from ..core.ir import IR, Aval, Eqn, Var
 from ..core.primitive import Primitive, Undefined
 from ..core.trace import aval_of, bind, eval_ir, new_trace
@@ -343,10 +342,27 @@ def _revolve_batch(args, batched, size, fwd, back, n_back, n_fwd, n_carry, n_x, 
 
 
 def _revolve_partial(e, linear):
-    raise JitgradError(
-        "reverse mode over reverse mode through a scan with checkpoint=binomial(...) (grad of grad, or "
-        "jacrev of grad) is not supported; use forward over reverse (jitgrad.hessian, jacfwd of grad), "
-        "or checkpoint='carries' or an int k, through which every order works")
+    """Reverse over reverse: the sweep as two scans, one stacking the carry
+    entering each step, one running the transposed step backwards over them
+    (what the default policy would have given), split as scans are.  So the
+    second reverse pass keeps one carry per step."""
+    p = e.params
+    fwd, back, n_back, n_fwd, n_carry, n_x, n_rest = (p[k] for k in ("fwd", "back", "n_back", "n_fwd", "n_carry",
+                                                                     "n_x", "n_rest"))
+    length, reverse = p["length"], p["reverse"]
+    bc, fc, init, xs, rest, bxs = _split(e.inputs, n_back, n_fwd, n_carry, n_x, n_rest)
+    carry_in = fwd.invars[n_fwd:n_fwd + n_carry]
+    stack = IR(fwd.invars, [], [], fwd.eqns, list(fwd.outvars) + list(carry_in))
+    stacked = [Var(Aval((length,) + v.aval.shape, v.aval.dtype)) for v in carry_in]
+    forward = Eqn(scan_p, fc + init + xs, [Var(v.aval) for v in carry_in] + stacked,
+                  dict(body=stack, n_consts=n_fwd, n_carry=n_carry, length=length, reverse=reverse,
+                       policy="carries"), e.where)
+    # back's inputs are laid out as a scan body's: consts (back's, fwd's), carries (rest), xs
+    sweep = Eqn(scan_p, bc + fc + rest + stacked + xs + bxs, list(e.outputs),
+                dict(body=back, n_consts=n_back + n_fwd, n_carry=n_rest, length=length, reverse=not reverse,
+                     policy="carries"), e.where)
+    primal, lin, _ = split_linear([forward, sweep], [a for a, f in zip(e.inputs, linear) if f])
+    return primal, lin
 
 
 revolve_p.shape = _revolve_shape
