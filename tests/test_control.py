@@ -49,7 +49,7 @@ def _interpreter():
 PY_MAX_STEPS = 24     # every while loop in the table stops before this
 
 
-def _py_scan(f, init, xs=None, length=None, reverse=False):
+def _py_scan(f, init, xs=None, length=None, reverse=False, checkpoint=None):
     xs_leaves, xs_tree = tree_util.flatten(xs)
     n = length if length is not None else np.shape(xs_leaves[0])[0]
     carry, ys = init, [None] * n
@@ -108,9 +108,10 @@ def _py_cond(pred, t, f, *ops):
 
 
 JG = types.SimpleNamespace(scan=jitgrad.scan, fori_loop=jitgrad.fori_loop, while_loop=jitgrad.while_loop,
-                           cond=jitgrad.cond, switch=jitgrad.switch, checkpoint=jitgrad.checkpoint)
+                           cond=jitgrad.cond, switch=jitgrad.switch, checkpoint=jitgrad.checkpoint,
+                           binomial=jitgrad.binomial)
 PY = types.SimpleNamespace(scan=_py_scan, fori_loop=_py_fori, while_loop=_py_while, cond=_py_cond,
-                           switch=_py_switch, checkpoint=lambda f: f)
+                           switch=_py_switch, checkpoint=lambda f: f, binomial=lambda s: None)
 
 
 # ---------------------------------------------------------------------------
@@ -300,6 +301,21 @@ def nest_scan_in_scan(L, xs, c0):
     return L.scan(outer, c0, xs)
 
 
+def scan_binomial(L, x, w):
+    # binomial checkpointing (3 snapshots for 9 steps, run backwards): a
+    # pytree carry with an integer leaf, xs and ys, a captured constant; and
+    # (2 snapshots for 3 steps) under vmap
+    def step(c, xt):
+        h, n = c
+        h = np.tanh(w * h + xt * C3[:2]) * np.cos(h) + 0.01 * n
+        return (h, n + 1), h.sum() * xt
+    (h, n), ys = L.scan(step, (x[:2] * 0.5, np.int64(0)), x, reverse=True, checkpoint=L.binomial(3))
+
+    def row(r):
+        return L.scan(lambda c, xt: (c * np.sin(xt + w) + 0.3 * xt, c * xt), w, r, checkpoint=L.binomial(2))[1]
+    return h, n, ys, jitgrad.vmap(row)(x.reshape(3, 3))
+
+
 def nest_switch_in_fori(L, x):
     def body(i, v):
         return L.switch(i % 3, [lambda u: u * 1.1, lambda u: np.sin(u), lambda u: u + 0.2 * u * u], v)
@@ -354,6 +370,7 @@ ROWS = [
     Row("scan_2d_xs", scan_2d_xs, lambda r: (_u(r, 4), _u(r, 4, 2, 3))),
     Row("scan_float32", scan_float32, lambda r: (_u(r, 5).astype(np.float32),
                                                  np.float32(r.uniform(0.3, 1.0))), rtol=1e-5),
+    Row("scan_binomial", scan_binomial, lambda r: (_u(r, 9), np.float64(r.uniform(0.3, 1.2)))),
     Row("fori_static", fori_static, lambda r: (_u(r, 3, lo=0.2), np.float64(r.uniform(0.5, 1.5)))),
     Row("fori_empty_range", fori_empty_range, lambda r: (_u(r, 3),)),
     Row("fori_tuple_carry", fori_tuple_carry, lambda r: (_u(r, 3), np.float64(r.uniform(-1, 1)))),
@@ -445,8 +462,8 @@ def _argnums(args):
 
 def test_table_covers_each_primitive():
     src = "".join(inspect.getsource(r.template) for r in ROWS)
-    for op in ("L.scan", "L.fori_loop", "L.while_loop", "L.cond", "L.switch", "L.checkpoint", "reverse=True",
-               "length=0", "jitgrad.vmap", "jitgrad.grad"):
+    for op in ("L.scan", "L.fori_loop", "L.while_loop", "L.cond", "L.switch", "L.checkpoint", "L.binomial",
+               "reverse=True", "length=0", "jitgrad.vmap", "jitgrad.grad"):
         assert op in src, op
 
 
