@@ -412,7 +412,7 @@ for id, fn, shapes, kw in [
         ("fori_loop", lambda x: jitgrad.fori_loop(0, 4, lambda i, v: v * np.sin(v) + i, x), [S], {}),
         ("while_loop", lambda x: jitgrad.while_loop(lambda c: c[1] < 3, lambda c: (np.sin(c[0]) * 1.5 + c[0],
                                                                               c[1] + 1), (x, 0))[0],
-         [S], {"hess": False}),      # reverse over reverse through while_loop: not supported
+         [S], {}),
         ("cond", lambda x: jitgrad.cond(np.sum(x) > 0, np.sin, lambda v: np.cos(v) * v, x), [S], {}),
         ("switch", lambda x, y: jitgrad.switch(2, [np.add, np.multiply, lambda a, b: a * np.exp(b)], x, y),
          [S, S], {}),

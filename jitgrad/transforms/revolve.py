@@ -341,6 +341,14 @@ def _revolve_batch(args, batched, size, fwd, back, n_back, n_fwd, n_carry, n_x, 
     return outs[:n_rest] + [_second_axis_first(y) for y in outs[n_rest:]]
 
 
+def _revolve_depends(flags, fwd, back, n_back, n_fwd, n_carry, n_x, n_rest, length, reverse, snapshots):
+    f_bc, f_fc, f_init, f_xs, f_rest, f_bxs = _split(flags, n_back, n_fwd, n_carry, n_x, n_rest)
+    carry = carry_fixpoint(fwd, f_fc + f_init + f_xs, n_fwd, n_carry, floating=False)[n_fwd:n_fwd + n_carry]
+    out = depends(back, carry_fixpoint(back, f_bc + f_fc + f_rest + carry + f_xs + f_bxs, n_back + n_fwd,
+                                       n_rest, floating=False))
+    return out
+
+
 def _revolve_partial(e, linear):
     """Reverse over reverse: the sweep as two scans, one stacking the carry
     entering each step, one running the transposed step backwards over them
@@ -371,3 +379,4 @@ revolve_p.code = _revolve_code
 revolve_p.jvp = _revolve_jvp
 revolve_p.batch = _revolve_batch
 revolve_p.partial_eval = _revolve_partial
+revolve_p.depends = _revolve_depends
