@@ -9,7 +9,9 @@ while loop's trip count is known only when it ends, so reverse mode cannot
 stack residuals into arrays of a known length: the linear part is the loop
 itself, and its transpose (``while_back``) repeats the primal loop storing
 each step's carry in a buffer that doubles when full, then runs the
-transposed step backwards over it.
+transposed step backwards over it.  Reverse mode through ``while_back`` (a
+second reverse pass) rewrites it without the buffer (see
+``_while_back_partial``).
 """
 from __future__ import annotations
 
