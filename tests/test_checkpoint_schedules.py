@@ -140,3 +140,57 @@ def test_tuple_spelling_and_errors():
     for bad in ("binomial", ("binomial",), ("revolve", 3), "every"):
         with pytest.raises(ValueError, match=r"checkpoint must be 'carries', 'residuals', an int .*binomial"):
             jitgrad.scan(lambda c, x: (c, None), 0.0, None, length=3, checkpoint=bad)
+
+
+# ---------------------------------------------------------------------------
+# What a scientist tries next: every policy gives the default policy's
+# gradient on short, empty and nested loops, and with None leaves.
+
+POLICIES = ["carries", "residuals", 2, jitgrad.binomial(1), jitgrad.binomial(2)]
+
+
+def _close(got, want):
+    for g, w in zip(jitgrad.tree.flatten(got)[0], jitgrad.tree.flatten(want)[0]):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def _short(n, p):
+    return lambda x: np.sum(jitgrad.scan(lambda c, t: (c * np.sin(c) + 0.1, c * c), x, None, length=n,
+                                         checkpoint=p)[1])
+
+
+def _branchy(p):
+    # a cond inside a scan (inside grad inside vmap, below)
+    def step(c, t):
+        return jitgrad.cond(c.sum() > 0, lambda a: a * np.sin(t), lambda a: a + t, c), None
+    return lambda x: jitgrad.scan(step, x, x, checkpoint=p)[0].sum()
+
+
+def _holes(p):
+    # None leaves in the carry, xs and ys
+    def step(c, t):
+        u, nothing = c
+        return (u * np.cos(t[0]) + 0.2, None), (u.sum(), None)
+
+    def f(x):
+        (u, _), (ys, _) = jitgrad.scan(step, (x, None), (x, None), checkpoint=p)
+        return np.sum(u * u) + np.sum(ys)
+    return f
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=str)
+def test_policies_agree_on_short_empty_and_nested_loops(policy):
+    x = np.linspace(-1, 1, 4)
+    for n in (0, 1, 3):
+        _close(jitgrad.grad(_short(n, policy))(x), jitgrad.grad(_short(n, "carries"))(x))
+    xs = np.stack([x, -x, x[::-1]])
+    _close(jitgrad.vmap(jitgrad.grad(_branchy(policy)))(xs), jitgrad.vmap(jitgrad.grad(_branchy("carries")))(xs))
+    _close(jitgrad.grad(_holes(policy))(x), jitgrad.grad(_holes("carries"))(x))
+
+
+def test_grad_of_grad_of_loops_that_do_not_run():
+    step = lambda v: v * v           # noqa: E731
+    assert jitgrad.grad(jitgrad.grad(lambda x: jitgrad.while_loop(lambda v: v > 10.0, step, x)))(1.0) == 0.0
+    gg = jitgrad.grad(lambda x: jitgrad.grad(lambda x, n: jitgrad.fori_loop(0, n, lambda i, v: v * x, x))(
+        x, np.int64(0)))
+    assert gg(2.0) == 0.0

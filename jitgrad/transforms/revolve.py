@@ -143,7 +143,10 @@ def _binomial_transpose(cts, *args, body, n_consts, n_carry, length, reverse, po
     out_lin = depends(body, flags)
     out_lin[:nk] = flags[nc:nc + nk]
     ly = [j for j in range(nk, len(outs)) if out_lin[j] and inexact(outs[j].aval)]
-    fwd = sub(body, [inv[i] for i in pc] + [inv[nc + j] for j in pk] + [inv[nc + nk + i] for i in px],
+    # the primal step (a loop or branch in the body that reads both is split, its primal part kept)
+    primal_eqns, _, _ = split_linear(body.eqns, [v for v, f in zip(inv, flags) if f])
+    fwd = sub(IR(inv, [], [], primal_eqns, []),
+              [inv[i] for i in pc] + [inv[nc + j] for j in pk] + [inv[nc + nk + i] for i in px],
               [outs[j] for j in pk])
     with new_trace() as tr:
         rc = {i: tr.new_arg(inv[i].aval) for i in pc}
