@@ -143,8 +143,8 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     env = B.environment()
     text = (f"Gradient of the heat equation (1,000 cells), and of the same with a logistic reaction term, "
-            f"at T = {a.T:,} with each of scan's checkpoint policies, compiled ({env['date']}, {env.get('cpu', '?')}, commit {env.get('git_commit', '?')}, "
-            f"{a.threads} thread)\n\n"
+            f"at T = {a.T:,} with each of scan's checkpoint policies, compiled ({env['date']}, "
+            f"{env.get('cpu', '?')}, commit {env.get('git_commit', '?')}, {a.threads} thread)\n\n"
             + B.table(["workload", "checkpoint", "first call (CPU)", "steady / step (CPU)", "peak RSS of a call",
                        "interpreter tracemalloc peak", "carries kept (bytes)", "forward steps",
                        "rel. err"], rows)

@@ -397,8 +397,8 @@ def _rnn(W, xs, **kw):
 
 # compiled with their derivatives in tests/test_control.py (the checkpoint
 # policies are compiled here too)
-CONTROL_ROWS = {"scan_rnn", "scan_rnn_reverse", "scan_rnn_binomial", "scan_rnn_reverse_binomial", "scan_carry_only", "fori_loop", "while_loop", "cond", "switch",
-                "checkpoint"}
+CONTROL_ROWS = {"scan_rnn", "scan_rnn_reverse", "scan_rnn_binomial", "scan_rnn_reverse_binomial", "scan_carry_only",
+                "fori_loop", "while_loop", "cond", "switch", "checkpoint"}
 for id, fn, shapes, kw in [
         ("scan_rnn", _rnn, [(3, 3), (5, 3)], {}),
         ("scan_rnn_reverse", lambda W, xs: _rnn(W, xs, reverse=True), [(3, 3), (5, 3)], {}),
