@@ -13,7 +13,7 @@ from .api.functions import grad, jit, jvp, make_ir, source, value_and_grad, vjp
 from .transforms.custom import custom_jvp, custom_vjp
 from .lax.callback import ShapeDtypeStruct, pure_callback
 from .core.errors import JitgradError, PerformanceWarning, TracerBoolError
-from .api.control import checkpoint, cond, fori_loop, remat, scan, switch, while_loop
+from .api.control import binomial, checkpoint, cond, fori_loop, remat, scan, switch, while_loop
 from .api.jacobians import hessian, hvp, jacfwd, jacrev, linearize, vmap
 from .backend.compile import wait_for_compiles
 from .backend.config import config
@@ -27,7 +27,7 @@ __all__ = [
     "grad", "value_and_grad", "jvp", "vjp", "jit", "make_ir", "source",
     "jacfwd", "jacrev", "hessian", "hvp", "linearize", "vmap",
     "custom_jvp", "custom_vjp", "stop_gradient", "function", "pure_callback", "ShapeDtypeStruct",
-    "scan", "fori_loop", "while_loop", "cond", "switch", "checkpoint", "remat",
+    "scan", "binomial", "fori_loop", "while_loop", "cond", "switch", "checkpoint", "remat",
     "GradientTape", "ForwardAccumulator", "UnconnectedGradients", "Variable", "Tensor", "constant",
     "optimizers", "random", "testing", "tree", "config", "wait_for_compiles",
     "JitgradError", "TracerBoolError", "PerformanceWarning",

@@ -188,3 +188,93 @@ def heat_grad(u0, r, T):
         _heat_step_t(v, r, w)
         v, w = w, v
     return v
+
+
+# ---------------------------------------------------------------------------
+# GradBench's LSTM (perf/gradbench_evals.py: diagonal weights, l layers of
+# width b): the forward loop keeps each step's states; the backward loop
+# recomputes each cell from them and runs it backwards.
+# Cell: g = [v, h, v, h] * w + bias; f, i, o = sigmoid(g_0..2); z = tanh(g_3);
+# c' = c f + i z; h' = o tanh(c').  loss = -sum_t <gold_t, pred_t - log(sum
+# exp(pred_t) + 2)> / (T b), pred_t = h_top * extra_1 + extra_2.
+
+
+@njit
+def _sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@njit
+def lstm_grad(main, extra, state, seq):
+    L2, b = state.shape
+    L = L2 // 2
+    T = seq.shape[0] - 1
+    states = np.empty((T + 1, L2, b))
+    states[0] = state
+    v = np.empty(b)
+    for t in range(T):
+        for j in range(b):
+            v[j] = seq[t, j] * extra[0, j]
+        for i in range(L):
+            w, bias = main[2 * i], main[2 * i + 1]
+            for j in range(b):
+                h, c = states[t, 2 * i, j], states[t, 2 * i + 1, j]
+                f = _sigmoid(v[j] * w[j] + bias[j])
+                ig = _sigmoid(h * w[b + j] + bias[b + j])
+                o = _sigmoid(v[j] * w[2 * b + j] + bias[2 * b + j])
+                z = math.tanh(h * w[3 * b + j] + bias[3 * b + j])
+                c2 = c * f + ig * z
+                states[t + 1, 2 * i + 1, j] = c2
+                states[t + 1, 2 * i, j] = o * math.tanh(c2)
+                v[j] = states[t + 1, 2 * i, j]
+    d_main, d_extra = np.zeros_like(main), np.zeros_like(extra)
+    dh, dc = np.zeros((L, b)), np.zeros((L, b))       # from the step after
+    ins = np.empty((L + 1, b))                          # each layer's input at step t
+    pred, dv = np.empty(b), np.empty(b)
+    scale = -1.0 / (T * b)
+    for t in range(T - 1, -1, -1):
+        for j in range(b):
+            ins[0, j] = seq[t, j] * extra[0, j]
+        for i in range(L):
+            for j in range(b):
+                ins[i + 1, j] = states[t + 1, 2 * i, j]
+        s, gsum = 0.0, 0.0
+        for j in range(b):
+            pred[j] = ins[L, j] * extra[1, j] + extra[2, j]
+            s += math.exp(pred[j])
+            gsum += seq[t + 1, j] * scale
+        for j in range(b):
+            dpred = seq[t + 1, j] * scale - gsum * math.exp(pred[j]) / (s + 2.0)
+            d_extra[1, j] += dpred * ins[L, j]
+            d_extra[2, j] += dpred
+            dv[j] = dpred * extra[1, j]
+        for i in range(L - 1, -1, -1):
+            w, bias = main[2 * i], main[2 * i + 1]
+            dw, dbias = d_main[2 * i], d_main[2 * i + 1]
+            for j in range(b):
+                x, h, c = ins[i, j], states[t, 2 * i, j], states[t, 2 * i + 1, j]
+                f = _sigmoid(x * w[j] + bias[j])
+                ig = _sigmoid(h * w[b + j] + bias[b + j])
+                o = _sigmoid(x * w[2 * b + j] + bias[2 * b + j])
+                z = math.tanh(h * w[3 * b + j] + bias[3 * b + j])
+                tc = math.tanh(c * f + ig * z)
+                dhj = dv[j] + dh[i, j]
+                dcj = dhj * o * (1.0 - tc * tc) + dc[i, j]
+                gf = dcj * c * f * (1.0 - f)
+                gi = dcj * z * ig * (1.0 - ig)
+                go = dhj * tc * o * (1.0 - o)
+                gz = dcj * ig * (1.0 - z * z)
+                dw[j] += gf * x
+                dw[b + j] += gi * h
+                dw[2 * b + j] += go * x
+                dw[3 * b + j] += gz * h
+                dbias[j] += gf
+                dbias[b + j] += gi
+                dbias[2 * b + j] += go
+                dbias[3 * b + j] += gz
+                dc[i, j] = dcj * f
+                dh[i, j] = gi * w[b + j] + gz * w[3 * b + j]
+                dv[j] = gf * w[j] + go * w[2 * b + j]
+        for j in range(b):
+            d_extra[0, j] += dv[j] * seq[t, j]
+    return d_main, d_extra

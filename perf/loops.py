@@ -8,8 +8,9 @@ unrolled loops, JAX, PyTorch and hand-written Numba.
 Workloads (``loops_workloads.py``): RK4 on a 100-element Lorenz-96 state
 (gradient w.r.t. the initial state and the forcing), a tanh RNN (hidden 32,
 inputs 8; gradient w.r.t. the weights), the 1-d heat equation on 1,000 cells
-(explicit Euler; gradient w.r.t. the initial temperature), each at
-T = 10, 100, 1,000 and 10,000.
+(explicit Euler; gradient w.r.t. the initial temperature), GradBench's LSTM
+(2 layers, width 14, the eval of ``gradbench_evals.py``; gradient w.r.t. the
+main and extra parameters), each at T = 10, 100, 1,000 and 10,000.
 
 Every (variant, workload, T) runs in a fresh process with an empty
 ``JITGRAD_CACHE_DIR``, which measures: the first call (``compile="always"``:
@@ -371,7 +372,8 @@ def result_notes(res):
 
 
 def _carry_bytes(w):
-    return {"rk4": L.RK4_N * 8, "rnn": L.RNN_H * 8, "heat": L.HEAT_N * 8}[w.key]
+    return {"rk4": L.RK4_N * 8, "rnn": L.RNN_H * 8, "heat": L.HEAT_N * 8,
+            "lstm": 2 * L.LSTM_L * L.LSTM_B * 8 + 8}[w.key]
 
 
 def report(ws, Ts, tools, res):
@@ -514,7 +516,7 @@ than 1e-10 is not timed.
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="T = 10 and 100, shorter timing")
-    ap.add_argument("--only", help="comma-separated workloads (rk4, rnn, heat)")
+    ap.add_argument("--only", help="comma-separated workloads (rk4, rnn, heat, lstm)")
     ap.add_argument("--T", help="comma-separated trip counts (default 10,100,1000,10000)")
     ap.add_argument("--tools", help="comma-separated variants: " + ",".join(TOOLS))
     ap.add_argument("--unrolled-max-T", type=int, default=100, help="largest T for jitgrad unrolled")

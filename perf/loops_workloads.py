@@ -219,6 +219,23 @@ def _heat_loop(T):
     return loss
 
 
+def heat_scan(T, checkpoint, reaction=0.0):
+    """The heat loss written with ``jitgrad.scan`` and the given ``checkpoint``
+    policy (for ``perf/loops_checkpoints.py``).  With a ``reaction`` rate
+    each step adds ``reaction * u * (1 - u)`` (logistic growth): a step that
+    is not linear, so that reverse mode needs the carries."""
+    import jitgrad
+
+    def step(u, _):
+        u = _heat_step(u)
+        return (u + reaction * u * (1.0 - u) if reaction else u), None
+
+    def loss(u0):
+        u, _ = jitgrad.scan(step, u0, None, length=T, checkpoint=checkpoint)
+        return np.sum(u ** 2)
+    return loss
+
+
 def _heat_unrolled(T):
     def loss(u0):
         u = u0
@@ -260,6 +277,54 @@ def _heat_hand(args, T):
     return lambda: H.heat_grad(u0, HEAT_R, T)
 
 
+# ---------------------------------------------------------------------------
+# GradBench's LSTM eval (2 layers, width b = 14, as GradBench's spec runs it),
+# the function of perf/gradbench_evals.py: T steps read T + 1 characters;
+# gradient w.r.t. the main and extra parameters.  jitgrad and JAX loop with
+# their scans, the unrolled variants and PyTorch with a Python loop.
+
+LSTM_L, LSTM_B = 2, 14
+
+
+def _gradbench():
+    import gradbench_evals as G
+    return G
+
+
+def _unrolled_ops(base):
+    """``base`` ops whose scan is a Python loop (unrolled when traced)."""
+    G = _gradbench()
+    return type(f"Unrolled{base.__name__}", (base,), {"scan": G.TorchOps.scan})()
+
+
+def _lstm_inputs(T, rng):
+    G = _gradbench()
+    return G._lstm_inputs({"l": LSTM_L, "c": T + 1, "b": LSTM_B}, rng)
+
+
+def _lstm_loop(T):
+    return _gradbench().lstm(_gradbench().NumpyOps(), LSTM_L, LSTM_B)
+
+
+def _lstm_unrolled(T):
+    return _gradbench().lstm(_unrolled_ops(_gradbench().NumpyOps), LSTM_L, LSTM_B)
+
+
+def _lstm_jax(jnp, lax, T, scan):
+    G = _gradbench()
+    return G.lstm(G.JaxOps() if scan else _unrolled_ops(G.JaxOps), LSTM_L, LSTM_B)
+
+
+def _lstm_torch(torch, T):
+    return _gradbench().lstm(_gradbench().TorchOps(), LSTM_L, LSTM_B)
+
+
+def _lstm_hand(args, T):
+    import handwritten_loops as H
+    main, extra, state, seq = args
+    return lambda: H.lstm_grad(main, extra, state, seq)
+
+
 WORKLOADS = [
     LoopWorkload("rk4", "RK4 Lorenz-96, N=100", (0, 1), _rk4_inputs, _rk4_loop, _rk4_unrolled,
                  _rk4_jax, _rk4_torch, _rk4_hand, "f64[100]"),
@@ -267,6 +332,8 @@ WORKLOADS = [
                  _rnn_unrolled, _rnn_jax, _rnn_torch, _rnn_hand, "f64[32]"),
     LoopWorkload("heat", "heat 1-d, 1,000 cells", (0,), _heat_inputs, _heat_loop, _heat_unrolled,
                  _heat_jax, _heat_torch, _heat_hand, "f64[1000]"),
+    LoopWorkload("lstm", "GradBench LSTM, 2 layers, b=14", (0, 1), _lstm_inputs, _lstm_loop, _lstm_unrolled,
+                 _lstm_jax, _lstm_torch, _lstm_hand, "f64[4,14]"),
 ]
 BY_KEY = {w.key: w for w in WORKLOADS}
 

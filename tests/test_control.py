@@ -13,8 +13,8 @@ of the function and of its gradient, and, grouped in a few tests, the
 compiled tier.
 
 Rows marked ``run_time_trips`` hold a loop whose trip count is known only at
-run time (``while_loop``, ``fori_loop`` with traced bounds): every check of
-the others but reverse over reverse, which raises a clear error.
+run time (``while_loop``, ``fori_loop`` with traced bounds); reverse over
+reverse through them is checked against the unrolled reference too.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def _interpreter():
 PY_MAX_STEPS = 24     # every while loop in the table stops before this
 
 
-def _py_scan(f, init, xs=None, length=None, reverse=False):
+def _py_scan(f, init, xs=None, length=None, reverse=False, checkpoint=None):
     xs_leaves, xs_tree = tree_util.flatten(xs)
     n = length if length is not None else np.shape(xs_leaves[0])[0]
     carry, ys = init, [None] * n
@@ -108,9 +108,10 @@ def _py_cond(pred, t, f, *ops):
 
 
 JG = types.SimpleNamespace(scan=jitgrad.scan, fori_loop=jitgrad.fori_loop, while_loop=jitgrad.while_loop,
-                           cond=jitgrad.cond, switch=jitgrad.switch, checkpoint=jitgrad.checkpoint)
+                           cond=jitgrad.cond, switch=jitgrad.switch, checkpoint=jitgrad.checkpoint,
+                           binomial=jitgrad.binomial)
 PY = types.SimpleNamespace(scan=_py_scan, fori_loop=_py_fori, while_loop=_py_while, cond=_py_cond,
-                           switch=_py_switch, checkpoint=lambda f: f)
+                           switch=_py_switch, checkpoint=lambda f: f, binomial=lambda s: None)
 
 
 # ---------------------------------------------------------------------------
@@ -300,6 +301,21 @@ def nest_scan_in_scan(L, xs, c0):
     return L.scan(outer, c0, xs)
 
 
+def scan_binomial(L, x, w):
+    # binomial checkpointing (3 snapshots for 9 steps, run backwards): a
+    # pytree carry with an integer leaf, xs and ys, a captured constant; and
+    # (2 snapshots for 3 steps) under vmap
+    def step(c, xt):
+        h, n = c
+        h = np.tanh(w * h + xt * C3[:2]) * np.cos(h) + 0.01 * n
+        return (h, n + 1), h.sum() * xt
+    (h, n), ys = L.scan(step, (x[:2] * 0.5, np.int64(0)), x, reverse=True, checkpoint=L.binomial(3))
+
+    def row(r):
+        return L.scan(lambda c, xt: (c * np.sin(xt + w) + 0.3 * xt, c * xt), w, r, checkpoint=L.binomial(2))[1]
+    return h, n, ys, jitgrad.vmap(row)(x.reshape(3, 3))
+
+
 def nest_switch_in_fori(L, x):
     def body(i, v):
         return L.switch(i % 3, [lambda u: u * 1.1, lambda u: np.sin(u), lambda u: u + 0.2 * u * u], v)
@@ -354,6 +370,7 @@ ROWS = [
     Row("scan_2d_xs", scan_2d_xs, lambda r: (_u(r, 4), _u(r, 4, 2, 3))),
     Row("scan_float32", scan_float32, lambda r: (_u(r, 5).astype(np.float32),
                                                  np.float32(r.uniform(0.3, 1.0))), rtol=1e-5),
+    Row("scan_binomial", scan_binomial, lambda r: (_u(r, 9), np.float64(r.uniform(0.3, 1.2)))),
     Row("fori_static", fori_static, lambda r: (_u(r, 3, lo=0.2), np.float64(r.uniform(0.5, 1.5)))),
     Row("fori_empty_range", fori_empty_range, lambda r: (_u(r, 3),)),
     Row("fori_tuple_carry", fori_tuple_carry, lambda r: (_u(r, 3), np.float64(r.uniform(-1, 1)))),
@@ -445,8 +462,8 @@ def _argnums(args):
 
 def test_table_covers_each_primitive():
     src = "".join(inspect.getsource(r.template) for r in ROWS)
-    for op in ("L.scan", "L.fori_loop", "L.while_loop", "L.cond", "L.switch", "L.checkpoint", "reverse=True",
-               "length=0", "jitgrad.vmap", "jitgrad.grad"):
+    for op in ("L.scan", "L.fori_loop", "L.while_loop", "L.cond", "L.switch", "L.checkpoint", "L.binomial",
+               "reverse=True", "length=0", "jitgrad.vmap", "jitgrad.grad"):
         assert op in src, op
 
 
@@ -505,11 +522,7 @@ def test_vjp_of_every_output(row):
 def test_check_grads_to_second_order(row):
     args = _args(row)
     f = lambda *a: _float_leaves(row.f(*a))        # noqa: E731
-    if row.run_time_trips:      # reverse over reverse through a while loop: not supported
-        check_grads(f, args, order=1, modes=("fwd", "rev"))
-        check_grads(f, args, order=2, modes=("fwd",))
-    else:
-        check_grads(f, args, order=2, modes=("fwd", "rev"))
+    check_grads(f, args, order=2, modes=("fwd", "rev"))
 
 
 # ---------------------------------------------------------------------------
@@ -540,13 +553,21 @@ def test_jacobians(row):
                       "jacfwd(jacfwd)")
 
 
+def _grad_of_grad(f, args):
+    argnums = _argnums(args)
+    g = jitgrad.grad(_scalar(f), argnums=argnums)
+    return jitgrad.grad(lambda *a: sum(np.sum(np.sin(x)) for x in g(*a)), argnums=argnums)(*args)
+
+
 @rows(RUN_TIME_TRIPS)
-def test_reverse_over_reverse_of_a_run_time_trip_count_raises(row):
+def test_reverse_over_reverse_of_a_run_time_trip_count(row):
+    # grad of grad through a loop whose trip count is known only at run time
     args = _args(row)
-    g = jitgrad.grad(_scalar(row.f))
-    with pytest.raises(jitgrad.JitgradError, match=r"reverse mode over reverse mode through while_loop"
-                                                   r".*forward over reverse \(jitgrad.hessian"):
-        jitgrad.grad(lambda *a: np.sum(g(*a)))(*args)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jitgrad.PerformanceWarning)      # the unrolled reference is long
+        assert_tree_close(_grad_of_grad(row.f, args), _grad_of_grad(row.ref, args), max(_tol(row), 1e-11),
+                          "grad(grad) vs unrolled")
 
 
 # ---------------------------------------------------------------------------
@@ -658,6 +679,11 @@ def test_compiled_vmap_of_grad_and_hessian():
     args = _args(row)
     h = _always(lambda: jitgrad.hessian(_scalar(row.f))(*args))
     assert_tree_close(h, jitgrad.hessian(_scalar(row.ref))(*args), 1e-10, "compiled hessian")
+    # grad of grad through a while loop (three steps from 1.0)
+    step = lambda v: v * np.sin(v) + v * v + 1.0                # noqa: E731
+    gg = jitgrad.grad(jitgrad.grad(lambda x: J.while_loop(lambda v: v < 10.0, step, x)))
+    want = jitgrad.grad(jitgrad.grad(lambda x: step(step(step(x)))))(1.0)
+    np.testing.assert_allclose(_always(lambda: gg(1.0)), want, rtol=1e-10)
 
 
 # ---------------------------------------------------------------------------
@@ -768,13 +794,6 @@ RAISES = [
     # Python control flow on a traced value inside a body: the tracer's error
     ("python_if_in_body", lambda: _jit(lambda x: J.scan(lambda c, t: ((c if c > 0 else -c), None), x[0], x)),
      jitgrad.TracerBoolError, r"bool\(\) on a traced array .* np.where"),
-    # reverse over reverse through a loop whose trip count is known only at run time
-    ("grad_of_grad_of_while", lambda: J.grad(J.grad(
-        lambda x: J.while_loop(lambda v: v < 10.0, lambda v: v * v + 1.0, x)))(1.0),
-     jitgrad.JitgradError, r"reverse mode over reverse mode through while_loop .*jitgrad\.hessian"),
-    ("grad_of_grad_of_fori_traced_bounds", lambda: J.grad(lambda x: J.grad(
-        lambda x, n: J.fori_loop(0, n, lambda i, v: v * x, 1.0))(x, np.int64(3)))(2.0),
-     jitgrad.JitgradError, r"reverse mode over reverse mode through while_loop"),
 ]
 
 

@@ -17,7 +17,8 @@ import loops_workloads as L  # noqa: E402
 
 HAND = {"rk4": lambda a, T: H.rk4_l96_grad.py_func(a[0], float(a[1]), L.RK4_H, T),
         "rnn": lambda a, T: H.rnn_grad.py_func(*a),
-        "heat": lambda a, T: H.heat_grad.py_func(a[0], L.HEAT_R, T)}
+        "heat": lambda a, T: H.heat_grad.py_func(a[0], L.HEAT_R, T),
+        "lstm": lambda a, T: H.lstm_grad.py_func(*a)}
 
 
 def _leaves(g):
@@ -33,11 +34,11 @@ def _close(a, b, tol):
 @pytest.fixture(autouse=True)
 def _python_kernels(monkeypatch):
     # the hand-written kernels call each other: run the helpers as Python too
-    for name in ("_l96", "_l96_vjp", "_heat_step", "_heat_step_t"):
+    for name in ("_l96", "_l96_vjp", "_heat_step", "_heat_step_t", "_sigmoid"):
         monkeypatch.setattr(H, name, getattr(H, name).py_func)
 
 
-@pytest.mark.parametrize("key", ["rk4", "rnn", "heat"])
+@pytest.mark.parametrize("key", ["rk4", "rnn", "heat", "lstm"])
 def test_loop_unrolled_and_hand_agree(key):
     w, T = L.BY_KEY[key], 3
     args = L.make_inputs(w, T)
@@ -59,7 +60,7 @@ def test_hand_rk4_matches_finite_differences():
     assert abs((f(x0, F + eps) - f(x0, F - eps)) / (2 * eps) - gF) < 1e-6 * max(1.0, abs(gF))
 
 
-@pytest.mark.parametrize("key", ["rk4", "rnn", "heat"])
+@pytest.mark.parametrize("key", ["rk4", "rnn", "heat", "lstm"])
 def test_loop_ir_does_not_grow_with_T(key):
     w = L.BY_KEY[key]
     sizes = []
@@ -67,3 +68,12 @@ def test_loop_ir_does_not_grow_with_T(key):
         ir = jitgrad.make_ir(jitgrad.grad(w.loop(T), argnums=L.argnums(w)))(*L.make_inputs(w, T))
         sizes.append(len(ir.eqns))
     assert sizes[0] == sizes[1]
+
+
+@pytest.mark.parametrize("reaction", [0.0, 0.01])
+def test_checkpoint_policies_of_the_heat_benchmark_agree(reaction):
+    # perf/loops_checkpoints.py: every policy's gradient is the default's
+    (u0,) = L.make_inputs(L.BY_KEY["heat"], 5)
+    want = jitgrad.grad(L.heat_scan(5, "carries", reaction))(u0)
+    for policy in ("residuals", 2, jitgrad.binomial(2)):
+        _close(want, jitgrad.grad(L.heat_scan(5, policy, reaction))(u0), 1e-12)

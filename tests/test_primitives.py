@@ -399,19 +399,22 @@ def _rnn(W, xs, **kw):
 
 # compiled with their derivatives in tests/test_control.py (the checkpoint
 # policies are compiled here too)
-CONTROL_ROWS = {"scan_rnn", "scan_rnn_reverse", "scan_carry_only", "fori_loop", "while_loop", "cond", "switch",
-                "checkpoint"}
+CONTROL_ROWS = {"scan_rnn", "scan_rnn_reverse", "scan_rnn_binomial", "scan_rnn_reverse_binomial", "scan_carry_only",
+                "fori_loop", "while_loop", "cond", "switch", "checkpoint"}
 for id, fn, shapes, kw in [
         ("scan_rnn", _rnn, [(3, 3), (5, 3)], {}),
         ("scan_rnn_reverse", lambda W, xs: _rnn(W, xs, reverse=True), [(3, 3), (5, 3)], {}),
         ("scan_rnn_residuals", lambda W, xs: _rnn(W, xs, checkpoint="residuals"), [(3, 3), (5, 3)], {}),
         ("scan_rnn_every_2", lambda W, xs: _rnn(W, xs, checkpoint=2), [(3, 3), (5, 3)], {}),
+        ("scan_rnn_binomial", lambda W, xs: _rnn(W, xs, checkpoint=jitgrad.binomial(2)), [(3, 3), (5, 3)], {}),
+        ("scan_rnn_reverse_binomial", lambda W, xs: _rnn(W, xs, reverse=True, checkpoint=jitgrad.binomial(3)),
+         [(3, 3), (5, 3)], {}),
         ("scan_carry_only", lambda x: jitgrad.scan(lambda c, _: (c * np.cos(c) + 0.5, None), x, None,
                                                     length=4)[0], [S], {}),
         ("fori_loop", lambda x: jitgrad.fori_loop(0, 4, lambda i, v: v * np.sin(v) + i, x), [S], {}),
         ("while_loop", lambda x: jitgrad.while_loop(lambda c: c[1] < 3, lambda c: (np.sin(c[0]) * 1.5 + c[0],
                                                                               c[1] + 1), (x, 0))[0],
-         [S], {"hess": False}),      # reverse over reverse through while_loop: not supported
+         [S], {}),
         ("cond", lambda x: jitgrad.cond(np.sum(x) > 0, np.sin, lambda v: np.cos(v) * v, x), [S], {}),
         ("switch", lambda x, y: jitgrad.switch(2, [np.add, np.multiply, lambda a, b: a * np.exp(b)], x, y),
          [S, S], {}),

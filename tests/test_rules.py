@@ -10,8 +10,10 @@ BY_KIND = {"elementwise": ["code"], "reduce": ["code"], "opaque": ["code"], "vie
 # primitives that by design lack a rule, and why
 EXEMPT = {
     ("custom_lin", "jvp"): "exists only between linearisation and transposition: never differentiated",
-    ("while_back", "transpose"): "the reverse sweep of a while loop: forward over reverse "
-                                 "(hessian) works, reverse over reverse not yet",
+    ("while_back", "transpose"): "the reverse sweep of a while loop: never linear in its operands "
+                                 "(a second reverse pass rewrites it with while loops: partial_eval)",
+    ("scan_revolve", "transpose"): "the binomial reverse sweep of a scan: never linear in its operands "
+                                   "(a second reverse pass rewrites it as two scans: partial_eval)",
 }
 
 

@@ -26,6 +26,7 @@ from ..core.ir import Aval
 from ..core.trace import Tracer, aval_of, is_tracing
 from ..transforms.branches import bind_cond
 from ..transforms.loops import bind_scan
+from ..transforms import revolve  # noqa: F401  (the rules of scan's binomial policy)
 from ..transforms.while_loops import bind_while
 from ..transforms.subir import trace_closed
 from .. import lax as P
@@ -121,12 +122,19 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1, checkpoint="car
       segment of ``k`` steps, keeping its carries while it runs it
       backwards.  Memory: about ``length / k + k`` carries, for one more
       forward pass.
+    - ``binomial(s)`` (or ``("binomial", s)``): at most ``s`` carries (the
+      initial one among them), recomputed on the binomial (Revolve)
+      schedule, which runs the fewest forward steps that ``s`` snapshots
+      allow: ``r * length - C(s + r, s + 1)``, where ``r`` is the least
+      integer with ``C(s + r, s) >= length`` (a few passes when ``s`` is
+      about ``log2(length)``).  Every order of derivative goes through
+      it; a second reverse pass (``grad`` of ``grad``) keeps one carry per
+      step.
     """
     check_callable(f, "scan")
     if isinstance(checkpoint, (int, np.integer)) and not isinstance(checkpoint, bool):
         return _scan_segments(f, init, xs, length, reverse, int(checkpoint))
-    if checkpoint not in ("carries", "residuals"):
-        raise ValueError(f"scan: checkpoint must be 'carries', 'residuals' or an int, got {checkpoint!r}")
+    checkpoint = _policy(checkpoint)
     init_leaves, init_tree = tree_util.flatten(init)
     xs_leaves, xs_tree = tree_util.flatten(xs)
     lengths = {np.shape(x)[0] if np.ndim(x) else None for x in xs_leaves}
@@ -170,6 +178,25 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1, checkpoint="car
     k = len(carry_avals)
     return _fresh((tree_util.unflatten(init_tree, outs[:k]), tree_util.unflatten(y_tree[0], outs[k:])),
                   init, xs)
+
+
+def binomial(snapshots):
+    """``scan``'s ``checkpoint`` for the binomial (Revolve) schedule with
+    ``snapshots`` stored carries: ``scan(f, init, xs, checkpoint=binomial(10))``."""
+    return _policy(("binomial", snapshots))
+
+
+def _policy(checkpoint):
+    """``scan``'s ``checkpoint`` as the scan primitive's ``policy`` parameter."""
+    if isinstance(checkpoint, str) and checkpoint in ("carries", "residuals"):
+        return checkpoint
+    if isinstance(checkpoint, tuple) and len(checkpoint) == 2 and checkpoint[0] == "binomial":
+        s = checkpoint[1]
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
+            raise ValueError(f"scan: binomial checkpointing needs an int number of snapshots >= 1, got {s!r}")
+        return ("binomial", int(s))
+    raise ValueError("scan: checkpoint must be 'carries', 'residuals', an int (keep every k-th carry) or "
+                     f"binomial(snapshots), got {checkpoint!r}")
 
 
 def _length(length):

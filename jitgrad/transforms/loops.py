@@ -32,6 +32,15 @@ from .vmap import vmap_ir
 from ..lax.structural import with_batch_axis
 
 
+# The rules of a scan with the binomial policy (``("binomial", s)``), set by
+# jitgrad.transforms.revolve (which builds on this module).
+BINOMIAL_RULES = {}
+
+
+def is_binomial(policy):
+    return isinstance(policy, tuple) and policy[:1] == ("binomial",)
+
+
 def split_sizes(seq, *sizes):
     out, i = [], 0
     for n in sizes:
@@ -184,6 +193,8 @@ def _scan_partial(e, linear):
                      is recomputed (memory: those values, per step).
     """
     p = e.params
+    if is_binomial(p["policy"]):
+        return BINOMIAL_RULES["partial_eval"](e, linear)
     body, nc, nk = p["body"], p["n_consts"], p["n_carry"]
     flags = carry_fixpoint(body, linear, nc, nk)
     inv = body.invars
@@ -242,6 +253,9 @@ def _scan_partial(e, linear):
 
 
 def _scan_transpose(cts, *args, body, n_consts, n_carry, length, reverse, policy):
+    if is_binomial(policy):
+        return BINOMIAL_RULES["transpose"](cts, *args, body=body, n_consts=n_consts, n_carry=n_carry,
+                                           length=length, reverse=reverse, policy=policy)
     nc, nk = n_consts, n_carry
     c, k, x = split_sizes(args, nc, nk)
     res_c = [i for i, a in enumerate(c) if not isinstance(a, Undefined)]

@@ -9,16 +9,20 @@ while loop's trip count is known only when it ends, so reverse mode cannot
 stack residuals into arrays of a known length: the linear part is the loop
 itself, and its transpose (``while_back``) repeats the primal loop storing
 each step's carry in a buffer that doubles when full, then runs the
-transposed step backwards over it.
+transposed step backwards over it.  Reverse mode through ``while_back`` (a
+second reverse pass) rewrites it without the buffer (see
+``_while_back_partial``).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import lax as P
 from ..core.errors import JitgradError
-from ..core.ir import IR, Aval, Eqn, Var
+from ..core.ir import IR, Aval, Eqn, Lit, Var
 from ..core.primitive import Primitive, Undefined
 from ..core.trace import aval_of, bind, eval_ir, new_trace
-from .autodiff import backward
+from .autodiff import backward, split_linear
 from .loops import as_value, empty_line, jvp_grouped, sequential_batch, split_sizes, untangle
 from .subir import carry_fixpoint, close, depends, sub
 from .vmap import vmap_ir
@@ -92,7 +96,11 @@ def _primal_loop(cond, body, n_cond, lin_b, lin_k):
     bi, ci = body.invars, cond.invars
     pb = [i for i in range(nb) if not lin_b[i]]
     pk = [k for k, f in enumerate(lin_k) if not f]
-    pbody = sub(body, [bi[i] for i in pb] + [bi[nb + k] for k in pk], [body.outvars[k] for k in pk])
+    # (a loop or branch in the body that reads both is split, its primal part kept)
+    primal_eqns, _, _ = split_linear(body.eqns, [bi[i] for i in range(nb) if lin_b[i]]
+                                     + [bi[nb + k] for k, f in enumerate(lin_k) if f])
+    pbody = sub(IR(bi, [], [], primal_eqns, []), [bi[i] for i in pb] + [bi[nb + k] for k in pk],
+                [body.outvars[k] for k in pk])
     pcond = sub(cond, ci[:n_cond] + [ci[n_cond + k] for k in pk], cond.outvars)
     return pb, pk, pcond, pbody
 
@@ -193,6 +201,32 @@ def _while_code(outs, ins, in_avals, out_avals, function, cond, body, n_cond, n_
     return lines
 
 
+def _reads(ir):
+    return {a for q in ir.eqns for a in q.inputs} | set(ir.outvars)
+
+
+def _while_prune(e, used):
+    """Drop the carries that no used output, the condition or another kept
+    carry needs, and the body constants the smaller body no longer reads."""
+    p = e.params
+    cond, body, nc, nb = p["cond"], p["body"], p["n_cond"], p["n_body"]
+    ci, bi, n = cond.invars, body.invars, len(e.outputs)
+    need = {k for k in range(n) if e.outputs[k] in used or ci[nc + k] in _reads(cond)}
+    while True:
+        live = sub(body, bi, [body.outvars[k] for k in sorted(need)])
+        more = {k for k in range(n) if bi[nb + k] in _reads(live)} - need
+        if not more:
+            break
+        need |= more
+    keep = sorted(need)
+    consts = [i for i in range(nb) if bi[i] in _reads(live)]
+    body = sub(live, [bi[i] for i in consts] + [bi[nb + k] for k in keep], live.outvars)
+    cond = IR(ci[:nc] + [ci[nc + k] for k in keep], [], [], cond.eqns, cond.outvars)
+    ins = e.inputs
+    return Eqn(while_p, ins[:nc] + [ins[nc + i] for i in consts] + [ins[nc + nb + k] for k in keep],
+               [e.outputs[k] for k in keep], dict(p, cond=cond, body=body, n_body=len(consts)), e.where)
+
+
 def _while_depends(flags, cond, body, n_cond, n_body):
     n = len(flags) - n_cond - n_body
     carry = carry_fixpoint(body, flags[n_cond:], n_body, n, floating=False)[n_body:]
@@ -203,6 +237,7 @@ def _while_depends(flags, cond, body, n_cond, n_body):
 
 while_p.shape = _while_shape
 while_p.depends = _while_depends
+while_p.prune = _while_prune
 while_p.code = _while_code
 while_p.impl = _while_impl
 while_p.jvp = _while_jvp
@@ -304,11 +339,69 @@ def _while_back_jvp(primals, tangents, cond, fwd, back, n_cond, n_consts, n_body
     return untangle(outs, [nr], f_r)
 
 
+def _while_back_depends(flags, cond, fwd, back, n_cond, n_consts, n_body, n_carry):
+    f_cc, f_bk, f_fc, f_init, f_rest = _back_split(flags, n_cond, n_consts, n_body, n_carry)
+    carry = carry_fixpoint(fwd, f_fc + f_init, n_body, n_carry, floating=False)[n_body:]
+    if any(depends(cond, f_cc + carry)):
+        return [True] * len(f_rest)         # the trip count depends on them
+    rest = carry_fixpoint(back, f_bk + f_fc + f_rest + carry, n_consts + n_body, len(f_rest), floating=False)
+    return rest[n_consts + n_body:n_consts + n_body + len(f_rest)]
+
+
 def _while_back_partial(e, linear):
-    raise JitgradError(
-        "reverse mode over reverse mode through while_loop (grad of grad, or jacrev of grad) is "
-        "not supported yet; use forward over reverse (jitgrad.hessian, jacfwd of grad), or write "
-        "the loop with scan or fori_loop with Python int bounds")
+    """Reverse over reverse.  The sweep's forward loop stores the carries in
+    a buffer whose length is known only when the loop ends, and no variable
+    of the IR can hold that (its shapes are known when tracing), so a second
+    reverse pass cannot keep it as a residual.  Instead the sweep is written
+    with loops whose values all have static shapes: one counts the steps,
+    ``n``; the other runs the transposed step at ``t = n - 1, ..., 0``,
+    recomputing the carry entering step ``t`` from the initial carry (an inner
+    loop of ``t`` steps).  Those are split as while loops are.  So the second
+    reverse pass runs about ``n**2 / 2`` forward steps instead of ``n``."""
+    p = e.params
+    cond, fwd, back = p["cond"], p["fwd"], p["back"]
+    n_cond, n_consts, n_body, n_carry = p["n_cond"], p["n_consts"], p["n_body"], p["n_carry"]
+    cc, bk, fc, init, rest = _back_split(e.inputs, n_cond, n_consts, n_body, n_carry)
+    step = Aval((), np.dtype(np.int64))
+    carry_avals = [v.aval for v in fwd.invars[n_body:]]
+    # (t, carry) -> (t + 1, fwd(carry)): counts the steps, and reaches a step
+    with new_trace() as tr:
+        f = [tr.new_arg(v.aval) for v in fwd.invars[:n_body]]
+        t = tr.new_arg(step)
+        c = [tr.new_arg(av) for av in carry_avals]
+        counted, counted_consts = close(tr.to_ir([P.add(t, np.int64(1))] + list(eval_ir(fwd, f + c))))
+    # from (-1, init) while cond(carry): the final count is n - 1
+    last = Var(step)
+    count = Eqn(while_p, cc + counted_consts + fc + [Lit(-1, step.dtype)] + init,
+                [last] + [Var(av) for av in carry_avals],
+                dict(cond=IR(cond.invars[:n_cond] + [Var(step)] + cond.invars[n_cond:], [], [], cond.eqns,
+                             cond.outvars),
+                     body=counted, n_cond=len(cc), n_body=len(counted_consts) + n_body), e.where)
+    rest_avals = [r.aval for r in rest]      # (Var or Lit)
+    with new_trace() as tr:
+        t = tr.new_arg(step)
+        for av in rest_avals:
+            tr.new_arg(av)
+        going, going_consts = close(tr.to_ir([P.ge(t, np.int64(0))]))
+    with new_trace() as tr:
+        b = [tr.new_arg(v.aval) for v in back.invars[:n_consts]]
+        f = [tr.new_arg(v.aval) for v in fwd.invars[:n_body]]
+        c0 = [tr.new_arg(av) for av in carry_avals]
+        t = tr.new_arg(step)
+        r = [tr.new_arg(av) for av in rest_avals]
+        with new_trace() as inner:
+            upto, j = inner.new_arg(step), inner.new_arg(step)
+            for av in carry_avals:
+                inner.new_arg(av)
+            before, before_consts = close(inner.to_ir([P.lt(j, upto)]))
+        carry_t = bind_while(before, before_consts + [t], counted, counted_consts + f, [np.int64(0)] + c0)[1:]
+        new_rest = eval_ir(back, b + f + r + list(carry_t))
+        turn, turn_consts = close(tr.to_ir([P.sub(t, np.int64(1))] + list(new_rest)))
+    sweep = Eqn(while_p, going_consts + turn_consts + bk + fc + init + [last] + rest, [Var(step)] + list(e.outputs),
+                dict(cond=going, body=turn, n_cond=len(going_consts),
+                     n_body=len(turn_consts) + n_consts + n_body + n_carry), e.where)
+    primal, lin, _ = split_linear([count, sweep], [a for a, f in zip(e.inputs, linear) if f])
+    return primal, lin
 
 
 while_back_p.shape = _while_back_shape
@@ -316,4 +409,5 @@ while_back_p.impl = _while_back_impl
 while_back_p.code = _while_back_code
 while_back_p.jvp = _while_back_jvp
 while_back_p.partial_eval = _while_back_partial
+while_back_p.depends = _while_back_depends
 while_back_p.batch = sequential_batch(while_back_p)
