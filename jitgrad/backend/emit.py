@@ -17,6 +17,7 @@ import numpy as np
 
 from .fuse import Group, Plan, index_map
 from .split import pieces
+from . import workspace
 from ..core.ir import IR, Lit, Var, pretty
 from .vecmath import TRIG_LIMIT
 
@@ -96,6 +97,7 @@ class Generated:
     n_consts: int
     range_checked: bool = False   # the function returns one more value: see RANGE_CHECKED
     parallel: bool = False        # the function runs prange loops
+    workspace: int = 0            # > 0: the function takes a workspace of this many bytes last
 
 
 # The vectorised sin/cos (jitgrad.backend.vecmath) are exact only for |x| <= TRIG_LIMIT.
@@ -161,7 +163,7 @@ def generate(ir: IR, label="f") -> Generated:
     ir_text = "\n".join("#   " + line for line in pretty(ir).splitlines())
     src = HEADER + "# IR:\n" + ir_text + "\n\n\n" + "\n\n".join(module.sources) + "\n"
     key = hashlib.sha256(src.encode()).hexdigest()[:20]
-    return Generated(src, fn, key, len(ir.constvars), top.far, top.parallel)
+    return Generated(src, fn, key, len(ir.constvars), top.far, top.parallel, module.workspace)
 
 
 @dataclass
@@ -194,6 +196,7 @@ class _Module:
         self.sources = []
         self.count = 0
         self.needs_gil = False
+        self.workspace = 0     # bytes of the top function's workspace argument (backend.workspace)
 
     def sub(self, ir):
         """A function for the closed sub-IR ``ir`` (see transforms.subir)."""
@@ -210,16 +213,21 @@ class _Module:
                 body += self.sub(piece).call([names[v] for v in writes], [names[v] for v in reads])
             return self._write(ir, fn, args, body, names, [])
         plan = Plan(ir)
-        body = []
+        chunks = []       # (the values an item defines, its lines), per item of the plan
         for item in plan.schedule:
             if isinstance(item, Group):
                 if item.shape and not item.materialized and not item.reductions:
                     continue          # every value of this loop is recomputed where it is read
-                body += _emit_group(item, plan, names)
+                chunks.append((_defined(item), _emit_group(item, plan, names)))
             elif item.eqn.prim.kind == "control":
-                body += _emit_control(item.eqn, names, self)
+                chunks.append((item.eqn.outputs, _emit_control(item.eqn, names, self)))
             else:
-                body += _emit_opaque(item.eqn, plan, names)
+                chunks.append((item.eqn.outputs, _emit_opaque(item.eqn, plan, names)))
+        if consts:    # the executable's own function: its temporaries in a workspace
+            body, self.workspace = workspace.place(ir, chunks, names)
+            args += [workspace.NAME] if self.workspace else []
+        else:
+            body = [line for _, lines in chunks for line in lines]
         return self._write(ir, fn, args, body, names, plan.schedule)
 
     def _write(self, ir, fn, args, body, names, schedule):
@@ -277,6 +285,12 @@ def _emit_control(e, names, module):
     lines += e.prim.code([names[v] for v in e.outputs], ins, [a.aval for a in e.inputs],
                          [v.aval for v in e.outputs], module.sub, **e.params)
     return lines
+
+
+def _defined(g: Group):
+    """The values loop nest ``g`` computes (locals, stored arrays, reductions)."""
+    return [m[1] if isinstance(m, tuple) else m.outputs[0] for m in g.members] + [
+        e.outputs[0] for e in g.reductions]
 
 
 def _emit_group(g: Group, plan: Plan, names):
@@ -393,7 +407,7 @@ class _LoopNest:
                 if _wrap_int(names[out], out.aval.dtype) != names[out]:
                     post.append(f"{names[out]} = {_wrap_int(names[out], out.aval.dtype)}")
             else:
-                pre.append(f"{names[out]} = np.full({out.aval.shape}, {init})")
+                pre.append(f"{names[out]} = np.full({out.aval.shape}, {init}, np.{np.dtype(out.aval.dtype).name})")
         return pre, post
 
     def body(self, suffix="_"):
