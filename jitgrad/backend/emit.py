@@ -18,6 +18,7 @@ import numpy as np
 from .fuse import Group, Plan, index_map
 from .split import pieces
 from . import workspace
+from .reductions_emit import Rows, accumulator
 from ..core.ir import IR, Lit, Var, pretty
 from .vecmath import TRIG_LIMIT
 
@@ -315,6 +316,7 @@ class _LoopNest:
         self.local = {}        # var -> name of its scalar local inside the loop
         self.intervals = []    # (lo, hi) of the conditions 'lo <= i0 < hi' met while loading
         self.interior = None   # (lo, hi) while emitting the body of the interior range
+        self.rows = Rows(g.reductions, self.idx, names, _initial)   # scalar accumulators
 
     def lines(self):
         pre, post = self.setup()
@@ -406,6 +408,8 @@ class _LoopNest:
                 pre.append(f"{names[out]} = {init}")
                 if _wrap_int(names[out], out.aval.dtype) != names[out]:
                     post.append(f"{names[out]} = {_wrap_int(names[out], out.aval.dtype)}")
+            elif out in self.rows:     # written once per element (see reductions_emit)
+                pre.append(f"{names[out]} = np.empty({out.aval.shape}, np.{np.dtype(out.aval.dtype).name})")
             else:
                 pre.append(f"{names[out]} = np.full({out.aval.shape}, {init}, np.{np.dtype(out.aval.dtype).name})")
         return pre, post
@@ -448,6 +452,8 @@ class _LoopNest:
             acc = self.names[out]
             if e.prim.name == "reduce_sum":      # the form Numba's prange recognises as a reduction
                 return lines + [f"{acc} += {x}"]
+        elif out in self.rows:
+            acc = accumulator(self.names[out])
         else:
             kept = [i for d, i in enumerate(self.idx) if d not in e.params["axes"]]
             acc = f"{self.names[out]}[{', '.join(kept)}]"
@@ -472,13 +478,12 @@ class _LoopNest:
         for start, stop, part, parallel in pieces:
             if stop <= start:
                 continue
-            indent = ""
+            headers = []
             for d, n in enumerate(shape):
                 loop_fn = "prange" if parallel and d == 0 else "range"
                 extent = (f"{start}, {stop}" if start else f"{stop}") if d == 0 else f"{n}"
-                lines.append(f"{indent}for {self.idx[d]} in {loop_fn}({extent}):")
-                indent += "    "
-            lines += [indent + line for line in part]
+                headers.append(f"for {self.idx[d]} in {loop_fn}({extent}):")
+            lines += self.rows.nest(headers, part)
         return lines
 
 
