@@ -173,11 +173,18 @@ class _Function:
     name: str
     far: bool          # it returns one more value: its count of sin/cos arguments beyond TRIG_LIMIT
     parallel: bool
+    hoisted: tuple = ()   # (name, dims, dtype): its temporaries, parameters its callers allocate
+
+    def allocations(self):
+        """Lines that allocate its hoisted temporaries, in a caller, once
+        before the loop that calls it (see workspace.hoist)."""
+        return [f"{self.name}__{p} = np.empty({dims!r}, np.{dt})" for p, dims, dt in self.hoisted]
 
     def call(self, targets, args):
         """Lines that call it, binding its outputs to ``targets`` (and adding
         its range-check count to the caller's)."""
         targets = list(targets) + (["_far_sub"] if self.far else [])
+        args = list(args) + [f"{self.name}__{p}" for p, _, _ in self.hoisted]
         call = f"{self.name}({', '.join(args)})"
         lines = [f"{', '.join(targets)}, = {call}" if targets else call]
         if self.far:
@@ -198,40 +205,59 @@ class _Module:
         self.count = 0
         self.needs_gil = False
         self.workspace = 0     # bytes of the top function's workspace argument (backend.workspace)
+        self.callees = []      # the functions the function being written calls
 
     def sub(self, ir):
         """A function for the closed sub-IR ``ir`` (see transforms.subir)."""
         self.count += 1
-        return self.add(ir, f"{self.prefix}_{self.count}")
+        f = self.add(ir, f"{self.prefix}_{self.count}")
+        self.callees.append(f)
+        return f
 
     def add(self, ir, fn, consts=False):
         names = _Names(ir)
         args = [names[v] for v in ir.invars] + ([names[v] for v in ir.constvars] if consts else [])
-        cut = pieces(ir)
-        if cut is not None:        # too long for one function: call its pieces in turn
-            body = []
-            for piece, reads, writes in cut:
-                body += self.sub(piece).call([names[v] for v in writes], [names[v] for v in reads])
-            return self._write(ir, fn, args, body, names, [])
-        plan = Plan(ir)
         chunks = []       # (the values an item defines, its lines), per item of the plan
-        for item in plan.schedule:
-            if isinstance(item, Group):
-                if item.shape and not item.materialized and not item.reductions:
-                    continue          # every value of this loop is recomputed where it is read
-                chunks.append((_defined(item), _emit_group(item, plan, names)))
-            elif item.eqn.prim.kind == "control":
-                chunks.append((item.eqn.outputs, _emit_control(item.eqn, names, self)))
-            else:
-                chunks.append((item.eqn.outputs, _emit_opaque(item.eqn, plan, names)))
-        if consts:    # the executable's own function: its temporaries in a workspace
-            body, self.workspace = workspace.place(ir, chunks, names)
-            args += [workspace.NAME] if self.workspace else []
-        else:
-            body = [line for _, lines in chunks for line in lines]
-        return self._write(ir, fn, args, body, names, plan.schedule)
+        scratch = set()   # the arrays allocated here for called functions' temporaries
+        caller, self.callees = self.callees, []
 
-    def _write(self, ir, fn, args, body, names, schedule):
+        def chunk(defined, lines):
+            # the temporaries of the functions these lines call: allocated here, before any loop
+            new, self.callees[:] = self.callees[:], []
+            allocs = [line for f in new for line in f.allocations()]
+            scratch.update(line.split(" = ")[0] for line in allocs)
+            chunks.append((defined, allocs + lines))
+        try:
+            cut = pieces(ir)
+            if cut is not None:        # too long for one function: call its pieces in turn
+                for piece, reads, writes in cut:
+                    f = self.sub(piece)
+                    chunk(writes, f.call([names[v] for v in writes], [names[v] for v in reads]))
+                schedule = []
+            else:
+                plan = Plan(ir)
+                schedule = plan.schedule
+                for item in schedule:
+                    if isinstance(item, Group):
+                        if item.shape and not item.materialized and not item.reductions:
+                            continue          # every value of this loop is recomputed where it is read
+                        chunk(_defined(item), _emit_group(item, plan, names))
+                    elif item.eqn.prim.kind == "control":
+                        chunk(item.eqn.outputs, _emit_control(item.eqn, names, self))
+                    else:
+                        chunk(item.eqn.outputs, _emit_opaque(item.eqn, plan, names))
+        finally:
+            self.callees = caller
+        if consts:    # the executable's own function: its temporaries in a workspace
+            body, self.workspace = workspace.place(ir, chunks, names, scratch)
+            args += [workspace.NAME] if self.workspace else []
+            hoisted = ()
+        else:         # a called function: its temporaries allocated by its callers
+            body, hoisted = workspace.hoist(ir, chunks, names, scratch)
+            args += [p for p, _, _ in hoisted]
+        return self._write(ir, fn, args, body, names, schedule, hoisted)
+
+    def _write(self, ir, fn, args, body, names, schedule, hoisted=()):
         outs = []
         for v in ir.outvars:
             outs.append(literal(v.value, v.dtype) if isinstance(v, Lit) else names[v])
@@ -257,7 +283,7 @@ class _Module:
         src += f"def {fn}({', '.join(args)}):\n"
         src += "\n".join("    " + line if line else "" for line in body) + "\n"
         self.sources.append(src)
-        return _Function(fn, far, parallel)
+        return _Function(fn, far, parallel, tuple(hoisted))
 
 
 def _comment(e, names):

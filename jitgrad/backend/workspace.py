@@ -88,13 +88,10 @@ def _code_tokens(lines):
     return names
 
 
-def place(ir, chunks, names):
-    """Put the temporaries of a function's code in a workspace.
-
-    ``chunks`` is the function's body as ``(defined, lines)`` per plan item,
-    in order (``defined``: the IR values the item computes).  Returns the
-    body's lines, allocations rewritten as views of the workspace, and the
-    workspace's size in bytes (0: no workspace, lines unchanged)."""
+def _allocations(ir, chunks, names, scratch):
+    """The allocations of a function's code whose arrays cannot leave a call
+    (``scratch``: names of arrays that no value shares, allocated for a
+    called function), each with the item that makes it and its live range."""
     outvars = {v for v in ir.outvars if isinstance(v, Var)}
     shared = may_share(ir)
     allocs = []
@@ -105,6 +102,11 @@ def place(ir, chunks, names):
             if m is None:
                 continue
             name = m["name"]
+            if name in scratch:
+                a = _Allocation(i, j, m, [])
+                a.family = set()
+                allocs.append(a)
+                continue
             if name in by_name:
                 owners = [by_name[name]]
             else:       # an internal array of an equation's code: named after an output
@@ -118,25 +120,61 @@ def place(ir, chunks, names):
             a = _Allocation(i, j, m, owners)
             a.family = {names[v] for v in family if v in names.names} | {a.name}
             allocs.append(a)
-    if not allocs:
-        return [line for _, lines in chunks for line in lines], 0
     tokens = [_code_tokens(lines) for _, lines in chunks]
     for a in allocs:
         for i in range(len(chunks) - 1, a.item, -1):
             if tokens[i] & a.family:
                 a.last = i
                 break
-    size = _pack(allocs)
-    if size < MIN_BYTES or size > MAX_BYTES:
-        return [line for _, lines in chunks for line in lines], 0
+    return allocs
+
+
+def _rewrite(chunks, allocs, replace):
+    """The body's lines, each allocation's line replaced by ``replace(a)`` (a list)."""
     rewritten = [list(lines) for _, lines in chunks]
     for a in allocs:
-        rewritten[a.item][a.line] = _view_lines(a)
+        rewritten[a.item][a.line] = replace(a)
     body = []
     for lines in rewritten:
         for line in lines:
             body += line if isinstance(line, list) else [line]
-    return body, size
+    return body
+
+
+def place(ir, chunks, names, scratch=()):
+    """Put the temporaries of a function's code in a workspace.
+
+    ``chunks`` is the function's body as ``(defined, lines)`` per plan item,
+    in order (``defined``: the IR values the item computes).  Returns the
+    body's lines, allocations rewritten as views of the workspace, and the
+    workspace's size in bytes (0: no workspace, lines unchanged)."""
+    allocs = _allocations(ir, chunks, names, scratch)
+    size = _pack(allocs) if allocs else 0
+    if size < MIN_BYTES or size > MAX_BYTES:
+        return [line for _, lines in chunks for line in lines], 0
+    return _rewrite(chunks, allocs, _view_lines), size
+
+
+def hoist(ir, chunks, names, scratch=()):
+    """Move the temporaries of a called function (a loop body, a branch, a
+    piece) out of it: they become parameters, which its caller allocates once
+    at its own top level (and, in the executable's function, in the
+    workspace), instead of one allocation per call of a loop's body.  A view
+    of a workspace costs more than a small allocation (Numba's ``view`` and
+    ``reshape`` are calls), a parameter almost nothing.
+
+    Returns the body's lines and the parameters as ``(name, dims, dtype)``;
+    an array the code asked zeroed or filled is filled at each call."""
+    allocs = _allocations(ir, chunks, names, scratch)
+    return _rewrite(chunks, allocs, _fill_lines), [(a.name, a.dims, a.dtype.name) for a in allocs]
+
+
+def _fill_lines(a):
+    if a.kind == "zeros":
+        return [f"{a.name}.fill(0)  # a parameter (see workspace.hoist)"]
+    if a.kind == "full":
+        return [f"{a.name}.fill({a.fill})  # a parameter (see workspace.hoist)"]
+    return [f"# {a.name}: a parameter (see workspace.hoist)"]
 
 
 def _pack(allocs):
@@ -164,12 +202,8 @@ def _aligned(n):
 def _view_lines(a):
     """The allocation ``a`` as a view of the workspace (filled if it asked for it)."""
     view = f"{NAME}[{a.offset}:{a.offset + a.nbytes}].view(np.{a.dtype.name}).reshape({a.dims!r})"
-    lines = [f"{a.name} = {view}  # workspace"]
-    if a.kind == "zeros":
-        lines.append(f"{a.name}.fill(0)")
-    elif a.kind == "full":
-        lines.append(f"{a.name}.fill({a.fill})")
-    return lines
+    return [f"{a.name} = {view}  # workspace"] + [
+        line.split("  #")[0] for line in _fill_lines(a) if not line.startswith("#")]
 
 
 def new_buffer(nbytes):
