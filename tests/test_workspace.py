@@ -184,3 +184,54 @@ def test_products_into_their_output_agree(spec, shapes, rng):
     with jitgrad.config(compile="always"):
         p, q = (jitgrad.jit(lambda a, b: np.einsum(spec, a, b))(*args) for _ in range(2))
     assert not np.shares_memory(p, q)
+
+
+# -- a called function's temporaries: parameters its caller allocates once
+
+IDX = np.array([0, 2, 2, 1])
+
+
+def scanned(w, xs):
+    def step(c, x):
+        g = w[IDX] * x                     # its gradient scatters into zeros, every step
+        h = np.exp(g) * c[:4]
+        c = np.concatenate([np.sin(h), c[4:] * 2.0]) + np.sum(h * g)
+        return c, np.cos(c)
+    c, ys = jitgrad.scan(step, np.linspace(0.1, 0.6, 6), xs)
+    return np.sum(c) + np.sum(ys * ys)
+
+
+def test_loop_body_temporaries_are_hoisted_and_values_agree(rng):
+    w, xs = rng.random(3), rng.random((5, 4)) * 0.3
+    g = jitgrad.value_and_grad(scanned)
+    src = jitgrad.source(g)(w, xs)
+    assert "(see workspace.hoist)" in src and ".fill(0)" in src
+    got, ref = both_tiers(g, w, xs)
+    assert_close(got, ref)
+    with jitgrad.config(compile="always"):
+        again = g(w * 0.5, xs)
+    assert_close(got, ref)                 # the first results kept their values
+    assert not np.shares_memory(got[1], again[1])
+
+
+def test_while_and_cond_bodies_with_hoisted_temporaries(rng):
+    def f(x):
+        def cond(s):
+            return np.sum(s[0] * s[0]) < 50.0
+        def body(s):
+            v, k = s
+            m = np.exp(v * 0.3)                # read reversed: an array, hoisted
+            t = m + m[::-1]
+            return jitgrad.cond(k % 2 == 0, lambda t: np.exp(t)[::-1] - t,
+                                lambda t: np.sqrt(t) + t, t), k + 1
+        v, k = jitgrad.while_loop(cond, body, (x, 0))
+        return v, k
+    x = rng.random(5)
+    src = jitgrad.source(jitgrad.jit(f))(x)
+    assert src.count("(see workspace.hoist)") >= 2
+    got, ref = both_tiers(jitgrad.jit(f), x)
+    assert_close(got, ref)
+    with jitgrad.config(compile="always"):
+        a = jitgrad.jit(f)(x)[0]
+        b = jitgrad.jit(f)(x)[0]
+    assert not np.shares_memory(a, b)
