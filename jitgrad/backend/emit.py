@@ -217,45 +217,36 @@ class _Module:
     def add(self, ir, fn, consts=False):
         names = _Names(ir)
         args = [names[v] for v in ir.invars] + ([names[v] for v in ir.constvars] if consts else [])
-        chunks = []       # (the values an item defines, its lines), per item of the plan
-        scratch = set()   # the arrays allocated here for called functions' temporaries
+        body = workspace.Chunks()
         caller, self.callees = self.callees, []
-
-        def chunk(defined, lines):
-            # the temporaries of the functions these lines call: allocated here, before any loop
-            new, self.callees[:] = self.callees[:], []
-            allocs = [line for f in new for line in f.allocations()]
-            scratch.update(line.split(" = ")[0] for line in allocs)
-            chunks.append((defined, allocs + lines))
-        try:
-            cut = pieces(ir)
-            if cut is not None:        # too long for one function: call its pieces in turn
-                for piece, reads, writes in cut:
-                    f = self.sub(piece)
-                    chunk(writes, f.call([names[v] for v in writes], [names[v] for v in reads]))
-                schedule = []
+        cut = pieces(ir)
+        if cut is not None:        # too long for one function: call its pieces in turn
+            for piece, reads, writes in cut:
+                body.add(writes, self.sub(piece).call([names[v] for v in writes], [names[v] for v in reads]),
+                         self.callees)
+            return self._finish(ir, fn, args, body, names, [], caller, consts)
+        plan = Plan(ir)
+        for item in plan.schedule:
+            if isinstance(item, Group):
+                if item.shape and not item.materialized and not item.reductions:
+                    continue          # every value of this loop is recomputed where it is read
+                body.add(_defined(item), _emit_group(item, plan, names), self.callees)
+            elif item.eqn.prim.kind == "control":
+                body.add(item.eqn.outputs, _emit_control(item.eqn, names, self), self.callees)
             else:
-                plan = Plan(ir)
-                schedule = plan.schedule
-                for item in schedule:
-                    if isinstance(item, Group):
-                        if item.shape and not item.materialized and not item.reductions:
-                            continue          # every value of this loop is recomputed where it is read
-                        chunk(_defined(item), _emit_group(item, plan, names))
-                    elif item.eqn.prim.kind == "control":
-                        chunk(item.eqn.outputs, _emit_control(item.eqn, names, self))
-                    else:
-                        chunk(item.eqn.outputs, _emit_opaque(item.eqn, plan, names))
-        finally:
-            self.callees = caller
-        if consts:    # the executable's own function: its temporaries in a workspace
-            body, self.workspace = workspace.place(ir, chunks, names, scratch)
-            args += [workspace.NAME] if self.workspace else []
-            hoisted = ()
-        else:         # a called function: its temporaries allocated by its callers
-            body, hoisted = workspace.hoist(ir, chunks, names, scratch)
-            args += [p for p, _, _ in hoisted]
-        return self._write(ir, fn, args, body, names, schedule, hoisted)
+                body.add(item.eqn.outputs, _emit_opaque(item.eqn, plan, names), self.callees)
+        return self._finish(ir, fn, args, body, names, plan.schedule, caller, consts)
+
+    def _finish(self, ir, fn, args, body, names, schedule, caller, top):
+        """Place the temporaries: the executable's own function (``top``) in
+        its workspace, a called function's in its callers (backend.workspace)."""
+        self.callees = caller
+        if top:
+            lines, self.workspace = workspace.place(ir, body.items, names, body.scratch)
+            return self._write(ir, fn, args + ([workspace.NAME] if self.workspace else []),
+                               lines, names, schedule)
+        lines, hoisted = workspace.hoist(ir, body.items, names, body.scratch)
+        return self._write(ir, fn, args + [p for p, _, _ in hoisted], lines, names, schedule, hoisted)
 
     def _write(self, ir, fn, args, body, names, schedule, hoisted=()):
         outs = []

@@ -88,6 +88,24 @@ def _code_tokens(lines):
     return names
 
 
+class Chunks:
+    """A function's body as it is written: per item of its plan, the values
+    the item defines and its lines.  The temporaries of the functions an
+    item calls (their hoisted parameters) are allocated in front of it."""
+
+    def __init__(self):
+        self.items = []
+        self.scratch = set()     # the names of those allocations
+
+    def add(self, defined, lines, callees):
+        """Append an item; ``callees`` (the functions its lines call, made
+        while writing them) is emptied."""
+        allocs = [line for f in callees for line in f.allocations()]
+        callees.clear()
+        self.scratch.update(line.split(" = ")[0] for line in allocs)
+        self.items.append((list(defined), allocs + list(lines)))
+
+
 def _allocations(ir, chunks, names, scratch):
     """The allocations of a function's code whose arrays cannot leave a call
     (``scratch``: names of arrays that no value shares, allocated for a
