@@ -235,3 +235,18 @@ def test_while_and_cond_bodies_with_hoisted_temporaries(rng):
         a = jitgrad.jit(f)(x)[0]
         b = jitgrad.jit(f)(x)[0]
     assert not np.shares_memory(a, b)
+
+
+# -- a long cheap chain read through a broadcast is stored, not recomputed per copy
+
+
+def test_chain_read_through_a_broadcast_is_stored_once(rng):
+    def f(a, b, m):
+        r = (a * 2.0 + 1.0) / (b - 3.0) * a - b           # over (5,): four cheap operations
+        return np.sum(m * r[:, None]), np.sum(m / b[:, None])   # the second: one operation, recomputed
+    a, b, m = rng.random(5), rng.random(5), rng.random((5, 7))
+    src = jitgrad.source(jitgrad.jit(f))(a, b, m)
+    loops = src.split("# loop over (5, 7)")[1]
+    assert "/ (x1[i0] - 3.0)" not in loops                # r is read from its array
+    got, ref = both_tiers(jitgrad.jit(f), a, b, m)
+    assert_close(got, ref)
