@@ -42,7 +42,7 @@ def small_workspace(monkeypatch):
 
 def test_temporaries_are_in_the_workspace_and_results_fresh(rng):
     g = jitgrad.grad(lse)
-    x1, x2 = rng.random(5000), rng.random(5000)     # three 40 KB temporaries
+    x1, x2 = rng.random(20000), rng.random(20000)   # three 160 KB temporaries
     src = jitgrad.source(g)(x1)
     assert "_ws)" in src and "# workspace" in src
     r1, ref = both_tiers(g, x1)
@@ -87,7 +87,7 @@ def test_pullback_keeps_its_residuals(small_workspace, rng):
 
 def test_concurrent_calls_take_their_own_workspace(rng):
     g = jitgrad.grad(lse)
-    xs = [rng.random(5000) for _ in range(4)]
+    xs = [rng.random(20000) for _ in range(4)]
     with jitgrad.config(compile="never"):
         want = [g(x) for x in xs]
     with jitgrad.config(compile="always"):

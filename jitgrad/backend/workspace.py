@@ -38,10 +38,13 @@ import numpy as np
 
 from ..core.ir import Var
 
-# Below this many bytes in all, temporaries come from the allocator as before:
-# small blocks are recycled by it without page faults, and a function without
-# a workspace is called without the pool's bookkeeping.
-MIN_BYTES = 1 << 16
+# A temporary smaller than this comes from the allocator as before: the C
+# library recycles small blocks without page faults (its threshold for giving
+# memory back to the system starts at 128 KB), and there a view of the
+# workspace costs more than the allocation (measured on gmm at d=2: 25%
+# slower with every array in the workspace).  A function without such
+# temporaries takes no workspace, and its calls no pool's bookkeeping.
+MIN_BYTES = 1 << 17
 # Above this, no workspace: the executable would hold it between calls.
 MAX_BYTES = 1 << 30
 ALIGN = 64            # bytes: every array starts on a cache line
@@ -166,9 +169,9 @@ def place(ir, chunks, names, scratch=()):
     in order (``defined``: the IR values the item computes).  Returns the
     body's lines, allocations rewritten as views of the workspace, and the
     workspace's size in bytes (0: no workspace, lines unchanged)."""
-    allocs = _allocations(ir, chunks, names, scratch)
+    allocs = [a for a in _allocations(ir, chunks, names, scratch) if a.nbytes >= MIN_BYTES]
     size = _pack(allocs) if allocs else 0
-    if size < MIN_BYTES or size > MAX_BYTES:
+    if size == 0 or size > MAX_BYTES:
         return [line for _, lines in chunks for line in lines], 0
     return _rewrite(chunks, allocs, _view_lines), size
 
