@@ -250,3 +250,13 @@ def test_chain_read_through_a_broadcast_is_stored_once(rng):
     assert "/ (x1[i0] - 3.0)" not in loops                # r is read from its array
     got, ref = both_tiers(jitgrad.jit(f), a, b, m)
     assert_close(got, ref)
+
+
+def test_workspace_with_strided_float32_arguments(rng):
+    g = jitgrad.grad(lse)
+    x = rng.random(80000).astype(np.float32)[::2]       # a strided view: copied for the call
+    src = jitgrad.source(g)(np.ascontiguousarray(x))
+    assert "_ws)" in src
+    got, ref = both_tiers(g, x)
+    assert got.dtype == np.float32
+    assert_close(got, ref, rtol=1e-5)
