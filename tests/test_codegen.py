@@ -97,7 +97,7 @@ def test_softmax_gradient_small_number_of_loops():
 def test_matmul_uses_blas_dot():
     f = jitgrad.jit(lambda a, b: np.tanh(a @ b))
     src = jitgrad.source(f)(X, X.T)
-    assert "lc.dot(" in body(src)
+    assert "lc.dot_into(" in body(src)
     assert n_loop_nests(src) == 1          # only the tanh loop; no hand-written triple loop
     got = check_compiled(f, X, X.T)
     np.testing.assert_allclose(got, np.tanh(X @ X.T), rtol=1e-14)
@@ -107,14 +107,14 @@ def test_batched_matmul_loops_over_batch_with_np_dot():
     a, b = np.ones((2, 3, 4)), np.ones((2, 4, 5))
     f = jitgrad.jit(lambda a, b: a @ b)
     src = jitgrad.source(f)(a, b)
-    assert "lc.dot(" in body(src) and "for b in range(2)" in body(src)
+    assert "lc.dot_into(" in body(src) and "for b in range(2)" in body(src)
     np.testing.assert_allclose(check_compiled(f, a, b), a @ b)
 
 
 def test_matmul_gradient_uses_np_dot():
     g = jitgrad.grad(lambda a, b: np.sum(np.tanh(a @ b)), argnums=(0, 1))
     src = jitgrad.source(g)(X, X.T)
-    assert body(src).count("lc.dot(") >= 2
+    assert body(src).count("lc.dot_into(") >= 2
 
 
 def test_comments_name_equation_and_user_line():

@@ -296,6 +296,7 @@ class Native(NamedTuple):
     fn: object                # the Numba dispatcher, compiled for the signature
     range_checked: bool       # fn returns the sin/cos range count last (see codegen)
     parallel: bool            # fn runs prange loops
+    workspace: int = 0        # > 0: fn takes a workspace of this many bytes last (backend.workspace)
 
 
 @functools.lru_cache(maxsize=None)
@@ -340,12 +341,13 @@ def compile_ir(ir, label="f", consts=None, worker=False):
         sig = tuple(numba.typeof(np.zeros((), v.aval.dtype)[()] if v.aval.shape == ()
                                  else np.zeros(v.aval.shape, v.aval.dtype)) for v in ir.invars)
         sig += tuple(numba.typeof(c) for c in (ir.consts if consts is None else consts))
+        sig += (numba.typeof(np.empty(1, np.uint8)),) if gen.workspace else ()
         modname = f"jitgrad_gen_{key}"
         fn = _build(gen.source, modname, gen.fn_name, sig, worker)
         # no compiles at call time, for other layouts, on the caller's thread
         # (see Executable._native_caller)
         fn.disable_compile()
-        native = Native(fn, gen.range_checked, gen.parallel)
+        native = Native(fn, gen.range_checked, gen.parallel, gen.workspace)
         with _lock:
             _compiled[key] = native
             counts["loaded" if sum(fn.stats.cache_hits.values()) else "compiled"] += 1

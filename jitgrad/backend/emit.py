@@ -17,6 +17,8 @@ import numpy as np
 
 from .fuse import Group, Plan, index_map
 from .split import pieces
+from . import workspace
+from .reductions_emit import Rows, accumulator
 from ..core.ir import IR, Lit, Var, pretty
 from .vecmath import TRIG_LIMIT
 
@@ -99,6 +101,7 @@ class Generated:
     n_consts: int
     range_checked: bool = False   # the function returns one more value: see RANGE_CHECKED
     parallel: bool = False        # the function runs prange loops
+    workspace: int = 0            # > 0: the function takes a workspace of this many bytes last
 
 
 # The vectorised sin/cos (jitgrad.backend.vecmath) are exact only for |x| <= TRIG_LIMIT.
@@ -168,7 +171,7 @@ def generate(ir: IR, label="f") -> Generated:
     ir_text = "\n".join("#   " + line for line in pretty(ir).splitlines())
     src = HEADER + "# IR:\n" + ir_text + "\n\n\n" + "\n\n".join(module.sources) + "\n"
     key = hashlib.sha256(src.encode()).hexdigest()[:20]
-    return Generated(src, fn, key, len(ir.constvars), top.far, top.parallel)
+    return Generated(src, fn, key, len(ir.constvars), top.far, top.parallel, module.workspace)
 
 
 @dataclass
@@ -177,11 +180,18 @@ class _Function:
     name: str
     far: bool          # it returns one more value: its count of sin/cos arguments beyond TRIG_LIMIT
     parallel: bool
+    hoisted: tuple = ()   # (name, dims, dtype): its temporaries, parameters its callers allocate
+
+    def allocations(self):
+        """Lines that allocate its hoisted temporaries, in a caller, once
+        before the loop that calls it (see workspace.hoist)."""
+        return [f"{self.name}__{p} = np.empty({dims!r}, np.{dt})" for p, dims, dt in self.hoisted]
 
     def call(self, targets, args):
         """Lines that call it, binding its outputs to ``targets`` (and adding
         its range-check count to the caller's)."""
         targets = list(targets) + (["_far_sub"] if self.far else [])
+        args = list(args) + [f"{self.name}__{p}" for p, _, _ in self.hoisted]
         call = f"{self.name}({', '.join(args)})"
         lines = [f"{', '.join(targets)}, = {call}" if targets else call]
         if self.far:
@@ -201,37 +211,53 @@ class _Module:
         self.sources = []
         self.count = 0
         self.needs_gil = False
+        self.workspace = 0     # bytes of the top function's workspace argument (backend.workspace)
+        self.callees = []      # the functions the function being written calls
 
     def sub(self, ir):
         """A function for the closed sub-IR ``ir`` (see transforms.subir)."""
         self.count += 1
-        return self.add(ir, f"{self.prefix}_{self.count}")
+        f = self.add(ir, f"{self.prefix}_{self.count}")
+        self.callees.append(f)
+        return f
 
     def add(self, ir, fn, consts=False):
         names = _Names(ir)
         args = [names[v] for v in ir.invars] + ([names[v] for v in ir.constvars] if consts else [])
+        body = workspace.Chunks()
+        caller, self.callees = self.callees, []
         cut = pieces(ir)
         if cut is not None:        # too long for one function: call its pieces in turn
-            body = []
             for piece, reads, writes in cut:
-                body += self.sub(piece).call([names[v] for v in writes], [names[v] for v in reads])
-            return self._write(ir, fn, args, body, names, [])
+                body.add(writes, self.sub(piece).call([names[v] for v in writes], [names[v] for v in reads]),
+                         self.callees)
+            return self._finish(ir, fn, args, body, names, [], caller, consts)
         plan = Plan(ir)
-        body = []
         for item in plan.schedule:
             if isinstance(item, Group):
                 if item.shape and not item.materialized and not item.reductions:
                     continue          # every value of this loop is recomputed where it is read
-                body += _emit_group(item, plan, names)
+                body.add(_defined(item), _emit_group(item, plan, names), self.callees)
             elif item.eqn.prim.kind == "control":
-                body += _emit_control(item.eqn, names, self)
+                body.add(item.eqn.outputs, _emit_control(item.eqn, names, self), self.callees)
             elif item.eqn.prim.name == "concatenate":
-                body += _emit_concatenate(item, plan, names)
+                body.add(item.eqn.outputs, _emit_concatenate(item, plan, names), self.callees)
             else:
-                body += _emit_opaque(item.eqn, plan, names)
-        return self._write(ir, fn, args, body, names, plan.schedule)
+                body.add(item.eqn.outputs, _emit_opaque(item.eqn, plan, names), self.callees)
+        return self._finish(ir, fn, args, body, names, plan.schedule, caller, consts)
 
-    def _write(self, ir, fn, args, body, names, schedule):
+    def _finish(self, ir, fn, args, body, names, schedule, caller, top):
+        """Place the temporaries: the executable's own function (``top``) in
+        its workspace, a called function's in its callers (backend.workspace)."""
+        self.callees = caller
+        if top:
+            lines, self.workspace = workspace.place(ir, body.items, names, body.scratch)
+            return self._write(ir, fn, args + ([workspace.NAME] if self.workspace else []),
+                               lines, names, schedule)
+        lines, hoisted = workspace.hoist(ir, body.items, names, body.scratch)
+        return self._write(ir, fn, args + [p for p, _, _ in hoisted], lines, names, schedule, hoisted)
+
+    def _write(self, ir, fn, args, body, names, schedule, hoisted=()):
         outs = []
         for v in ir.outvars:
             outs.append(literal(v.value, v.dtype) if isinstance(v, Lit) else names[v])
@@ -257,7 +283,7 @@ class _Module:
         src += f"def {fn}({', '.join(args)}):\n"
         src += "\n".join("    " + line if line else "" for line in body) + "\n"
         self.sources.append(src)
-        return _Function(fn, far, parallel)
+        return _Function(fn, far, parallel, tuple(hoisted))
 
 
 def _comment(e, names):
@@ -307,6 +333,12 @@ def _emit_concatenate(item, plan, names):
     return lines
 
 
+def _defined(g: Group):
+    """The values loop nest ``g`` computes (locals, stored arrays, reductions)."""
+    return [m[1] if isinstance(m, tuple) else m.outputs[0] for m in g.members] + [
+        e.outputs[0] for e in g.reductions]
+
+
 def _emit_group(g: Group, plan: Plan, names):
     return _LoopNest(g, plan, names).lines()
 
@@ -329,6 +361,7 @@ class _LoopNest:
         self.local = {}        # var -> name of its scalar local inside the loop
         self.intervals = []    # (lo, hi) of the conditions 'lo <= i0 < hi' met while loading
         self.interior = None   # (lo, hi) while emitting the body of the interior range
+        self.rows = Rows(g.reductions, self.idx, names, _initial)   # scalar accumulators
 
     def lines(self):
         pre, post = self.setup()
@@ -423,8 +456,10 @@ class _LoopNest:
                 pre.append(f"{names[out]} = {init}")
                 if _wrap_int(names[out], out.aval.dtype) != names[out]:
                     post.append(f"{names[out]} = {_wrap_int(names[out], out.aval.dtype)}")
+            elif out in self.rows:     # written once per element (see reductions_emit)
+                pre.append(f"{names[out]} = np.empty({out.aval.shape}, np.{np.dtype(out.aval.dtype).name})")
             else:
-                pre.append(f"{names[out]} = np.full({out.aval.shape}, {init})")
+                pre.append(f"{names[out]} = np.full({out.aval.shape}, {init}, np.{np.dtype(out.aval.dtype).name})")
         return pre, post
 
     def body(self, suffix="_"):
@@ -466,6 +501,8 @@ class _LoopNest:
             acc = self.names[out]
             if e.prim.name == "reduce_sum":      # the form Numba's prange recognises as a reduction
                 return lines + [f"{acc} += {x}"]
+        elif out in self.rows:
+            acc = accumulator(self.names[out])
         else:
             kept = [i for d, i in enumerate(self.idx) if d not in e.params["axes"]]
             acc = f"{self.names[out]}[{', '.join(kept)}]"
@@ -497,13 +534,12 @@ class _LoopNest:
         for start, stop, part, parallel in pieces:
             if stop <= start:
                 continue
-            indent = ""
+            headers = []
             for d, n in enumerate(shape):
                 loop_fn = "prange" if parallel and d == 0 else "range"
                 extent = (f"{start}, {stop}" if start else f"{stop}") if d == 0 else f"{n}"
-                lines.append(f"{indent}for {self.idx[d]} in {loop_fn}({extent}):")
-                indent += "    "
-            lines += [indent + line for line in part]
+                headers.append(f"for {self.idx[d]} in {loop_fn}({extent}):")
+            lines += self.rows.nest(headers, part)
         return lines
 
 

@@ -19,6 +19,7 @@ from ..core.errors import PerformanceWarning
 from ..core.ir import IR, Var
 from ..core.trace import eval_ir, user_stacklevel
 from . import compile as compiler   # (its locks are replaced in a fork child: read them there)
+from . import workspace
 from .compile import _launches_take_turns, compile_ir
 from .config import _debug_level, config
 
@@ -210,13 +211,22 @@ class Executable:
             else:
                 outs.append(f"r[{i}].copy()" if i in self.copied_out else f"r[{i}]")
         unpack = "".join(f"a{i}, " for i in range(len(self.ir.invars)))
+        if native.workspace:       # the temporaries' buffer: one per running call
+            pool = workspace.Pool(native.workspace)
+            ns["take"], ns["give"] = pool.take, pool.give
+            args.append("w")
         run = f"r = fn({', '.join(args)})"
         if native.parallel and _launches_take_turns():
             run = f"with launch.lock:\n            {run}"
 
         def function(name, guarded):
             src = f"def {name}(args):\n    {unpack or '_'} = {'args' if unpack else '()'}\n"
-            if guarded:
+            if native.workspace:
+                src += f"    w = take()\n    try:\n        {run}\n"
+                if guarded:
+                    src += "    except TypeError:\n        return unguarded(copies(args))\n"
+                src += "    finally:\n        give(w)\n"
+            elif guarded:
                 src += f"    try:\n        {run}\n    except TypeError:\n" \
                        f"        return unguarded(copies(args))\n"
             else:

@@ -139,15 +139,21 @@ class Plan:
     # slice, a pad) would otherwise be stored by its own loop and read back; it
     # is cheaper to recompute it at the mapped index from values that exist
     # before this loop.  Only arithmetic without transcendental calls, and at
-    # most RECOMPUTE_BUDGET equations, are recomputed.
+    # most RECOMPUTE_BUDGET equations (BROADCAST_BUDGET when a broadcast
+    # repeats each recomputation), are recomputed.
     RECOMPUTE_BUDGET = 12
+    BROADCAST_BUDGET = 2
     CHEAP = frozenset(("add", "sub", "mul", "div", "neg", "integer_pow", "convert", "select", "max",
                        "min", "abs", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not"))
 
     def _recomputable(self, a, r, g, budget=None):
         if a is r or r not in self.eqn_of:
             return False
-        return self._can_recompute(r, g, [self.RECOMPUTE_BUDGET] if budget is None else budget)
+        if budget is None:
+            # read through a broadcast, a value is recomputed once per copy: only a short chain
+            spread = a.aval.size >= 2 * max(r.aval.size, 1)
+            budget = [self.BROADCAST_BUDGET if spread else self.RECOMPUTE_BUDGET]
+        return self._can_recompute(r, g, budget)
 
     def _can_recompute(self, r, g, budget):
         e = self.eqn_of.get(r)

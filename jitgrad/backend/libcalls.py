@@ -17,7 +17,7 @@ by the emitter itself, see ``emit._emit_concatenate``.)
 import numpy as np
 from numba import njit
 
-__all__ = ["empty", "dot", "reshape", "store", "copy_rows"]
+__all__ = ["empty", "dot_into", "reshape", "store", "copy_rows"]
 
 _jit = njit(cache=True, nogil=True)
 
@@ -29,9 +29,9 @@ def empty(shape, dtype):
 
 
 @_jit
-def dot(a, b):
-    """``np.dot(a, b)``: BLAS for float arrays of either layout."""
-    return np.dot(a, b)
+def dot_into(a, b, out):
+    """``np.dot(a, b, out)``: the product written into ``out`` (BLAS, no allocation)."""
+    np.dot(a, b, out)
 
 
 @_jit

@@ -178,7 +178,8 @@ def _dot_jvp(p, t, out, contract, batch):
 
 def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
     """Move axes to (batch, free, contracted) x (batch, contracted, free) and call
-    BLAS through np.dot (backend.libcalls.dot), once per batch entry."""
+    BLAS through np.dot (backend.libcalls), once per batch entry, into the
+    result's memory."""
     (x, y), (xa, ya) = ins, in_avals
     (xc, yc), (xb, yb) = contract, batch
     xf, yf = _free(xa.ndim, xc, xb), _free(ya.ndim, yc, yb)
@@ -186,6 +187,7 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
     M = math.prod(xa.shape[i] for i in xf)
     K = math.prod(xa.shape[i] for i in xc)
     N = math.prod(ya.shape[i] for i in yf)
+    dt = np.dtype(out_aval.dtype).name
     lines = []
 
     def arrange(name, aval, perm, shape3):
@@ -195,6 +197,18 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
             name = f"np.transpose({name}, {tuple(perm)})"
         return f"lc.reshape({name}, {shape3})"
 
+    def operand(tag, name, aval, bat, first, second):
+        """Batch ``b`` of an operand as a (first, second) matrix: a transposed
+        view when its axes are (batch, second, first), BLAS takes either layout."""
+        P = math.prod(aval.shape[i] for i in first)
+        Q = math.prod(aval.shape[i] for i in second)
+        if aval.shape != () and list(bat) + list(second) + list(first) == list(range(aval.ndim)) \
+                and list(first) + list(second) != list(second) + list(first):
+            lines.append(f"{out}_{tag} = lc.reshape({name}, {(B, Q, P)})")
+            return f"{out}_{tag}[{{b}}].T"
+        lines.append(f"{out}_{tag} = {arrange(name, aval, list(bat) + list(first) + list(second), (B, P, Q))}")
+        return f"{out}_{tag}[{{b}}]"
+
     blas = np.dtype(out_aval.dtype).kind in "fc"     # BLAS has no integer or boolean products
     if blas and B == 1 and xa.ndim == 2 and ya.ndim == 2 and out_aval.ndim == 2:
         # a plain matrix product: pass transposed views, BLAS takes either layout
@@ -203,25 +217,26 @@ def _dot_code(out, ins, in_avals, out_aval, lit, contract, batch):
         xe, ye = f"np.ascontiguousarray({x})", f"np.ascontiguousarray({y})"
         xe = xe if list(xf + list(xc)) == [0, 1] else f"{xe}.T"
         ye = ye if list(list(yc) + yf) == [0, 1] else f"{ye}.T"
-        return [f"{out} = lc.dot({xe}, {ye})"]
-    lines.append(f"{out}_x = {arrange(x, xa, list(xb) + xf + list(xc), (B, M, K))}")
-    lines.append(f"{out}_y = {arrange(y, ya, list(yb) + list(yc) + yf, (B, K, N))}")
+        return [f"{out} = lc.empty({out_aval.shape}, np.{dt})", f"lc.dot_into({xe}, {ye}, {out})"]
     if not blas:
         # accumulating into the result's dtype wraps as NumPy's integer products do
-        dt = np.dtype(out_aval.dtype).name
+        lines.append(f"{out}_x = {arrange(x, xa, list(xb) + xf + list(xc), (B, M, K))}")
+        lines.append(f"{out}_y = {arrange(y, ya, list(yb) + list(yc) + yf, (B, K, N))}")
         lines += [f"{out}_r = np.zeros(({B}, {M}, {N}), np.{dt})",
                   f"for b in range({B}):",
                   f"    for m in range({M}):",
                   f"        for k in range({K}):",
                   f"            for n in range({N}):",
                   f"                {out}_r[b, m, n] += {out}_x[b, m, k] * {out}_y[b, k, n]"]
-    elif B == 1:
-        lines.append(f"{out}_r = lc.dot({out}_x[0], {out}_y[0])")
     else:
-        dt = np.dtype(out_aval.dtype).name
+        xe = operand("x", x, xa, xb, xf, xc)
+        ye = operand("y", y, ya, yb, yc, yf)
         lines.append(f"{out}_r = lc.empty(({B}, {M}, {N}), np.{dt})")
-        lines.append(f"for b in range({B}):")
-        lines.append(f"    lc.store({out}_r, b, lc.dot({out}_x[b], {out}_y[b]))")
+        if B == 1:
+            lines.append(f"lc.dot_into({xe.format(b=0)}, {ye.format(b=0)}, {out}_r[0])")
+        else:
+            lines.append(f"for b in range({B}):")
+            lines.append(f"    lc.dot_into({xe.format(b='b')}, {ye.format(b='b')}, {out}_r[b])")
     if out_aval.shape == ():
         lines.append(f"{out} = {out}_r.ravel()[0]")
     else:
