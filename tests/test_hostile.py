@@ -1695,12 +1695,14 @@ def test_forked_child_compiles_the_signatures_queued_before_the_fork():
             f(x), f(x)                          # hot: queued
             pid = os.fork()
         if pid == 0:
-            for _ in range(50):
+            import time
+            give_up = time.monotonic() + 60     # (a compile on a busy machine: seconds)
+            while time.monotonic() < give_up:
                 f(x)                            # a call of a queued signature starts a worker
                 (entry,) = f._staged.cache.values()
                 if entry.exe.fn is not None:
                     os._exit(0)
-                import time; time.sleep(0.1)
+                time.sleep(0.1)
             os._exit(1)
         print("child exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     """)
