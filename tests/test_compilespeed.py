@@ -87,8 +87,10 @@ def test_libcalls_are_numpys_calls(dtype):
     a = np.arange(6).reshape(2, 3).astype(dtype)
     b = np.arange(12).reshape(3, 4).astype(dtype)
     if dtype != np.int64:                 # (BLAS: floats only, as the emitter uses it)
-        np.testing.assert_array_equal(libcalls.dot(a, b), a @ b)
-        np.testing.assert_array_equal(libcalls.dot(a, np.asfortranarray(b)), a @ b)
+        for bb in (b, np.asfortranarray(b), b.T.copy().T):
+            out = np.full((2, 4), np.nan, dtype)
+            libcalls.dot_into(a, bb, out)
+            np.testing.assert_array_equal(out, a @ b)
     np.testing.assert_array_equal(libcalls.reshape(a.T, (6,)), a.T.reshape(6))
     out = np.zeros((3, 2, 3), dtype)
     libcalls.store(out, 1, a)
