@@ -313,3 +313,21 @@ def test_a_worker_that_cannot_start_means_compiling_in_this_process(tmp_path, mo
     y = np.linspace(-1.0, 1.0, 27)
     _, got = _compile_in_background(g, y, cache_dir=str(tmp_path))
     assert got["compiled"] == 1 and compile_worker.worker_pid() is None
+
+
+# -- the scalar fast path (executable._entry_point) against the plain path
+
+@pytest.mark.parametrize("make", [float, int, np.float32, np.float64, np.int64, np.int32, bool,
+                                  lambda v: np.asarray(v, np.float32), lambda v: np.asarray(float(v))],
+                         ids=["float", "int", "f32", "f64", "i64", "i32", "bool", "0d_f32", "0d_f64"])
+def test_scalar_entry_point_agrees_with_the_interpreter(make):
+    f = jitgrad.value_and_grad(lambda x, y: x * np.sin(y) + y, argnums=0) if make not in (
+        int, np.int64, np.int32, bool) else jitgrad.jit(lambda x, y: x * 3 + y)
+    args = (make(2), make(1))
+    want = f(*args)
+    with jitgrad.config(compile="always"):
+        for _ in range(3):                      # first call compiles; later ones take the fast path
+            got = f(*args)
+            for g, w in zip(jitgrad.tree.leaves(got), jitgrad.tree.leaves(want)):
+                assert np.asarray(g).dtype == np.asarray(w).dtype
+                np.testing.assert_allclose(g, w, rtol=1e-6)
