@@ -181,6 +181,12 @@ AGREE = [
     ("int8_matmul_wraps", lambda x, y: x @ y, (np.full((2, 2, 3), 100, np.int8), np.full((2, 3, 2), 3, np.int8))),
     ("int_and_bool_products", lambda x, y, b: (x @ y, np.dot(x, x), np.outer(x, y), b @ b),
      (np.arange(6).reshape(2, 3), np.arange(3), np.array([[True, False], [True, True]]))),
+    # truth reductions: NaN is nonzero, an empty axis is any False / all True
+    ("any_all_count_nonzero", lambda x, e, c: (
+        np.any(x), np.all(x), np.any(x > 1, axis=0), x.all(axis=1, keepdims=True), np.count_nonzero(x),
+        np.count_nonzero(x, axis=(0, 1)), np.any(e), np.all(e, axis=0), np.count_nonzero(e, axis=1),
+        np.any(c), np.all(c)),
+     (np.array([[0.0, np.nan], [2.0, -0.0]]), np.zeros((0, 2)), np.array([0j, 1j]))),
 
     # -- api
     # arguments of every layout, byte order and plain subclass

@@ -221,6 +221,8 @@ def _install_tracer_methods():
     T.var = _ns.var
     T.std = _ns.std
     T.max = _ns.max
+    T.any = _ns.any
+    T.all = _ns.all
     T.min = _ns.min
     T.dot = _ns.dot
     T.conj = T.conjugate = _ns.conj

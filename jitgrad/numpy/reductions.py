@@ -1,5 +1,6 @@
 """NumPy's reductions and statistics: sum, prod, max, min, ptp, cumsum, mean,
-var, std (axis as int, negative or tuple, keepdims, ddof, dtype).
+var, std (axis as int, negative or tuple, keepdims, ddof, dtype), and the
+truth reductions any, all and count_nonzero.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from .. import lax as P
 from ..core.trace import aval_of
 from .base import _PY_SCALARS, _axes, _float_dtype, _keep, _operand, _shape, astype
 from .shapes import ravel, reshape
-from .ufuncs import divide, sqrt, subtract
+from .ufuncs import divide, equal, greater, not_equal, sqrt, subtract
 
 # ---------------------------------------------------------------------------
 # Reductions
@@ -44,6 +45,32 @@ sum = _reduction(P.reduce_sum, _sum_dtype)
 prod = _reduction(P.reduce_prod, _sum_dtype)
 max = amax = _reduction(P.reduce_max)
 min = amin = _reduction(P.reduce_min)
+
+
+def count_nonzero(a, axis=None, *, keepdims=False):
+    """How many elements of ``a`` are nonzero (NaN counts: it is not 0), as int64."""
+    a = _operand(a)
+    return sum(not_equal(a, 0), axis=axis, keepdims=keepdims)
+
+
+def _truth_reduction(name, compare):
+    # any: some element is nonzero; all: no element is zero.  Both count, so
+    # that an empty axis gives NumPy's False (any) and True (all) without a
+    # special case; the results are bool and carry no derivative.
+    def fn(a, axis=None, out=None, keepdims=False, *, where=True):
+        if out is not None:
+            raise TypeError(f"jitgrad does not support out= in np.{name}; assign the result instead")
+        if where is not True:
+            raise NotImplementedError(f"jitgrad's np.{name} does not support where=")
+        return compare(count_nonzero(equal(_operand(a), 0) if name == "all" else a,
+                                     axis=axis, keepdims=keepdims), 0)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"NumPy's ``np.{name}`` of a traced array: a bool array, no derivative."
+    return fn
+
+
+any = _truth_reduction("any", greater)
+all = _truth_reduction("all", equal)
 
 
 def ptp(a, axis=None, out=None, keepdims=False):
