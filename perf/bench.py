@@ -75,6 +75,7 @@ pin_threads(THREADS)
 import numpy as np  # noqa: E402
 
 import workloads as W  # noqa: E402
+from bench_native import native_md, native_targets, run_native  # noqa: E402
 
 # tools measured at steady state, in table order
 STEADY = ["jitgrad", "jax", "hand", "torch", "numpy_f", "jitgrad_f", "jax_f"]
@@ -570,6 +571,8 @@ def summarize(R):
         md.append(table(["workload", "jitgrad auto, empty cache", "jitgrad always, empty cache",
                          "jitgrad auto, warm cache", "jitgrad always, warm cache", "JAX jit(grad)",
                          "auto cold/JAX", "always cold/JAX"], rows))
+    if R.get("native"):
+        md.append(native_md(R["native"], lambda k: steady.get(k, {}).get("title", k), table))
     if mem:
         tools = []
         for r in mem.values():
@@ -627,12 +630,15 @@ def targets(R):
             tw = r.get(f"jitgrad_{mode}_warm", {}).get("first_s")
             if tw is not None:
                 add(f"{key}: first call ({mode}, warm cache) < 50 ms", tw < 0.05, fmt_t(tw))
+    native_targets(R.get("native", {}), add)
     ws = R.get("whole_script", {})
     for n in ("1000", "1e+06"):
         a, b = ws.get(f"jitgrad grad, n={n}"), ws.get(f"JAX jit(grad), n={n}")
         if a and b:
             add(f"whole script n={n}: jitgrad < JAX jit(grad)", a["median_s"] < b["median_s"],
                 f"{fmt_t(a['median_s'])} vs {fmt_t(b['median_s'])}")
+        if a:
+            add(f"whole script n={n}: under 0.4 s", a["median_s"] < 0.4, fmt_t(a["median_s"]))
     for key, r in mem.items():
         j = r.get("jitgrad", {})
         if "peak_delta_bytes" in j:
@@ -754,6 +760,7 @@ def main():
         try:
             first_ws = [w for w in ws if w.key in ("scalar", "elem_1e3", "elem_1e6")] if a.quick else ws
             R["first_call"] = run_first_calls(first_ws, tmp, notes)
+            R["native"] = run_native(first_ws, tmp, log, notes)
             mem_ws = [W.BY_KEY["elem_1e7"]] + ([] if a.quick else [w for w in ws if w.key != "scalar"])
             mem_tools = ["jitgrad", "hand", "jax"] if a.quick else \
                 ["jitgrad", "jitgrad_f", "hand", "jax", "torch", "numpy_f"]
