@@ -147,8 +147,15 @@ class Plan:
                        "min", "abs", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not"))
 
     def _recomputable(self, a, r, g, budget=None):
-        if a is r or r not in self.eqn_of:
+        if r not in self.eqn_of:
             return False
+        if a is r:
+            # Read directly from an earlier loop.  Recomputing it here saves
+            # that loop's store (and the array) when the recomputation reads
+            # no more arrays than the one load it replaces: a mask such as
+            # convert(x == max(x)), or a scalar times a stored array.
+            return self._can_recompute(r, g, [self.RECOMPUTE_BUDGET]) and \
+                len(self._array_leaves(r, g, set())) <= 1
         if budget is None:
             # read through a broadcast, a value is recomputed once per copy: only a short chain
             spread = a.aval.size >= 2 * max(r.aval.size, 1)
@@ -172,6 +179,19 @@ class Plan:
                 # Numba's compile time, grow geometrically)
                 return False
         return True
+
+    def _array_leaves(self, r, g, out):
+        """The stored arrays (at least half r's size) a recomputation of r in g reads."""
+        for a in self.eqn_of[r].inputs:
+            ra = self.root(a)
+            if isinstance(ra, Lit):
+                continue
+            if self._stored_before(ra, g):
+                if 2 * ra.aval.size >= r.aval.size and ra.aval.shape != ():
+                    out.add(ra)
+            else:
+                self._array_leaves(ra, g, out)
+        return out
 
     def _guarded(self, a):
         """Is ``a`` read through a pad (a conditional read)?"""
