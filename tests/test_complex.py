@@ -305,6 +305,17 @@ def test_compiled_values(dtype):
         _same(g, r, rtol=1e-12 if dtype == np.complex128 else 2e-6)
 
 
+def test_compiled_expm1_keeps_its_digits_at_small_arguments():
+    # exp(z) - 1 would keep about 6 of 16 digits of the real part at |z| = 1e-10
+    z = np.array([1e-10 + 1e-10j, 1e-20 + 3e-20j, -1e-12 + 1e-8j, 0.3 - 2.0j, 1e-5j])
+    with jitgrad.config(compile="always"):
+        got = jitgrad.jit(lambda a, b: (np.expm1(a), np.expm1(b)))(z, z.astype(np.complex64))
+    for g, ref, rtol in ((got[0], np.expm1(z), 1e-15), (got[1], np.expm1(z.astype(np.complex64)), 1e-6)):
+        assert g.dtype == ref.dtype
+        for part in (np.real, np.imag):      # each part to its own digits: no absolute floor
+            np.testing.assert_allclose(part(g), part(ref), rtol=rtol, atol=0)
+
+
 def test_compiled_derivatives():
     def loss(z, x):
         w = np.exp(z) * np.sin(z) + z ** 2.5 / np.sqrt(z) + np.log(z) * 1j + np.tanh(z) / np.cos(z)

@@ -1,9 +1,10 @@
 """Complex scalar operations for generated code where Numba's own differ
 from NumPy's: division (Numba raises ZeroDivisionError on a zero divisor;
 NumPy returns infinities or NaN), power (Numba's 0 ** w is NaN; NumPy's is
-0 for Re(w) > 0, and z ** 0 is 1) and log2 (which scales the parts of the
-logarithm, where a complex division would make NaN of log(0) = -inf + 0j).  The other complex functions of the
-generated code are Numba's ``cmath`` ones.
+0 for Re(w) > 0, and z ** 0 is 1), log2 (which scales the parts of the
+logarithm, where a complex division would make NaN of log(0) = -inf + 0j)
+and expm1 (exp(z) - 1 cancels at small |z|).  The other complex functions of
+the generated code are Numba's ``cmath`` ones.
 """
 from __future__ import annotations
 
@@ -46,3 +47,12 @@ def cpow(a, b):
 def clog2(z):
     w = cmath.log(z)
     return complex(w.real * _INV_LN2, w.imag * _INV_LN2)
+
+
+@njit(inline="always", error_model="numpy")
+def cexpm1(z):
+    """exp(z) - 1 as NumPy computes it, without the cancellation at small |z|:
+    Re = e^x cos y - 1 = expm1(x) cos y + (cos y - 1), and cos y - 1 = -2 sin^2(y/2)."""
+    x, y = z.real, z.imag
+    h = math.sin(y / 2)
+    return complex(math.expm1(x) * math.cos(y) - 2.0 * h * h, math.exp(x) * math.sin(y))

@@ -32,7 +32,7 @@ from jitgrad.backend.vecmath import vcos, vexp, vexpm1, vlog, vlog1p, vsin, vtan
 from jitgrad.backend.randmath import (rng_bits32, rng_bits64, rng_normal32, rng_normal64,
                                      rng_uniform32, rng_uniform64, rng_word0, rng_word1)
 from jitgrad.backend import libcalls as lc, specialmath as sm
-from jitgrad.backend.complexmath import cdiv, clog2, cpow
+from jitgrad.backend.complexmath import cdiv, cexpm1, clog2, cpow
 from jitgrad.backend import linalgmath as lm
 from jitgrad.core.callbacks import call as _jg_callback
 

@@ -140,7 +140,7 @@ def signum(x):
 
 # ---------------------------------------------------------------------------
 # Scalar code of the holomorphic primitives on complex operands (the custom
-# kernels of backend.vecmath are for reals; cdiv, cpow and clog2, of
+# kernels of backend.vecmath are for reals; cdiv, cpow, clog2 and cexpm1, of
 # backend.complexmath, give NumPy's values where Numba's differ).  The code generator uses
 # ``complex_code`` when an operand or the result is complex.
 
@@ -151,7 +151,7 @@ _CMATH = {"exp": "cmath.exp({0})", "log": "cmath.log({0})", "sqrt": "cmath.sqrt(
           "asinh": "cmath.asinh({0})", "acosh": "cmath.acosh({0})",
           "atanh": "cmath.atanh({0})", "log10": "cmath.log10({0})",
           "log2": "clog2({0})",
-          "log1p": "cmath.log(1.0 + {0})", "expm1": "(cmath.exp({0}) - 1.0)",
+          "log1p": "cmath.log(1.0 + {0})", "expm1": "cexpm1({0})",
           "pow": "cpow({0}, {1})", "div": "cdiv({0}, {1})"}
 for _name, _code in _CMATH.items():
     getattr(E, _name + "_p").complex_code = _code
