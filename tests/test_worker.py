@@ -331,3 +331,100 @@ def test_scalar_entry_point_agrees_with_the_interpreter(make):
             for g, w in zip(jitgrad.tree.leaves(got), jitgrad.tree.leaves(want)):
                 assert np.asarray(g).dtype == np.asarray(w).dtype
                 np.testing.assert_allclose(g, w, rtol=1e-6)
+
+
+# -- one build per signature
+
+def _held_build(staged, entered, release):
+    """Make ``staged``'s build wait for ``release`` once it has started
+    (each start is appended to ``entered``)."""
+    build = staged.build
+
+    def held(*args):
+        entered.append(threading.get_ident())
+        release.wait(60)
+        return build(*args)
+    staged.build = held
+
+
+@pytest.mark.parametrize("mode", ["auto", "always"])
+def test_threads_missing_one_signature_at_once_build_it_once(mode, monkeypatch):
+    # a compile that fails warns once, not once per thread that missed the cache
+    from jitgrad.backend import executable
+    monkeypatch.setattr(executable, "compile_ir", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("no compiler today")))
+    g = jitgrad.grad(lambda v: np.sum(np.cos(v) * 1.8125))
+    x = np.linspace(0.0, 1.0, 6)
+    entered, release, results = [], threading.Event(), []
+    _held_build(g._staged, entered, release)
+
+    def call():
+        with jitgrad.config(compile=mode, hot_seconds=0, hot_calls=1, compile_worker=False):
+            results.append(g(x))
+            results.append(g(x))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = threading.Thread(target=call)
+        first.start()
+        while not entered:                   # the first thread is building
+            time.sleep(0.001)
+        others = [threading.Thread(target=call) for _ in range(3)]
+        for t in others:
+            t.start()
+        time.sleep(0.2)                      # (without one build per signature, they build too)
+        release.set()
+        for t in [first, *others]:
+            t.join()
+        jitgrad.wait_for_compiles()
+    assert len(entered) == 1, entered
+    assert len(g._staged.cache) == 1 and not g._staged.building
+    for r in results:
+        np.testing.assert_allclose(r, -1.8125 * np.sin(x), rtol=1e-14)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and "no compiler today" in messages[0], messages
+
+
+def test_a_build_that_raises_lets_each_waiting_thread_raise_its_own_error():
+    def f(v):
+        raise ValueError("not today")
+    g = jitgrad.grad(f)
+    entered, release, errors = [], threading.Event(), []
+    _held_build(g._staged, entered, release)
+
+    def call():
+        try:
+            g(np.ones(3))
+        except ValueError as exc:
+            errors.append(str(exc))
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    threads[0].start()
+    while not entered:
+        time.sleep(0.001)
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.1)
+    assert len(entered) == 1
+    release.set()
+    for t in threads:
+        t.join()
+    assert errors == ["not today"] * 3 and len(entered) == 3
+    assert not g._staged.cache and not g._staged.building
+
+
+def test_a_build_that_calls_its_own_signature_does_not_wait_for_itself():
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return np.sum(v * v)
+    g = jitgrad.grad(f)
+    build = g._staged.build
+
+    def reentrant(*args):
+        if len(calls) == 0:
+            calls.append(0)
+            g(np.ones(2))              # the same signature, from inside its build
+        return build(*args)
+    g._staged.build = reentrant
+    np.testing.assert_allclose(g(np.ones(2)), [2.0, 2.0])
+    assert not g._staged.building
