@@ -15,6 +15,7 @@ import threading
 import time
 import warnings
 
+from . import numba_import
 from .compile_worker import receive, send
 
 # Numba never frees the machine code it compiled: a worker that has grown past
@@ -58,7 +59,8 @@ def _run(compiler, job):
     try:
         with compiler.config(cache_dir=job["cache_dir"]), warnings.catch_warnings(record=True) as ws:
             warnings.simplefilter("always")
-            fn = compiler._build(job["source"], job["modname"], job["fn_name"], job["sig"])
+            sig = job.get("sig") or numba_import.types_of(job["specs"])
+            fn = compiler._build(job["source"], job["modname"], job["fn_name"], sig)
         cached = _has_cache_files(compiler, job["modname"], fn)
         return {"ok": True, "cached": cached,
                 "warnings": [f"{w.category.__name__}: {w.message}" for w in ws]}
