@@ -533,3 +533,11 @@ def test_importing_numba_runs_no_collection_and_leaves_the_collector_as_found(st
                        cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["0", str(state == "on"), "True", "0"], p.stdout
+
+
+def test_numbas_version_is_read_without_importing_it():
+    code = ("import sys; from jitgrad.backend import numba_import as N; v = N.version(); "
+            "print('numba' in sys.modules); import numba; print(v == numba.__version__)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=300)
+    assert p.stdout.split() == ["False", "True"], p.stderr

@@ -127,10 +127,17 @@ def _interrupts_deferred():
 
 @functools.lru_cache(maxsize=None)
 def version():
-    """Numba's version, as its installation records it (without importing it)."""
+    """Numba's version, as its installation records it (without importing it):
+    the name of its ``.dist-info`` folder, found beside the package (0.5 ms;
+    ``importlib.metadata`` scans every path entry, 20-30 ms)."""
     try:
-        import importlib.metadata
-        return importlib.metadata.version("numba")
+        spec = importlib.util.find_spec("numba")
+        site = os.path.dirname(list(spec.submodule_search_locations)[0])
+        found = glob.glob(os.path.join(glob.escape(site), "numba-*.dist-info"))
+        if len(found) == 1:
+            return os.path.basename(found[0])[len("numba-"):-len(".dist-info")]
+        from importlib import metadata
+        return metadata.version("numba")
     except Exception:            # (an unusual installation: ask Numba itself)
         return numba().__version__
 
