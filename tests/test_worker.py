@@ -537,3 +537,21 @@ def test_importing_numba_runs_no_collection_and_leaves_the_collector_as_found(st
                        cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["False", "True", "0", str(state == "on"), "True", "0"], p.stdout
+
+
+def test_background_compiles_hand_the_gil_over_often_and_restore_the_interval(monkeypatch):
+    seen = []
+    from jitgrad.backend import executable
+    real = executable.Executable.compile_in_background
+    monkeypatch.setattr(executable.Executable, "compile_in_background",
+                        lambda self: seen.append(sys.getswitchinterval()) or real(self))
+    before = sys.getswitchinterval()
+    g = jitgrad.grad(lambda v: np.sum(np.tanh(v) * 1.4375))
+    _compile_in_background(g, np.linspace(0.0, 1.0, 5), compile_worker=False)
+    assert seen == [pytest.approx(native.SWITCH_INTERVAL)]
+    assert sys.getswitchinterval() == before
+    # an interval set meanwhile is kept
+    with native._short_switches():
+        sys.setswitchinterval(0.002)
+    assert sys.getswitchinterval() == pytest.approx(0.002)
+    sys.setswitchinterval(before)
