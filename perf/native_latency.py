@@ -11,7 +11,10 @@ answers (or 120 s pass).  Reported per run:
 - ``window_max_ms`` / ``window_median_ms``: the slowest and the median call
   while the compile ran (calls answered by the interpreter after the first);
 - ``first_native_ms``: the first natively answered call itself;
-- ``import_s``: ``import jitgrad``.
+- ``import_s``: ``import jitgrad``;
+- ``cpu_s`` / ``worker_cpu_s``: processor time of this process (from its
+  start) and of the compile worker (start-up and compile) when native code
+  answered: on a busy machine, the figures to compare.
 
 Usage: python perf/native_latency.py [--root DIR] [workload ...] [setting=value ...]
 (default: a few small workloads; ``--root`` measures the jitgrad checkout in DIR)
@@ -58,6 +61,7 @@ def child(key, settings):
             break
         del before
         time.sleep(0.0005)       # a program doing other work between calls
+    cpu_s = time.process_time()
     window = times[1:native_at] if native_at else times[1:]
     return {"import_s": import_s,
             "to_native_s": (time.perf_counter() - t0) if native_at is not None else None,
@@ -65,7 +69,18 @@ def child(key, settings):
             "window_max_ms": max(window) * 1e3 if window else None,
             "window_median_ms": statistics.median(window) * 1e3 if window else None,
             "first_native_ms": times[native_at] * 1e3 if native_at is not None else None,
-            "counts": dict(native.counts)}
+            "cpu_s": cpu_s, "worker_cpu_s": _worker_cpu(), "counts": dict(native.counts)}
+
+
+def _worker_cpu():
+    """The compile worker's processor time so far (start-up and compiles), or None."""
+    from jitgrad.backend import compile_worker
+    pid = compile_worker.worker_pid()
+    if pid is None:
+        return None
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _executables(call):
@@ -101,7 +116,8 @@ def main(keys, settings, root=ROOT):
             print(f"{key:10s} {which}: import {f(r['import_s'], 3)} s, to native "
                   f"{f(r['to_native_s'], 3)} s over {r['calls']} calls, first {f(r['first_ms'])} ms, "
                   f"while compiling max {f(r['window_max_ms'])} ms median "
-                  f"{f(r['window_median_ms'], 2)} ms, first native {f(r['first_native_ms'])} ms")
+                  f"{f(r['window_median_ms'], 2)} ms, first native {f(r['first_native_ms'])} ms, "
+                  f"CPU {f(r['cpu_s'], 2)} s here, {f(r['worker_cpu_s'], 2)} s in the worker")
 
 
 if __name__ == "__main__":

@@ -331,3 +331,227 @@ def test_scalar_entry_point_agrees_with_the_interpreter(make):
             for g, w in zip(jitgrad.tree.leaves(got), jitgrad.tree.leaves(want)):
                 assert np.asarray(g).dtype == np.asarray(w).dtype
                 np.testing.assert_allclose(g, w, rtol=1e-6)
+
+
+# -- one build per signature
+
+def _held_build(staged, entered, release):
+    """Make ``staged``'s build wait for ``release`` once it has started
+    (each start is appended to ``entered``)."""
+    build = staged.build
+
+    def held(*args):
+        entered.append(threading.get_ident())
+        release.wait(60)
+        return build(*args)
+    staged.build = held
+
+
+@pytest.mark.parametrize("mode", ["auto", "always"])
+def test_threads_missing_one_signature_at_once_build_it_once(mode, monkeypatch):
+    # a compile that fails warns once, not once per thread that missed the cache
+    from jitgrad.backend import executable
+    monkeypatch.setattr(executable, "compile_ir", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("no compiler today")))
+    g = jitgrad.grad(lambda v: np.sum(np.cos(v) * 1.8125))
+    x = np.linspace(0.0, 1.0, 6)
+    entered, release, results = [], threading.Event(), []
+    _held_build(g._staged, entered, release)
+
+    def call():
+        with jitgrad.config(compile=mode, hot_seconds=0, hot_calls=1, compile_worker=False):
+            results.append(g(x))
+            results.append(g(x))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = threading.Thread(target=call)
+        first.start()
+        while not entered:                   # the first thread is building
+            time.sleep(0.001)
+        others = [threading.Thread(target=call) for _ in range(3)]
+        for t in others:
+            t.start()
+        time.sleep(0.2)                      # (without one build per signature, they build too)
+        release.set()
+        for t in [first, *others]:
+            t.join()
+        jitgrad.wait_for_compiles()
+    assert len(entered) == 1, entered
+    assert len(g._staged.cache) == 1 and not g._staged.building
+    for r in results:
+        np.testing.assert_allclose(r, -1.8125 * np.sin(x), rtol=1e-14)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and "no compiler today" in messages[0], messages
+
+
+def test_a_build_that_raises_lets_each_waiting_thread_raise_its_own_error():
+    def f(v):
+        raise ValueError("not today")
+    g = jitgrad.grad(f)
+    entered, release, errors = [], threading.Event(), []
+    _held_build(g._staged, entered, release)
+
+    def call():
+        try:
+            g(np.ones(3))
+        except ValueError as exc:
+            errors.append(str(exc))
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    threads[0].start()
+    while not entered:
+        time.sleep(0.001)
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.1)
+    assert len(entered) == 1
+    release.set()
+    for t in threads:
+        t.join()
+    assert errors == ["not today"] * 3 and len(entered) == 3
+    assert not g._staged.cache and not g._staged.building
+
+
+def test_a_build_that_calls_its_own_signature_does_not_wait_for_itself():
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return np.sum(v * v)
+    g = jitgrad.grad(f)
+    build = g._staged.build
+
+    def reentrant(*args):
+        if len(calls) == 0:
+            calls.append(0)
+            g(np.ones(2))              # the same signature, from inside its build
+        return build(*args)
+    g._staged.build = reentrant
+    np.testing.assert_allclose(g(np.ones(2)), [2.0, 2.0])
+    assert not g._staged.building
+
+
+# -- the job goes to the worker before this process imports Numba
+
+_VALUES = [np.zeros(3), np.zeros((2, 3), np.float32), np.zeros((2, 3), order="F"),
+           np.zeros((4, 4))[::2, 1:], np.zeros((), np.int64), np.zeros(0, np.complex64),
+           np.zeros((1, 1)), np.zeros((3, 2)).T, np.float64(1.5), np.float32(2.0), np.int32(3),
+           np.bool_(True), np.complex128(1j), np.uint8(7)]
+
+
+def _readonly(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("value", _VALUES + [_readonly(np.zeros((2, 2))), _readonly(np.zeros(5)[::2])],
+                         ids=lambda v: f"{type(v).__name__}-{v.dtype}-{np.shape(v)}")
+def test_a_signature_described_without_numba_gives_numbas_types(value):
+    import numba
+    from jitgrad.backend import numba_import
+    spec = numba_import.arg_spec(value)
+    assert spec is not None
+    assert numba_import.types_of([spec]) == (numba.typeof(value),)
+    assert pickle_roundtrip(spec) == spec          # (plain values: sent to the worker)
+
+
+def pickle_roundtrip(x):
+    import pickle
+    return pickle.loads(pickle.dumps(x))
+
+
+class _Sub(np.ndarray):
+    pass
+
+
+def test_other_values_are_not_described():
+    from jitgrad.backend import numba_import
+    for value in (1.0, 2, [1.0], np.zeros(2).view(_Sub), None):
+        assert numba_import.arg_spec(value) is None
+
+
+def test_a_module_in_the_disk_cache_loads_without_starting_a_worker(tmp_path, monkeypatch):
+    x = np.linspace(-1.0, 1.0, 13)
+    g = jitgrad.grad(lambda v: H.f(v) * 1.0625)
+    _, got = _compile_in_background(g, x, cache_dir=str(tmp_path))
+    assert got["loaded"] == 1
+    native._compiled.clear()                 # a new process, as far as the cache goes
+
+    def no_worker(job):
+        raise AssertionError("a worker was asked")
+    monkeypatch.setattr(compile_worker, "submit", no_worker)
+    h = jitgrad.grad(lambda v: H.f(v) * 1.0625)
+    first, got = _compile_in_background(h, x, cache_dir=str(tmp_path))
+    assert got == {"compiled": 0, "loaded": 1, "reused": 0}, got
+    np.testing.assert_array_equal(h(x), g(x))
+
+
+_ORDER = textwrap.dedent("""
+    import sys, numpy as np, jitgrad
+    sys.path.insert(0, "tests")
+    import procs_helpers as H
+    from jitgrad.backend import compile_worker
+    submit, seen = compile_worker.submit, []
+    def watched(job):
+        seen.append(("numba" in sys.modules, sorted(job)))
+        return submit(job)
+    compile_worker.submit = watched
+    jitgrad.config.compile, jitgrad.config.hot_seconds = "auto", 0
+    g = jitgrad.grad(H.f)
+    g(np.ones(5)); g(np.ones(5))
+    jitgrad.wait_for_compiles()
+    from jitgrad.backend import compile as native
+    print(seen, dict(native.counts))
+""")
+
+
+def test_the_job_goes_to_the_worker_before_this_process_imports_numba(tmp_path):
+    p = subprocess.run([sys.executable, "-c", _ORDER], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "JITGRAD_CACHE_DIR": str(tmp_path)}, timeout=300)
+    assert p.returncode == 0, p.stderr
+    seen = "[(False, ['cache_dir', 'fn_name', 'modname', 'source', 'specs'])]"
+    assert p.stdout.split("] ")[0] + "]" == seen, p.stdout
+    assert "'loaded': 1" in p.stdout and "'compiled'" not in p.stdout, p.stdout
+
+
+_GC = textwrap.dedent("""
+    import gc, sys, jitgrad
+    from jitgrad.backend import compile as native, numba_import
+    version = numba_import.version()
+    imported = "numba" in sys.modules
+    runs = []
+    gc.callbacks.append(lambda phase, info: phase == "start" and runs.append(info["generation"]))
+    if sys.argv[1] == "off":
+        gc.disable()
+    numba = native._numba()
+    print(imported, version == numba.__version__,
+          len(runs), gc.isenabled(), gc.get_count()[0] < 700, gc.get_freeze_count())
+""")
+
+
+@pytest.mark.parametrize("state", ["on", "off"])
+def test_importing_numba_runs_no_collection_and_leaves_the_collector_as_found(state):
+    # (each collection while Numba imports holds the GIL for tens of ms); and
+    # Numba's version (part of the cache key) is known before it is imported
+    p = subprocess.run([sys.executable, "-c", _GC, state], capture_output=True, text=True,
+                       cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["False", "True", "0", str(state == "on"), "True", "0"], p.stdout
+
+
+def test_background_compiles_hand_the_gil_over_often_and_restore_the_interval(monkeypatch):
+    seen = []
+    from jitgrad.backend import executable
+    real = executable.Executable.compile_in_background
+    monkeypatch.setattr(executable.Executable, "compile_in_background",
+                        lambda self: seen.append(sys.getswitchinterval()) or real(self))
+    before = sys.getswitchinterval()
+    g = jitgrad.grad(lambda v: np.sum(np.tanh(v) * 1.4375))
+    _compile_in_background(g, np.linspace(0.0, 1.0, 5), compile_worker=False)
+    assert seen == [pytest.approx(native.SWITCH_INTERVAL)]
+    assert sys.getswitchinterval() == before
+    # an interval set meanwhile is kept
+    with native._short_switches():
+        sys.setswitchinterval(0.002)
+    assert sys.getswitchinterval() == pytest.approx(0.002)
+    sys.setswitchinterval(before)

@@ -9,6 +9,8 @@ enclosing trace, which is how transforms compose.
 """
 from __future__ import annotations
 
+import os
+import threading
 import weakref
 
 import numpy as np
@@ -66,6 +68,18 @@ def _name(f):
 # ---------------------------------------------------------------------------
 # One staged function: a cache from signature to compiled code.
 
+# Guards the Staged objects' ``building`` tables (held for a look-up only; a
+# forked child gets a new one, since the thread holding it may not be there).
+_building_lock = threading.Lock()
+
+
+def _new_building_lock():
+    global _building_lock
+    _building_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_building_lock)
+
 
 class _Entry:
     __slots__ = ("exe", "finish")
@@ -90,6 +104,7 @@ class Staged:
         self.label = label
         self.cache = {}
         self.fast = {}      # the same entries, keyed by a cheaper key for flat array/float calls
+        self.building = {}  # key -> (builder (pid, thread), its done event), while building
 
     def signature(self, args):
         nums = self.static_argnums
@@ -112,10 +127,38 @@ class Staged:
             return leaves, _Entry(None, finish), optimize(ir)
         e = self.cache.get(key)
         if e is None:
+            e = self._build_once(key, leaves, in_tree, static)
+        return leaves, e, None
+
+    def _build_once(self, key, leaves, in_tree, static):
+        """The entry for ``key``, built by one thread: threads that miss the
+        same signature while it is being built wait for that build (tracing
+        and compiling it twice would give two executables, each compiling,
+        and each warning when its compile fails).  A build that raises lets
+        each waiting thread try for itself (and get its own error)."""
+        me = (os.getpid(), threading.get_ident())
+        while True:
+            with _building_lock:
+                e = self.cache.get(key)
+                if e is not None:
+                    return e
+                flight = self.building.get(key)
+                # (a builder of this thread, or one left behind by a fork: build here)
+                if flight is None or flight[0][0] != me[0] or flight[0] == me:
+                    flight = (me, threading.Event())
+                    self.building[key] = flight
+                    break
+            flight[1].wait()
+        try:
             ir, finish = self.build(leaves, in_tree, static)
             e = _Entry(Executable(lower(ir), self.label), finish)
             self.cache[key] = e
-        return leaves, e, None
+            return e
+        finally:
+            with _building_lock:
+                if self.building.get(key) is flight:
+                    del self.building[key]
+            flight[1].set()
 
     def __call__(self, *args):
         # Hot path: positional arrays or floats, nothing traced: two dict look-ups.

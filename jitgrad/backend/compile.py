@@ -34,7 +34,6 @@ import hashlib
 import importlib.util
 import linecache
 import os
-import signal
 import sys
 import threading
 import types
@@ -44,8 +43,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import compile_worker
+from . import compile_worker, numba_import
 from .config import _debug_level, config
+from .numba_import import numba as _numba
 
 _compiled = {}
 _lock = threading.Lock()          # guards _compiled and counts
@@ -117,7 +117,8 @@ class _CompileQueue:
                 if exe is None:
                     return False
                 self.busy = True
-            context.run(exe.compile_in_background)
+            with _short_switches():
+                context.run(exe.compile_in_background)
             with self.cond:
                 self.busy = False
                 self.cond.notify_all()
@@ -143,6 +144,33 @@ class _CompileQueue:
         self.cond = threading.Condition()
         self.busy = False
         self.worker = None
+
+
+# While a background compile runs Python code in this process (importing
+# Numba, generating source, loading the native code), the interpreter hands
+# the GIL to a waiting thread every this many seconds instead of every 5 ms:
+# a caller's call that waits for the GIL after each NumPy operation that
+# released it (an interpreted call of a large program makes dozens) would
+# otherwise wait up to 5 ms each time.
+SWITCH_INTERVAL = 0.0005
+
+
+@contextlib.contextmanager
+def _short_switches():
+    """Use ``SWITCH_INTERVAL`` in the block (unless the process uses a
+    shorter one); the interval found is restored after, unless someone set
+    another meanwhile."""
+    previous = sys.getswitchinterval()
+    if previous <= SWITCH_INTERVAL:
+        yield
+        return
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    mine = sys.getswitchinterval()           # (as the interpreter rounds it)
+    try:
+        yield
+    finally:
+        if sys.getswitchinterval() == mine:
+            sys.setswitchinterval(previous)
 
 
 _queue = _CompileQueue()
@@ -198,87 +226,6 @@ os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
                     after_in_child=_after_fork_child)
 
 
-@functools.lru_cache(maxsize=None)
-def _numba():
-    """Import Numba, choosing its threading layer first: "forksafe" (TBB if
-    installed, else the workqueue; GNU OpenMP aborts a forked child), unless the
-    user chose one with NUMBA_THREADING_LAYER."""
-    with _interrupts_deferred():
-        _preload_cython_blas()
-        import numba
-    if "NUMBA_THREADING_LAYER" not in os.environ:
-        numba.config.THREADING_LAYER = "forksafe"
-    return numba
-
-
-def _preload_cython_blas():
-    """Load SciPy's Cython BLAS and LAPACK modules (which Numba's matrix
-    products and its set-up import) by themselves, without running
-    ``scipy.linalg``'s package import: 20 ms instead of 300.  A later
-    ``import scipy.linalg`` finds them loaded and runs as usual."""
-    if "scipy.linalg" in sys.modules:
-        return
-    try:
-        spec = importlib.util.find_spec("scipy")
-        folder = os.path.join(os.path.dirname(spec.origin), "linalg")
-        for name in ("cython_blas", "cython_lapack"):
-            full = "scipy.linalg." + name
-            if full in sys.modules:
-                continue
-            paths = glob.glob(os.path.join(glob.escape(folder), name + ".*.so"))
-            if len(paths) != 1:
-                return
-            module_spec = importlib.util.spec_from_file_location(full, paths[0])
-            module = importlib.util.module_from_spec(module_spec)
-            module_spec.loader.exec_module(module)
-            sys.modules[full] = module
-        sys.meta_path.insert(0, _LinalgAttributes())
-    except Exception:           # (an unusual SciPy: Numba imports it its own way)
-        pass
-
-
-class _LinalgAttributes:
-    """An import hook that, when ``scipy.linalg`` is imported, gives it the
-    Cython modules loaded before it as attributes (as its own import would),
-    then removes itself."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "scipy.linalg":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
-            return spec
-        run = spec.loader.exec_module
-
-        def exec_module(module):
-            for child in ("cython_blas", "cython_lapack"):
-                if "scipy.linalg." + child in sys.modules:
-                    setattr(module, child, sys.modules["scipy.linalg." + child])
-            run(module)
-        spec.loader.exec_module = exec_module
-        return spec
-
-
-@contextlib.contextmanager
-def _interrupts_deferred():
-    """Hold a Ctrl-C (SIGINT) until the block is done: an import of Numba cut
-    short leaves it broken for the rest of the process.  Signals reach the
-    main thread only, so elsewhere there is nothing to hold."""
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or previous is None:
-        yield                   # (None: a handler installed from C, which cannot be restored)
-        return
-    held = []
-    signal.signal(signal.SIGINT, lambda *args: held.append(args))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if held:
-            signal.raise_signal(signal.SIGINT)    # delivered now, to the usual handler
-
-
 def _launches_take_turns():
     """Whether parallel native calls must hold ``_launch.lock`` (the threading
     layer is the workqueue, or not known yet)."""
@@ -302,11 +249,11 @@ class Native(NamedTuple):
 @functools.lru_cache(maxsize=None)
 def _vecmath_hash():
     """A hash of the kernel modules that generated code calls (their code is
-    compiled into the generated functions, so a change to any must miss)."""
-    from . import complexmath, libcalls, linalgmath, randmath, specialmath, vecmath
+    compiled into the generated functions, so a change to any must miss).
+    Read from their files: importing them imports Numba."""
     h = hashlib.sha256()
-    for module in (vecmath, specialmath, linalgmath, libcalls, complexmath, randmath):
-        with open(module.__file__, "rb") as f:
+    for name in ("vecmath", "specialmath", "linalgmath", "libcalls", "complexmath", "randmath"):
+        with open(os.path.join(os.path.dirname(__file__), name + ".py"), "rb") as f:
             h.update(f.read())
     return h.hexdigest()[:16]
 
@@ -315,13 +262,9 @@ def compile_ir(ir, label="f", consts=None, worker=False):
     """Generate, write, import and compile the Numba function for ``ir`` at
     its signature (``consts``: its constants as they will be passed).  With
     ``worker``, the compile worker process compiles it into the disk cache
-    and this process loads it from there (see compile_worker)."""
-    if worker:
-        # start the worker now (unless it runs), so that its start-up overlaps
-        # this process's import of Numba (when the function is in the disk
-        # cache, it waits for the next compile)
-        compile_worker.start()
-    numba = _numba()             # first: the code generator imports it too
+    and this process loads it from there (see compile_worker): the job is
+    sent before this process imports Numba, so that the two overlap, unless
+    the disk cache has the module already (then no worker is started)."""
     from ..version import __version__
     from .emit import generate
     gen = generate(ir, label)
@@ -329,21 +272,31 @@ def compile_ir(ir, label="f", consts=None, worker=False):
         print(gen.source, file=sys.stderr)
     # the generated module calls jitgrad.backend.vecmath, whose machine code Numba's
     # cache stores with the module's: a change there must change the file name
-    key = hashlib.sha256(f"{gen.key}/{__version__}/{numba.__version__}/{_vecmath_hash()}".encode()
-                         ).hexdigest()[:24]
+    key = hashlib.sha256(f"{gen.key}/{__version__}/{numba_import.version()}/{_vecmath_hash()}"
+                         .encode()).hexdigest()[:24]
     with _lock:
         native = _compiled.get(key)
         if native is not None:
             counts["reused"] += 1
     if native is None:
+        modname = f"jitgrad_gen_{key}"
         # Numba compiles lazily, at the first call; compile now, for the
         # argument types this signature will be called with.
-        sig = tuple(numba.typeof(np.zeros((), v.aval.dtype)[()] if v.aval.shape == ()
-                                 else np.zeros(v.aval.shape, v.aval.dtype)) for v in ir.invars)
-        sig += tuple(numba.typeof(c) for c in (ir.consts if consts is None else consts))
-        sig += (numba.typeof(np.empty(1, np.uint8)),) if gen.workspace else ()
-        modname = f"jitgrad_gen_{key}"
-        fn = _build(gen.source, modname, gen.fn_name, sig, worker)
+        values = [np.zeros((), v.aval.dtype)[()] if v.aval.shape == ()
+                  else np.zeros(v.aval.shape, v.aval.dtype) for v in ir.invars]
+        values += list(ir.consts if consts is None else consts)
+        values += [np.empty(1, np.uint8)] if gen.workspace else []
+        specs = [numba_import.arg_spec(x) for x in values]
+        job = None
+        if worker and None not in specs and not _in_disk_cache(modname):
+            job = compile_worker.submit({"source": gen.source, "modname": modname,
+                                         "fn_name": gen.fn_name, "specs": specs,
+                                         "cache_dir": config.cache_dir})
+        numba = _numba()
+        sig = tuple(map(numba.typeof, values))
+        if job is not None and numba_import.types_of(specs) != sig:
+            job = None      # (not the types the worker compiled for: compile here)
+        fn = _build(gen.source, modname, gen.fn_name, sig, worker, job)
         # no compiles at call time, for other layouts, on the caller's thread
         # (see Executable._native_caller)
         fn.disable_compile()
@@ -354,19 +307,27 @@ def compile_ir(ir, label="f", consts=None, worker=False):
     return native
 
 
+def _in_disk_cache(modname):
+    """Whether the cache folder holds Numba's cache index of module ``modname``."""
+    folder = os.path.join(config.cache_dir, "__pycache__")
+    return bool(glob.glob(os.path.join(glob.escape(folder), glob.escape(modname) + ".*.nbi")))
+
+
 _warned_no_worker = []
 
 
-def _compile_in_worker(source, modname, fn_name, sig):
+def _compile_in_worker(source, modname, fn_name, sig, job=None):
     """Have the worker compile the module into the disk cache (this thread
-    waits without holding the GIL), so that ``_build`` then only loads it.
-    Its warnings are repeated here; its errors raised here (see
-    compile_worker).  When the worker could not write the disk cache, the
-    module is compiled here after all."""
+    waits without holding the GIL), so that ``_build`` then only loads it;
+    ``job``: the worker's job for it, sent already.  Its errors are raised
+    here (see compile_worker).  False when the worker could not write the
+    disk cache or cannot run: the module is then compiled here."""
     try:
-        answer = compile_worker.compile_in_worker(
-            {"source": source, "modname": modname, "fn_name": fn_name, "sig": sig,
-             "cache_dir": config.cache_dir})
+        if job is None:
+            job = compile_worker.submit({"source": source, "modname": modname,
+                                         "fn_name": fn_name, "sig": sig,
+                                         "cache_dir": config.cache_dir})
+        answer = job.result()
     except compile_worker.WorkerUnavailable as exc:
         if not _warned_no_worker:
             _warned_no_worker.append(True)
@@ -375,17 +336,9 @@ def _compile_in_worker(source, modname, fn_name, sig):
                           RuntimeWarning, stacklevel=2)
         return False
     return answer["cached"]
-    if answer.get("warnings"):
-        from numba.core import errors
-        for text in answer["warnings"]:
-            name, _, message = text.partition(": ")
-            category = getattr(errors, name, None)
-            if not (isinstance(category, type) and issubclass(category, Warning)):
-                category, message = RuntimeWarning, text
-            warnings.warn(message, category, stacklevel=2)
 
 
-def _build(source, modname, fn_name, sig, worker=False):
+def _build(source, modname, fn_name, sig, worker=False, job=None):
     """Import ``source`` and compile its ``fn_name`` for ``sig``, with the disk cache.
 
     A damaged cache entry makes the load fail (an unpickling error, say): its
@@ -393,9 +346,9 @@ def _build(source, modname, fn_name, sig, worker=False):
     anew.  A cache that cannot be written (a full disk, a read-only folder)
     makes that fail too, with an OSError: then compile without a disk cache.
     With ``worker``, a function not in the disk cache is compiled there by the
-    worker process; its errors are final."""
+    worker process (``job``: the job sent for it already); its errors are final."""
     try:
-        return _compile_module(source, modname, fn_name, sig, disk=True, worker=worker)
+        return _compile_module(source, modname, fn_name, sig, disk=True, worker=worker, job=job)
     except (compile_worker.CompileFailed, compile_worker.WorkerDied, MemoryError):
         raise                   # (errors of the worker's compile: final)
     except Exception:
@@ -407,14 +360,14 @@ def _build(source, modname, fn_name, sig, worker=False):
         return _compile_module(source, modname, fn_name, sig, disk=False)
 
 
-def _compile_module(source, modname, fn_name, sig, disk, worker=False):
+def _compile_module(source, modname, fn_name, sig, disk, worker=False, job=None):
     module = _load_module(source, modname, disk)
     fn = getattr(module, fn_name)
     # (a module in memory, when the cache folder cannot be written, has no disk cache)
     disk = disk and not module.__file__.startswith("<")
     try:
         if not (disk and _load_cached(fn, sig)):
-            if not (disk and worker and _compile_in_worker(source, modname, fn_name, sig)
+            if not (disk and worker and _compile_in_worker(source, modname, fn_name, sig, job)
                     and _load_cached(fn, sig)):
                 fn.compile(sig)
     except BaseException:

@@ -9,8 +9,8 @@ answer without holding the GIL; the worker imports Numba once and stays warm
 for the next job.  When the worker says the function is in the disk cache, the
 caller loads it from there (a cache hit: no compile in the caller).
 
-Lifetime.  Started by the first background compile (:func:`start`, before
-the caller imports Numba, so that the two start-ups overlap), kept for the
+Lifetime.  Started by the first background compile that misses the disk
+cache, before the caller imports Numba, so that the two overlap; kept for the
 process, stopped and reaped at exit.  The worker exits by itself when its
 parent is gone (the job pipe closes, or its parent process changes) and when it
 has grown large (Numba never frees the machine code it compiled): the next job
@@ -181,7 +181,8 @@ unavailable = None             # why no worker can start in this process, once o
 
 
 def compile_in_worker(job):
-    """Run ``job`` (a dict: source, modname, fn_name, sig, cache_dir) in the
+    """Run ``job`` (a dict: source, modname, fn_name, the signature as Numba
+    types ``sig`` or as ``specs`` (see numba_import.arg_spec), cache_dir) in the
     worker, starting one if needed.  Returns the worker's answer (``cached``:
     the function is in the disk cache); raises :class:`CompileFailed` for an
     error in the compile, MemoryError when the worker ran out of memory, and
@@ -208,6 +209,37 @@ def compile_in_worker(job):
             raise MemoryError(answer["message"])
         raise CompileFailed(answer["type"], answer["message"])
     return answer
+
+
+class Pending:
+    """A job sent to the worker by :func:`submit`; :meth:`result` waits for
+    its answer (or raises its error, as :func:`compile_in_worker` would)."""
+
+    def __init__(self, job):
+        self.done = threading.Event()
+        self.answer = self.error = None
+        threading.Thread(target=self._run, args=(job,), daemon=True,
+                         name="jitgrad-worker-job").start()
+
+    def _run(self, job):
+        try:
+            self.answer = compile_in_worker(job)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def result(self):
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+
+def submit(job):
+    """Run ``job`` in the worker (see :func:`compile_in_worker`) while the
+    calling thread goes on; returns its :class:`Pending` answer."""
+    return Pending(job)
 
 
 def start():

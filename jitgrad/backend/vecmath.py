@@ -87,14 +87,7 @@ PIO2_1, PIO2_2, PIO2_3 = float(_p1), float(_p2), float(_p3)
 PIO2_4 = float(_PIO2 - _p1 - _p2 - _p3)
 TWO_OVER_PI = float(1 / _PIO2)
 
-# For |x| <= TRIG_LIMIT the quadrant k = round(x*2/pi) is below 1.0014e6 < 2^20,
-# which keeps k*PIO2_{1,2,3} exact.  By the continued-fraction expansion of
-# pi/2 (best approximations k*pi/2 ~ m*2^-j), no double of that range lies
-# closer than 2^-60.4 to a nonzero multiple of pi/2, and the reduction below
-# returns x - k*pi/2 as a double-double with an absolute error below 2^-130
-# in that cancelling case (and a relative error near 2^-100 otherwise), so
-# vsin/vcos are accurate for every double up to the limit.
-TRIG_LIMIT = 1.5 * 2.0**20          # 1572864.0, just under 2^20 * pi/2
+from .kernel_limits import TRIG_LIMIT  # noqa: E402  (1.5 * 2**20: why, see there)
 
 # Adding then subtracting SHIFT = 1.5*2^52 rounds |y| < 2^51 to the nearest
 # integer (ties to even); the integer is also the low bits of y + SHIFT.
