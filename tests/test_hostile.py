@@ -1959,7 +1959,7 @@ RELEASES = [
 
 
 @pytest.mark.parametrize("use", [r[1] for r in RELEASES], ids=[r[0] for r in RELEASES])
-def test_transforms_release_the_function(use):
+def test_transforms_release_the_function(use, frozen_heap):
     assert _drops(use)
 
 
