@@ -1914,7 +1914,7 @@ def test_new_shapes_do_not_each_start_a_compile(monkeypatch):
     np.testing.assert_allclose(f(x), 1.4375 * np.cos(x), rtol=1e-13)
 
 
-def test_queued_compiles_of_dropped_functions_are_skipped(monkeypatch):
+def test_queued_compiles_of_dropped_functions_are_skipped(monkeypatch, frozen_heap):
     compiled = []
     real = runtime.compile_ir
     monkeypatch.setattr(runtime, "compile_ir", lambda ir, *a: compiled.append(ir) or real(ir, *a))
@@ -1965,11 +1965,11 @@ RELEASES = [
 
 
 @pytest.mark.parametrize("use", [r[1] for r in RELEASES], ids=[r[0] for r in RELEASES])
-def test_transforms_release_the_function(use):
+def test_transforms_release_the_function(use, frozen_heap):
     assert _drops(use)
 
 
-def test_a_failed_compile_releases_the_function(monkeypatch):
+def test_a_failed_compile_releases_the_function(monkeypatch, frozen_heap):
     def broken(*args, **kwargs):
         raise RuntimeError("no compiler today")
     monkeypatch.setattr(runtime, "compile_ir", broken)
@@ -1977,7 +1977,7 @@ def test_a_failed_compile_releases_the_function(monkeypatch):
         assert _drops(lambda f: jitgrad.jvp(f, (X3,), (X3,)))
 
 
-def test_compiled_jvp_releases_the_function():
+def test_compiled_jvp_releases_the_function(frozen_heap):
     with jitgrad.config(compile="always"):
         assert _drops(lambda f: jitgrad.jvp(f, (X3,), (X3,)))
 

@@ -122,7 +122,7 @@ def test_one_instance_per_function_transform_and_arguments():
     assert jitgrad.grad(lambda x: np.sum(x)) is not jitgrad.grad(lambda x: np.sum(x))
 
 
-def test_registry_drops_transforms_of_dropped_functions():
+def test_registry_drops_transforms_of_dropped_functions(frozen_heap):
     def make():
         c = np.arange(3.0)
         return jitgrad.grad(lambda x: np.sum(x * c))

@@ -71,7 +71,7 @@ def test_hot_seconds_setting_is_checked():
 # -- caches die with their functions
 
 
-def test_per_function_caches_die_with_their_functions():
+def test_per_function_caches_die_with_their_functions(frozen_heap):
     def executables():
         gc.collect()
         return sum(isinstance(o, runtime.Executable) for o in gc.get_objects())
