@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from .fuse import Group, Plan, index_map
 from .split import pieces
-from . import workspace
+from . import smalldot, tripcount, workspace
 from .reductions_emit import Rows, accumulator
 from ..core.ir import IR, Lit, Var, pretty
 from .vecmath import TRIG_LIMIT
@@ -33,6 +34,7 @@ from jitgrad.backend.randmath import (rng_bits32, rng_bits64, rng_normal32, rng_
                                      rng_uniform32, rng_uniform64, rng_word0, rng_word1)
 from jitgrad.backend import libcalls as lc, specialmath as sm
 from jitgrad.backend.complexmath import cdiv, clog2, cpow
+from jitgrad.backend.tripcount import n as _n
 from jitgrad.backend import linalgmath as lm
 from jitgrad.core.callbacks import call as _jg_callback
 
@@ -214,24 +216,31 @@ class _Module:
         self.workspace = 0     # bytes of the top function's workspace argument (backend.workspace)
         self.callees = []      # the functions the function being written calls
 
-    def sub(self, ir):
-        """A function for the closed sub-IR ``ir`` (see transforms.subir)."""
+    def sub(self, ir, internal=()):
+        """A function for the closed sub-IR ``ir`` (see transforms.subir);
+        ``internal``: its outputs that its caller never lets escape (see
+        workspace.hoist)."""
         self.count += 1
-        f = self.add(ir, f"{self.prefix}_{self.count}")
+        f = self.add(ir, f"{self.prefix}_{self.count}", internal=internal)
         self.callees.append(f)
         return f
 
-    def add(self, ir, fn, consts=False):
+    def add(self, ir, fn, consts=False, internal=()):
         names = _Names(ir)
         args = [names[v] for v in ir.invars] + ([names[v] for v in ir.constvars] if consts else [])
         body = workspace.Chunks()
         caller, self.callees = self.callees, []
         cut = pieces(ir)
         if cut is not None:        # too long for one function: call its pieces in turn
+            escaping = workspace.escaping(ir, internal)
             for piece, reads, writes in cut:
-                body.add(writes, self.sub(piece).call([names[v] for v in writes], [names[v] for v in reads]),
-                         self.callees)
-            return self._finish(ir, fn, args, body, names, [], caller, consts)
+                # a value passed from piece to piece only is written into a
+                # parameter its callers allocate once, not allocated per call
+                inner = [o for o, v in zip(piece.outvars, writes) if v not in escaping]
+                f = self.sub(piece, inner)
+                body.add(writes, f.call([names[v] for v in writes], [names[v] for v in reads]),
+                         self.callees, backs=writes)
+            return self._finish(ir, fn, args, body, names, [], caller, consts, internal)
         plan = Plan(ir)
         for item in plan.schedule:
             if isinstance(item, Group):
@@ -244,9 +253,9 @@ class _Module:
                 body.add(item.eqn.outputs, _emit_concatenate(item, plan, names), self.callees)
             else:
                 body.add(item.eqn.outputs, _emit_opaque(item.eqn, plan, names), self.callees)
-        return self._finish(ir, fn, args, body, names, plan.schedule, caller, consts)
+        return self._finish(ir, fn, args, body, names, plan.schedule, caller, consts, internal)
 
-    def _finish(self, ir, fn, args, body, names, schedule, caller, top):
+    def _finish(self, ir, fn, args, body, names, schedule, caller, top, internal=()):
         """Place the temporaries: the executable's own function (``top``) in
         its workspace, a called function's in its callers (backend.workspace)."""
         self.callees = caller
@@ -254,7 +263,7 @@ class _Module:
             lines, self.workspace = workspace.place(ir, body.items, names, body.scratch)
             return self._write(ir, fn, args + ([workspace.NAME] if self.workspace else []),
                                lines, names, schedule)
-        lines, hoisted = workspace.hoist(ir, body.items, names, body.scratch)
+        lines, hoisted = workspace.hoist(ir, body.items, names, body.scratch, internal)
         return self._write(ir, fn, args + [p for p, _, _ in hoisted], lines, names, schedule, hoisted)
 
     def _write(self, ir, fn, args, body, names, schedule, hoisted=()):
@@ -298,6 +307,9 @@ def _emit_opaque(e, plan, names):
     ins = [literal(a.value, a.dtype) if isinstance(a, Lit) else names[a] for a in e.inputs]
     lit = lambda v: literal(v, e.outputs[0].aval.dtype)
     lines = [_comment(e, names)]
+    if e.prim.name == "dot_general" and smalldot.applies(e):
+        return lines + smalldot.lines(names[e.outputs[0]], ins, [a.aval for a in e.inputs],
+                                      e.outputs[0].aval, **e.params)
     lines += e.prim.code(names[e.outputs[0]], ins, [a.aval for a in e.inputs],
                          e.outputs[0].aval, lit, **e.params)
     return lines
@@ -349,9 +361,9 @@ class _LoopNest:
     local, stores the materialised values and updates the reductions.
 
     Reads through views become index expressions (see :meth:`load`); a read
-    through a pad is conditional, and when the outer index has an interior
-    range where every such condition holds, that range gets a body of its own
-    without them (so it vectorises) between the few boundary iterations."""
+    through a pad is conditional, and the outer range is cut where those
+    conditions change, each piece with a body in which they are decided (see
+    :meth:`loops`)."""
 
     def __init__(self, g, plan, names):
         self.g, self.plan, self.names = g, plan, names
@@ -360,7 +372,7 @@ class _LoopNest:
         self.scalar = g.shape == ()
         self.local = {}        # var -> name of its scalar local inside the loop
         self.intervals = []    # (lo, hi) of the conditions 'lo <= i0 < hi' met while loading
-        self.interior = None   # (lo, hi) while emitting the body of the interior range
+        self.range = None      # (lo, hi) of the outer index while emitting the body of a piece
         self.rows = Rows(g.reductions, self.idx, names, _initial)   # scalar accumulators
 
     def lines(self):
@@ -410,20 +422,40 @@ class _LoopNest:
 
     def guarded(self, value, conds, dtype):
         """``value`` where ``conds`` hold, else zero.  A condition on the outer
-        index is recorded (it bounds the interior range) and dropped inside it."""
+        index is recorded (its range bounds the pieces the outer loop is cut
+        into, see :meth:`loops`), and inside a piece where it always holds or
+        never does it is decided here: the value, or zero."""
         text = []
         for c in conds:
             if isinstance(c, tuple):          # ("range", index, lo, hi): lo <= index < hi
                 _, i, lo, hi = c
-                if self.shape and i == self.idx[0]:
-                    self.intervals.append((lo, hi))
-                    if self.interior is not None and lo <= self.interior[0] and self.interior[1] <= hi:
-                        continue              # always true in the interior loop
+                span = self.outer_span(i, lo, hi)
+                if span is not None:
+                    self.intervals.append(span)
+                    if self.range is not None:
+                        a, b = self.range
+                        if span[0] <= a and b <= span[1]:
+                            continue              # always true in this piece
+                        if b <= span[0] or span[1] <= a:
+                            return literal(0, dtype)  # never true in it
                 c = f"{lo} <= {i} < {hi}"
             text.append(c)
         if not text:
             return value
         return f"({value} if {' and '.join(text)} else {literal(0, dtype)})"
+
+    def outer_span(self, i, lo, hi):
+        """The range of the outer index where ``lo <= i < hi`` holds, when the
+        index expression ``i`` is the outer index plus a constant (a slice's
+        offset, a pad's shift); else None."""
+        if not self.shape or self.idx[0] not in _TOKEN.findall(i) or \
+                set(_TOKEN.findall(i)) != {self.idx[0]} or not _AFFINE.fullmatch(i):
+            return None
+        at = lambda x: eval(i, {"__builtins__": {}}, {self.idx[0]: x})
+        offset = at(0)
+        if at(1) - offset != 1:
+            return None
+        return lo - offset, hi - offset
 
     @staticmethod
     def expression(e, ins):
@@ -516,18 +548,30 @@ class _LoopNest:
         return lines + ["    " * len(loops) + line for line in body]
 
     def loops(self, body):
-        """The loop headers around ``body``, the outer range split at pad
-        boundaries when that leaves an interior without conditions."""
+        """The loop headers around ``body``.  The outer range is cut at the
+        bounds of the pad conditions on the outer index (at most
+        MAX_PIECES pieces), each piece with a body of its own in which every
+        such condition is decided (so the common case, an interior without
+        conditions or a concatenation's transpose of disjoint ranges, has no
+        branch per element, and vectorises).  A short innermost extent is
+        hidden from LLVM (see backend.tripcount)."""
         shape = self.shape
-        lo = max([0] + [a for a, _ in self.intervals])
-        hi = min([shape[0]] + [b for _, b in self.intervals])
-        if self.intervals and lo < hi and (lo, hi) != (0, shape[0]):
-            # These loops stay serial: a prange with a start offset indexes with
+        cuts = sorted({p for span in self.intervals for p in span if 0 < p < shape[0]})
+        if len(cuts) >= MAX_PIECES:    # too many: only the interior, where every condition holds
+            lo = max(a for a, _ in self.intervals)
+            hi = min(b for _, b in self.intervals)
+            cuts = [p for p in (lo, hi) if 0 < p < shape[0]] if lo < hi else []
+        if self.intervals:
+            # Cut loops stay serial: a prange with a start offset indexes with
             # signed integers whose wraparound checks LLVM cannot remove, which
             # costs more (5-10x measured) than the second core gains.
-            self.interior = (lo, hi)
-            inner = self.body("_i")
-            pieces = [(0, lo, body, False), (lo, hi, inner, False), (hi, shape[0], body, False)]
+            bounds = [0, *cuts, shape[0]]
+            pieces = []
+            for k, (start, stop) in enumerate(zip(bounds, bounds[1:])):
+                self.range = (start, stop)
+                pieces.append((start, stop, self.body("_" if k == 0 else f"_p{k}"),
+                               not cuts and _parallel(self.g)))
+            self.range = None
         else:
             pieces = [(0, shape[0], body, _parallel(self.g))]
         lines = []
@@ -537,10 +581,20 @@ class _LoopNest:
             headers = []
             for d, n in enumerate(shape):
                 loop_fn = "prange" if parallel and d == 0 else "range"
-                extent = (f"{start}, {stop}" if start else f"{stop}") if d == 0 else f"{n}"
+                lo, hi = (start, stop) if d == 0 else (0, n)
+                if d == len(shape) - 1 and not parallel and 4 <= hi - lo < tripcount.TINY:
+                    hi = f"_n({hi})"
+                extent = f"{lo}, {hi}" if lo else f"{hi}"
                 headers.append(f"for {self.idx[d]} in {loop_fn}({extent}):")
             lines += self.rows.nest(headers, part)
         return lines
+
+
+# The most pieces a loop's outer range is cut into at pad bounds (each gets a
+# copy of the body).
+MAX_PIECES = 8
+_TOKEN = re.compile(r"[A-Za-z_]\w*")
+_AFFINE = re.compile(r"[\w\s+\-()]*")
 
 
 def _wrap_int(expr, dtype):
