@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .fuse import Group, Plan, index_map
-from .split import pieces
-from . import smalldot, tripcount, workspace
+from . import smalldot, split, tripcount, workspace
 from .reductions_emit import Rows, accumulator
 from ..core.ir import IR, Lit, Var, pretty
 from .vecmath import TRIG_LIMIT
@@ -221,16 +220,17 @@ class _Module:
         ``internal``: its outputs that its caller never lets escape (see
         workspace.hoist)."""
         self.count += 1
-        f = self.add(ir, f"{self.prefix}_{self.count}", internal=internal)
+        limit = None if internal else split.BODY_MAX_EQNS   # a piece, or a loop body / branch
+        f = self.add(ir, f"{self.prefix}_{self.count}", internal=internal, limit=limit)
         self.callees.append(f)
         return f
 
-    def add(self, ir, fn, consts=False, internal=()):
+    def add(self, ir, fn, consts=False, internal=(), limit=None):
         names = _Names(ir)
         args = [names[v] for v in ir.invars] + ([names[v] for v in ir.constvars] if consts else [])
         body = workspace.Chunks()
         caller, self.callees = self.callees, []
-        cut = pieces(ir)
+        cut = split.pieces(ir, limit)
         if cut is not None:        # too long for one function: call its pieces in turn
             escaping = workspace.escaping(ir, internal)
             for piece, reads, writes in cut:
