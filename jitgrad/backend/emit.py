@@ -226,6 +226,7 @@ class _Module:
         return f
 
     def add(self, ir, fn, consts=False, internal=(), limit=None):
+        ir = smalldot.rewrite(ir)
         names = _Names(ir)
         args = [names[v] for v in ir.invars] + ([names[v] for v in ir.constvars] if consts else [])
         body = workspace.Chunks()
@@ -307,9 +308,6 @@ def _emit_opaque(e, plan, names):
     ins = [literal(a.value, a.dtype) if isinstance(a, Lit) else names[a] for a in e.inputs]
     lit = lambda v: literal(v, e.outputs[0].aval.dtype)
     lines = [_comment(e, names)]
-    if e.prim.name == "dot_general" and smalldot.applies(e):
-        return lines + smalldot.lines(names[e.outputs[0]], ins, [a.aval for a in e.inputs],
-                                      e.outputs[0].aval, **e.params)
     lines += e.prim.code(names[e.outputs[0]], ins, [a.aval for a in e.inputs],
                          e.outputs[0].aval, lit, **e.params)
     return lines

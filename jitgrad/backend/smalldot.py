@@ -1,12 +1,14 @@
-"""Products without a sum, written as loops instead of BLAS calls.
+"""Products without a sum, computed in the loops that read them.
 
 A ``dot_general`` whose contracted axes hold one element (an outer product
 ``v[:, None] @ w[None, :]``, which reverse mode makes out of every
 matrix-vector product: the weight's gradient) multiplies each pair of
 entries once.  Through BLAS (a rank-1 ``gemm``) a 32 x 32 one costs about
-520 ns here, most of it the call; as a loop nest it is a multiply per
-element.  Each element is one rounded product either way, so the values are
-the same bit for bit.
+520 ns here, most of it the call, and its result is an array that the loop
+adding it to the gradient reads back.  Written as an elementwise product of
+two broadcasts, it is a multiply inside that loop.  Each element is one
+rounded product either way, added to zero (so -0.0 becomes +0.0, as in a
+sum), so the values are the same bit for bit.
 """
 from __future__ import annotations
 
@@ -14,41 +16,63 @@ import math
 
 import numpy as np
 
-from . import tripcount
+from .. import lax as P
+from ..core.ir import IR, Aval, Eqn, Lit, Var
 
 
 def applies(e):
-    """Whether the ``dot_general`` equation ``e`` is written by :func:`lines`:
-    floating-point operands of the result's dtype, neither 0-d, and
+    """Whether ``e`` is such a product: a ``dot_general`` of floating-point
+    operands of the result's dtype, neither 0-d, the result not 0-d, with
     contracted axes of one element in all."""
+    if e.prim.name != "dot_general":
+        return False
     (x, y), out = e.inputs, e.outputs[0]
-    (xc, _), _ = e.params["contract"], e.params["batch"]
+    if not all(isinstance(a, Var) for a in (x, y)):
+        return False
+    xc = e.params["contract"][0]
     dtypes = {np.dtype(a.aval.dtype) for a in (x, y, out)}
     return (len(dtypes) == 1 and dtypes.pop().kind == "f" and x.aval.shape != () and y.aval.shape != ()
-            and math.prod(x.aval.shape[i] for i in xc) == 1)
+            and out.aval.shape != () and math.prod(x.aval.shape[i] for i in xc) == 1)
 
 
-def lines(out, ins, in_avals, out_aval, contract, batch):
-    """The loop nest filling ``out`` (a new array) with the product of the
-    operand names ``ins``: output axes are (batch, x's free, y's free), as
-    for ``dot_general``."""
-    (xa, ya), (xc, yc), (xb, yb) = in_avals, contract, batch
-    shape = out_aval.shape
-    idx = [f"i{d}" for d in range(len(shape))]
-    free = lambda aval, c, b: [d for d in range(aval.ndim) if d not in c and d not in b]
-    xf, yf = free(xa, xc, xb), free(ya, yc, yb)
-    x_at, y_at = ["0"] * xa.ndim, ["0"] * ya.ndim
-    for k, (dx, dy) in enumerate(zip(xb, yb)):
-        x_at[dx] = y_at[dy] = idx[k]
-    for k, d in enumerate(xf):
-        x_at[d] = idx[len(xb) + k]
-    for k, d in enumerate(yf):
-        y_at[d] = idx[len(xb) + len(xf) + k]
-    body = f"{out}[{', '.join(idx)}] = {ins[0]}[{', '.join(x_at)}] * {ins[1]}[{', '.join(y_at)}]"
-    if not shape:
-        return [f"{out} = {ins[0]}[{', '.join(x_at)}] * {ins[1]}[{', '.join(y_at)}]"]
-    code = [f"{out} = lc.empty({shape}, np.{np.dtype(out_aval.dtype).name})"]
-    for d, n in enumerate(shape):
-        extent = f"_n({n})" if d == len(shape) - 1 and 4 <= n < tripcount.TINY else f"{n}"
-        code.append("    " * d + f"for {idx[d]} in range({extent}):")
-    return code + ["    " * len(shape) + body]
+def _dims(aval, contract, batch, free_at):
+    """Where each axis of an operand goes in the result: batch axis k to k,
+    its free axes from ``free_at`` on, and a contracted axis (one element,
+    read at index 0 whatever index it gets) to axis 0."""
+    dims, k = [], free_at
+    for d in range(aval.ndim):
+        if d in batch:
+            dims.append(batch.index(d))
+        elif d in contract:
+            dims.append(0)
+        else:
+            dims.append(k)
+            k += 1
+    return tuple(dims), k
+
+
+def rewrite(ir: IR) -> IR:
+    """``ir`` with every such product as ``mul(broadcast(x), broadcast(y)) + 0.0``
+    (the same output variables; the IR itself is not changed).  Only the
+    backend sees the result: it exists to be fused, not evaluated."""
+    if not any(applies(e) for e in ir.eqns):
+        return ir
+    eqns = []
+    for e in ir.eqns:
+        if not applies(e):
+            eqns.append(e)
+            continue
+        (x, y), out = e.inputs, e.outputs[0]
+        (xc, yc), (xb, yb) = e.params["contract"], e.params["batch"]
+        xd, n = _dims(x.aval, list(xc), list(xb), len(xb))
+        yd, _ = _dims(y.aval, list(yc), list(yb), n)
+        wide = []
+        for a, dims in ((x, xd), (y, yd)):
+            b = Var(Aval(out.aval.shape, out.aval.dtype))
+            eqns.append(Eqn(P.broadcast_in_dim_p, [a], [b], {"shape": out.aval.shape, "dims": dims}, e.where))
+            wide.append(b)
+        # + 0.0: a product's -0.0 is +0.0 in a sum that starts at zero, as BLAS's
+        prod = Var(out.aval)
+        eqns.append(Eqn(P.mul_p, wide, [prod], {}, e.where))
+        eqns.append(Eqn(P.add_p, [prod, Lit(0.0, np.dtype(out.aval.dtype))], [out], {}, e.where))
+    return IR(ir.invars, ir.constvars, ir.consts, eqns, ir.outvars)
