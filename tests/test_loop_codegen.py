@@ -262,3 +262,39 @@ def test_a_top_level_program_cut_into_pieces_keeps_its_workspace_live(monkeypatc
     assert_same(got, ref, rtol=1e-14, atol=1e-15)
     got, ref = both_tiers(jitgrad.grad(lambda x: f(x)[0]), x)
     assert_same(got, ref, rtol=1e-13, atol=1e-15)
+
+
+# -- slices read by loops and library calls are views, not copies
+
+def test_a_loops_xs_sliced_from_one_array_are_views_not_copies(rng):
+    # seq[:-1] and seq[1:] as a scan's xs (GradBench's LSTM): no copy of
+    # either (the copies were most of the reverse pass's memory beyond the
+    # stored carries)
+    seq = rng.standard_normal((7, 3))
+
+    def loss(w, seq):
+        def step(h, xy):
+            x, y = xy
+            return np.tanh(w * h + x), np.sum((h - y) ** 2)
+        h, ys = jitgrad.scan(step, np.zeros(3), (seq[:-1], seq[1:]))
+        return np.sum(ys) + np.sum(h)
+    g = jitgrad.grad(loss)
+    src = jitgrad.source(g)(rng.standard_normal(3), seq)
+    top = functions(src)[min(functions(src), key=len)]
+    assert re.search(r"= x1\[0:6, 0:3\]", top) and re.search(r"= x1\[1:7, 0:3\]", top), top
+    assert not re.search(r"slice\d+_ = x1\[.*# materialise view", top), top
+    w = rng.standard_normal(3)
+    got, ref = both_tiers(g, w, seq)
+    assert_same(got, ref, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("f", [lambda x: x[1:3], lambda x: x[:, 1:3], lambda x: (x * 2.0)[1:, ::2],
+                               lambda x: (x[1:], x[:2] + 1.0, x[0:3:2, 1:])])
+def test_a_returned_slice_is_a_fresh_array(f):
+    x = np.arange(12.0).reshape(3, 4)
+    got, ref = both_tiers(jitgrad.jit(f), x)
+    with jitgrad.config(compile="always"):
+        again = jitgrad.jit(f)(x)
+    for a, b, c in zip(leaves(got), leaves(ref), leaves(again)):
+        np.testing.assert_array_equal(a, b)
+        assert not np.shares_memory(a, x) and not np.shares_memory(a, c)

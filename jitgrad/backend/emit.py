@@ -250,6 +250,8 @@ class _Module:
                 body.add(_defined(item), _emit_group(item, plan, names), self.callees)
             elif item.eqn.prim.kind == "control":
                 body.add(item.eqn.outputs, _emit_control(item.eqn, names, self), self.callees)
+            elif item.eqn.prim.name == "slice":
+                body.add(item.eqn.outputs, _emit_slice(item.eqn, names), self.callees)
             elif item.eqn.prim.name == "concatenate":
                 body.add(item.eqn.outputs, _emit_concatenate(item, plan, names), self.callees)
             else:
@@ -322,6 +324,13 @@ def _emit_control(e, names, module):
     lines += e.prim.code([names[v] for v in e.outputs], ins, [a.aval for a in e.inputs],
                          [v.aval for v in e.outputs], module.sub, **e.params)
     return lines
+
+
+def _emit_slice(e, names):
+    """A slice as NumPy's basic slicing: a view of its operand (fuse.sliced_view)."""
+    p = e.params
+    at = ", ".join(f"{a}:{b}" + (f":{c}" if c != 1 else "") for a, b, c in zip(p["start"], p["stop"], p["step"]))
+    return [_comment(e, names), f"{names[e.outputs[0]]} = {names[e.inputs[0]]}[{at}]"]
 
 
 def _emit_concatenate(item, plan, names):
