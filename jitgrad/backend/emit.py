@@ -226,7 +226,7 @@ class _Module:
         return f
 
     def add(self, ir, fn, consts=False, internal=(), limit=None):
-        ir = smalldot.rewrite(ir)
+        ir = smalldot.rewrite(ir)    # a new IR of the same variables (no tracing)
         names = _Names(ir)
         args = [names[v] for v in ir.invars] + ([names[v] for v in ir.constvars] if consts else [])
         body = workspace.Chunks()

@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from .. import lax as P
 from ..core.ir import IR, Aval, Eqn, Lit, Var
+from ..core.primitive import PRIMITIVES
 
 
 def applies(e):
@@ -69,10 +69,10 @@ def rewrite(ir: IR) -> IR:
         wide = []
         for a, dims in ((x, xd), (y, yd)):
             b = Var(Aval(out.aval.shape, out.aval.dtype))
-            eqns.append(Eqn(P.broadcast_in_dim_p, [a], [b], {"shape": out.aval.shape, "dims": dims}, e.where))
+            eqns.append(Eqn(PRIMITIVES["broadcast_in_dim"], [a], [b], {"shape": out.aval.shape, "dims": dims}, e.where))
             wide.append(b)
         # + 0.0: a product's -0.0 is +0.0 in a sum that starts at zero, as BLAS's
         prod = Var(out.aval)
-        eqns.append(Eqn(P.mul_p, wide, [prod], {}, e.where))
-        eqns.append(Eqn(P.add_p, [prod, Lit(0.0, np.dtype(out.aval.dtype))], [out], {}, e.where))
+        eqns.append(Eqn(PRIMITIVES["mul"], wide, [prod], {}, e.where))
+        eqns.append(Eqn(PRIMITIVES["add"], [prod, Lit(0.0, np.dtype(out.aval.dtype))], [out], {}, e.where))
     return IR(ir.invars, ir.constvars, ir.consts, eqns, ir.outvars)
