@@ -108,7 +108,7 @@ def test_the_gradient_of_slices_has_no_branch_per_element(rng):
     g = jitgrad.grad(loss)
     src = jitgrad.source(g)(x)
     assert not re.search(r" if \d+ <= [\w +-]*i0[\w +-]* < \d+ else", src), src
-    assert re.search(r"for i0 in range\(4, _n\(8\)\)", src), src
+    assert re.search(r"for i0 in range\(4, _trip\(8\)\)", src), src
     got, ref = both_tiers(g, x)
     assert_same(got, ref, rtol=1e-13, atol=1e-15)
 
@@ -146,7 +146,7 @@ def test_a_short_loop_hides_its_trip_count(rng, n, hidden):
     x = rng.standard_normal(n)
     f = jitgrad.jit(lambda x: np.tanh(x) * np.exp(-x))
     src = jitgrad.source(f)(x)
-    assert (f"range(_n({n}))" in src) == hidden, src
+    assert (f"range(_trip({n}))" in src) == hidden, src
     got, ref = both_tiers(f, x)
     assert_same(got, ref, rtol=4e-16)
 
@@ -155,7 +155,7 @@ def test_a_short_inner_loop_and_a_cut_outer_range_hide_theirs(rng):
     x = rng.standard_normal((20, 6))
     f = jitgrad.jit(lambda x: np.exp(np.pad(x, ((1, 1), (0, 0)))))
     src = jitgrad.source(f)(x)
-    assert "range(_n(6))" in src, src
+    assert "range(_trip(6))" in src, src
     got, ref = both_tiers(f, x)
     assert_same(got, ref, rtol=4e-16)
 

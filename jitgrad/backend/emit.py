@@ -33,7 +33,7 @@ from jitgrad.backend.randmath import (rng_bits32, rng_bits64, rng_normal32, rng_
                                      rng_uniform32, rng_uniform64, rng_word0, rng_word1)
 from jitgrad.backend import libcalls as lc, specialmath as sm
 from jitgrad.backend.complexmath import cdiv, clog2, cpow
-from jitgrad.backend.tripcount import n as _n
+from jitgrad.backend.tripcount import n as _trip
 from jitgrad.backend import linalgmath as lm
 from jitgrad.core.callbacks import call as _jg_callback
 
@@ -590,7 +590,7 @@ class _LoopNest:
                 loop_fn = "prange" if parallel and d == 0 else "range"
                 lo, hi = (start, stop) if d == 0 else (0, n)
                 if d == len(shape) - 1 and not parallel and 4 <= hi - lo < tripcount.TINY:
-                    hi = f"_n({hi})"
+                    hi = f"_trip({hi})"
                 extent = f"{lo}, {hi}" if lo else f"{hi}"
                 headers.append(f"for {self.idx[d]} in {loop_fn}({extent}):")
             lines += self.rows.nest(headers, part)

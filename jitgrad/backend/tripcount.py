@@ -9,7 +9,7 @@ run on SIMD lanes, run one element at a time, where they are slower than the
 C library's (measured: a 14-element loop of three sigmoids and two tanh,
 74 ns an element scalar, 40 ns with its count hidden, 57 ns with libm).
 
-``n(14)`` is 14 to the program but an unknown integer to LLVM's optimiser
+``n(14)`` (``_trip(14)`` in generated code) is 14 to the program but an unknown integer to LLVM's optimiser
 (an empty inline-assembly statement passes it through), so the loop gets a
 vectorised body and a scalar remainder like any loop of unknown length.
 """
