@@ -113,7 +113,9 @@ def test_interpreter_memory_is_s_carries():
 
 def test_generated_code_does_not_grow_with_the_trip_count():
     u0 = np.linspace(-1, 1, 5)
-    src = [re.sub(r"\d+", "N", jitgrad.source(jitgrad.grad(_decay(T, jitgrad.binomial(3))))(u0, 0.7))
+    # (a loop shorter than 16 has its extent hidden from LLVM: _trip(7), see backend.tripcount)
+    src = [re.sub(r"\d+", "N", re.sub(r"_trip\((\d+)\)", r"\1",
+                                      jitgrad.source(jitgrad.grad(_decay(T, jitgrad.binomial(3))))(u0, 0.7)))
            for T in (7, 700)]
     assert src[0] == src[1]
     assert "while _level >= N:" in src[0]        # the schedule runs in one loop

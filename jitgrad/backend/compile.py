@@ -252,7 +252,8 @@ def _vecmath_hash():
     compiled into the generated functions, so a change to any must miss).
     Read from their files: importing them imports Numba."""
     h = hashlib.sha256()
-    for name in ("vecmath", "specialmath", "linalgmath", "libcalls", "complexmath", "randmath"):
+    for name in ("vecmath", "specialmath", "linalgmath", "libcalls", "complexmath", "randmath",
+                 "tripcount"):
         with open(os.path.join(os.path.dirname(__file__), name + ".py"), "rb") as f:
             h.update(f.read())
     return h.hexdigest()[:16]

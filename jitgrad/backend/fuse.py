@@ -35,6 +35,13 @@ def is_view(e):
     return index_map(e, placeholder) is not None
 
 
+def sliced_view(e):
+    """Is ``e`` a slice that generated code writes as a NumPy view (every
+    step positive)?  A loop's ``xs`` that are slices of one array (``seq[:-1]``,
+    ``seq[1:]``) then cost no copies."""
+    return e.prim.name == "slice" and all(c > 0 for c in e.params["step"])
+
+
 def index_map(e, idx):
     """The input index (list of index expressions) a view ``e`` reads for output index ``idx``."""
     return e.prim.index_map(idx, e.inputs[0].aval.shape, **e.params)
@@ -252,9 +259,10 @@ class Plan:
                 g.materialized.append(v)
             return
         e = self.views[v]
-        if e.prim.name == "reshape" and isinstance(e.inputs[0], Var):
-            # a reshape that only adds or drops size-1 axes of an array is a
-            # view of it in the generated code too: no copy
+        if isinstance(e.inputs[0], Var) and (e.prim.name == "reshape" or sliced_view(e)):
+            # a reshape that only adds or drops size-1 axes of an array, or a
+            # slice with positive steps, is a view of it in the generated code
+            # too (NumPy's basic slicing): no copy
             self._materialize(e.inputs[0])
             item = Opaque(e, len(self.schedule))
             self.schedule.append(item)

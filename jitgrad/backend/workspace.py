@@ -98,22 +98,37 @@ class Chunks:
 
     def __init__(self):
         self.items = []
-        self.scratch = set()     # the names of those allocations
+        self.scratch = {}     # the names of those allocations -> the values they may back
 
-    def add(self, defined, lines, callees):
+    def add(self, defined, lines, callees, backs=()):
         """Append an item; ``callees`` (the functions its lines call, made
-        while writing them) is emptied."""
+        while writing them) is emptied.  ``backs``: the values of this
+        function that the callees' parameters may hold when the item is done
+        (a piece's outputs written into parameters, see :func:`hoist`), which
+        keep those arrays live."""
         allocs = [line for f in callees for line in f.allocations()]
         callees.clear()
-        self.scratch.update(line.split(" = ")[0] for line in allocs)
+        self.scratch.update((line.split(" = ")[0], tuple(backs)) for line in allocs)
         self.items.append((list(defined), allocs + list(lines)))
 
 
-def _allocations(ir, chunks, names, scratch):
+def escaping(ir, internal=()):
+    """The values of ``ir`` whose memory may be returned by it: those that may
+    share memory with an output not in ``internal`` (outputs the caller only
+    passes on within one of its own calls, see :func:`hoist`)."""
+    outvars = {v for v in ir.outvars if isinstance(v, Var)} - set(internal)
+    shared = may_share(ir)
+    return {v for v in [*ir.invars, *ir.constvars, *(o for e in ir.eqns for o in e.outputs)]
+            if shared.get(v, {v}) & outvars}
+
+
+def _allocations(ir, chunks, names, scratch, internal=()):
     """The allocations of a function's code whose arrays cannot leave a call
-    (``scratch``: names of arrays that no value shares, allocated for a
-    called function), each with the item that makes it and its live range."""
-    outvars = {v for v in ir.outvars if isinstance(v, Var)}
+    (``scratch``: names of arrays allocated for a called function, each with
+    the values of this function it may back), each with the item that makes
+    it and its live range."""
+    scratch = scratch if isinstance(scratch, dict) else dict.fromkeys(scratch, ())
+    outvars = {v for v in ir.outvars if isinstance(v, Var)} - set(internal)
     shared = may_share(ir)
     allocs = []
     for i, (defined, lines) in enumerate(chunks):
@@ -125,7 +140,8 @@ def _allocations(ir, chunks, names, scratch):
             name = m["name"]
             if name in scratch:
                 a = _Allocation(i, j, m, [])
-                a.family = set()
+                backs = set().union(*(shared.get(v, {v}) for v in scratch[name]))
+                a.family = {names[v] for v in backs if v in names.names}
                 allocs.append(a)
                 continue
             if name in by_name:
@@ -176,7 +192,7 @@ def place(ir, chunks, names, scratch=()):
     return _rewrite(chunks, allocs, _view_lines), size
 
 
-def hoist(ir, chunks, names, scratch=()):
+def hoist(ir, chunks, names, scratch=(), internal=()):
     """Move the temporaries of a called function (a loop body, a branch, a
     piece) out of it: they become parameters, which its caller allocates once
     at its own top level (and, in the executable's function, in the
@@ -185,8 +201,13 @@ def hoist(ir, chunks, names, scratch=()):
     ``reshape`` are calls), a parameter almost nothing.
 
     Returns the body's lines and the parameters as ``(name, dims, dtype)``;
-    an array the code asked zeroed or filled is filled at each call."""
-    allocs = _allocations(ir, chunks, names, scratch)
+    an array the code asked zeroed or filled is filled at each call.
+
+    ``internal``: outputs of ``ir`` that its callers only pass to other
+    functions within one of their own calls (a piece's values that the next
+    pieces read, see backend.split): their arrays are parameters too, as the
+    caller is done with them before it calls this function again."""
+    allocs = _allocations(ir, chunks, names, scratch, internal)
     return _rewrite(chunks, allocs, _fill_lines), [(a.name, a.dims, a.dtype.name) for a in allocs]
 
 
