@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jitgrad
-from jitgrad.backend import emit, split, tripcount
+from jitgrad.backend import emit, kernel_limits, split, tripcount
 
 
 def both_tiers(f, *args):
@@ -170,7 +170,7 @@ def test_the_hidden_count_is_the_count():
             s += i
         return s
 
-    assert count(9) == 36 and count(0) == 0 and tripcount.TINY == 16
+    assert count(9) == 36 and count(0) == 0 and kernel_limits.TINY_TRIP == 16
 
 
 # -- loop bodies: kept whole, or cut with their values in parameters
