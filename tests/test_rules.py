@@ -12,6 +12,8 @@ EXEMPT = {
     ("custom_lin", "jvp"): "exists only between linearisation and transposition: never differentiated",
     ("while_back", "transpose"): "the reverse sweep of a while loop: never linear in its operands "
                                  "(a second reverse pass rewrites it with while loops: partial_eval)",
+    ("concatenate", "code"): "the code generator writes it as one copy loop per operand "
+                             "(backend.emit._emit_concatenate)",
     ("scan_revolve", "transpose"): "the binomial reverse sweep of a scan: never linear in its operands "
                                    "(a second reverse pass rewrites it as two scans: partial_eval)",
 }
