@@ -14,7 +14,7 @@ demo: $(PY)
 
 test: $(PY)
 	$(PY) -m pip install -e '.[test]' >/dev/null
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n logical --maxprocesses=4
 
 bench: $(PY)
 	$(PY) -m pip install -e '.[bench]' >/dev/null
