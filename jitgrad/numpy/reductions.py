@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 
 import numpy as _np
 
@@ -19,6 +20,15 @@ from .ufuncs import divide, equal, greater, not_equal, sqrt, subtract
 # Reductions
 
 
+def _reduce_axes(a, axis):
+    """The axes a reduction of ``a`` over ``axis`` reads: as ``_axes``, except that
+    NumPy's reductions take an int axis 0 or -1 of a 0-d array as no axis."""
+    if axis is not None and not isinstance(axis, (tuple, list)) and _shape(a) == () \
+            and operator.index(axis) in (0, -1):
+        return ()
+    return _axes(a, axis)
+
+
 def _reduction(op, default_dtype=None):
     def fn(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
         if out is not None:
@@ -26,7 +36,7 @@ def _reduction(op, default_dtype=None):
         if kwargs.get("initial", None) is not None or kwargs.get("where", True) is not True:
             raise NotImplementedError(f"jitgrad's {op.__name__} does not support initial= or where=")
         a = _operand(a)
-        axes = _axes(a, axis)
+        axes = _reduce_axes(a, axis)
         dt = dtype or (default_dtype(aval_of(a).dtype) if default_dtype else None)
         if dt is not None:
             a = astype(a, dt)
