@@ -14,7 +14,7 @@ from .. import lax as P
 from ..core.trace import aval_of
 from .base import _PY_SCALARS, _axes, _float_dtype, _keep, _operand, _shape, astype
 from .shapes import ravel, reshape
-from .ufuncs import divide, equal, greater, not_equal, sqrt, subtract
+from .ufuncs import add, divide, equal, greater, not_equal, sqrt, subtract
 
 # ---------------------------------------------------------------------------
 # Reductions
@@ -42,7 +42,10 @@ def _reduction(op, default_dtype=None):
             a = astype(a, dt)
         if isinstance(a, _PY_SCALARS):
             a = _np.asarray(a)
-        return _keep(op(a, axes), _shape(a), axes, keepdims)
+        y = op(a, axes)
+        if op is P.reduce_sum and not axes and aval_of(a).dtype.kind in "fc":
+            y = add(y, 0.0)   # NumPy adds each element to 0.0, even none: -0.0 sums to 0.0
+        return _keep(y, _shape(a), axes, keepdims)
     return fn
 
 
