@@ -4,6 +4,7 @@ broadcasting to the primitives' equal shapes, axis arguments, and ``astype``.
 """
 from __future__ import annotations
 
+import operator as _operator
 import warnings as _warnings
 
 import numpy as _np
@@ -181,7 +182,7 @@ def _axes(x, axis):
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
     out = []
     for a in axes:
-        a = int(a)
+        a = _operator.index(a)   # (a float axis is NumPy's TypeError, not truncated)
         if not -ndim <= a < ndim:
             raise _np.exceptions.AxisError(f"axis {a} is out of bounds for array of dimension {ndim}")
         out.append(a % ndim)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 
 import numpy as _np
 
@@ -13,10 +14,19 @@ from .. import lax as P
 from ..core.trace import aval_of
 from .base import _PY_SCALARS, _axes, _float_dtype, _keep, _operand, _shape, astype
 from .shapes import ravel, reshape
-from .ufuncs import divide, equal, greater, not_equal, sqrt, subtract
+from .ufuncs import add, divide, equal, greater, not_equal, sqrt, subtract
 
 # ---------------------------------------------------------------------------
 # Reductions
+
+
+def _reduce_axes(a, axis):
+    """The axes a reduction of ``a`` over ``axis`` reads: as ``_axes``, except that
+    NumPy's reductions take an int axis 0 or -1 of a 0-d array as no axis."""
+    if axis is not None and not isinstance(axis, (tuple, list)) and _shape(a) == () \
+            and operator.index(axis) in (0, -1):
+        return ()
+    return _axes(a, axis)
 
 
 def _reduction(op, default_dtype=None):
@@ -26,13 +36,16 @@ def _reduction(op, default_dtype=None):
         if kwargs.get("initial", None) is not None or kwargs.get("where", True) is not True:
             raise NotImplementedError(f"jitgrad's {op.__name__} does not support initial= or where=")
         a = _operand(a)
-        axes = _axes(a, axis)
+        axes = _reduce_axes(a, axis)
         dt = dtype or (default_dtype(aval_of(a).dtype) if default_dtype else None)
         if dt is not None:
             a = astype(a, dt)
         if isinstance(a, _PY_SCALARS):
             a = _np.asarray(a)
-        return _keep(op(a, axes), _shape(a), axes, keepdims)
+        y = op(a, axes)
+        if op is P.reduce_sum and not axes and aval_of(a).dtype.kind in "fc":
+            y = add(y, 0.0)   # NumPy adds each element to 0.0, even none: -0.0 sums to 0.0
+        return _keep(y, _shape(a), axes, keepdims)
     return fn
 
 

@@ -22,6 +22,14 @@ def lower(ir: IR) -> IR:
     return optimize(inline_calls(ir))
 
 
+def _plus_zero_is_x(zero, out):
+    """Is ``a + zero`` (a zero literal, or an array of one) ``a`` for every ``a``:
+    in integer arithmetic, or when the zero is -0.0 (IEEE: -0.0 + 0.0 is 0.0)?"""
+    if np.dtype(out.aval.dtype).kind in "biu":
+        return True
+    return False if isinstance(zero, Var) else bool(np.signbit(np.asarray(zero.value).real))
+
+
 def simplify(ir: IR) -> IR:
     """Algebraic identities that hold in IEEE arithmetic, and folding of
     equations whose operands are all scalar literals."""
@@ -49,10 +57,11 @@ def simplify(ir: IR) -> IR:
             elif _is_lit(x, 1) and y.aval.shape == out.aval.shape and y.aval.dtype == out.aval.dtype:
                 same = y
         elif name in ("add", "sub"):
+            # x - 0 is x, and so is x + (-0.0); but x + 0.0 is 0.0 at x = -0.0
             x, y = ins
-            if _is_lit(y, 0) and x.aval.shape == out.aval.shape:
+            if _is_lit(y, 0) and x.aval.shape == out.aval.shape and (name == "sub" or _plus_zero_is_x(y, out)):
                 same = x
-            elif name == "add" and _is_lit(x, 0) and y.aval.shape == out.aval.shape:
+            elif name == "add" and _is_lit(x, 0) and y.aval.shape == out.aval.shape and _plus_zero_is_x(x, out):
                 same = y
         elif name == "div" and _is_lit(ins[1], 1) and ins[0].aval.shape == out.aval.shape:
             same = ins[0]
