@@ -139,3 +139,28 @@ def dot_product_check(f, args, rng, rtol=None):
     rhs = sum(vdot(c, vi) for c, vi in zip(ct, v))
     np.testing.assert_allclose(lhs, rhs, rtol=rtol, atol=rtol * (abs(lhs) + 1e-12))
     np.testing.assert_allclose(np.asarray(out2), np.asarray(out), rtol=1e-12, atol=0)
+
+
+def both_tiers(f, *args):
+    """``f(*args)`` compiled and interpreted: (compiled, interpreted)."""
+    with jitgrad.config(compile="never"):
+        ref = f(*args)
+    with jitgrad.config(compile="always"):
+        got = f(*args)
+    return got, ref
+
+
+def leaves(t):
+    return jitgrad.tree.flatten(t)[0]
+
+
+def start_behind(threads, entered):
+    """Start the first thread, wait until it is inside the held build
+    (``entered`` is appended to there), then start the others, which miss
+    the same signature while the build is held."""
+    import time
+    threads[0].start()
+    while not entered:
+        time.sleep(0.001)
+    for t in threads[1:]:
+        t.start()

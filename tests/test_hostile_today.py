@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import jitgrad
+from helpers import start_behind
 
 
 def _same(got, want, signs=True):
@@ -210,11 +211,7 @@ def test_a_base_exception_in_a_build_frees_the_threads_waiting_for_it():
         except BaseException as exc:     # noqa: B036 (the test's own stand-in)
             errors.append(type(exc))
     threads = [threading.Thread(target=call) for _ in range(3)]
-    threads[0].start()
-    while not entered:
-        time.sleep(0.001)
-    for t in threads[1:]:
-        t.start()
+    start_behind(threads, entered)
     time.sleep(0.05)
     release.set()
     for t in threads:

@@ -12,18 +12,7 @@ import pytest
 
 import jitgrad
 from jitgrad.backend import emit, kernel_limits, split, tripcount
-
-
-def both_tiers(f, *args):
-    with jitgrad.config(compile="never"):
-        ref = f(*args)
-    with jitgrad.config(compile="always"):
-        got = f(*args)
-    return got, ref
-
-
-def leaves(t):
-    return jitgrad.tree.flatten(t)[0]
+from helpers import both_tiers, leaves
 
 
 def assert_same(got, ref, rtol=0.0, atol=0.0):

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import jitgrad
+from helpers import start_behind
 import procs_helpers as H
 from jitgrad.backend import compile as native
 from jitgrad.backend import compile_worker, emit
@@ -397,11 +398,7 @@ def test_a_build_that_raises_lets_each_waiting_thread_raise_its_own_error():
         except ValueError as exc:
             errors.append(str(exc))
     threads = [threading.Thread(target=call) for _ in range(3)]
-    threads[0].start()
-    while not entered:
-        time.sleep(0.001)
-    for t in threads[1:]:
-        t.start()
+    start_behind(threads, entered)
     time.sleep(0.1)
     assert len(entered) == 1
     release.set()

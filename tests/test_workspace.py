@@ -9,18 +9,7 @@ import pytest
 
 import jitgrad
 from jitgrad.backend import workspace
-
-
-def both_tiers(f, *args):
-    with jitgrad.config(compile="never"):
-        ref = f(*args)
-    with jitgrad.config(compile="always"):
-        got = f(*args)
-    return got, ref
-
-
-def leaves(t):
-    return jitgrad.tree.flatten(t)[0]
+from helpers import both_tiers, leaves
 
 
 def assert_close(got, ref, rtol=1e-12):
