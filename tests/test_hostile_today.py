@@ -294,10 +294,11 @@ def test_a_transformed_function_recursing_on_smaller_shapes_during_its_trace():
 
 @pytest.mark.parametrize("f", [
     lambda v: v + 0.0, lambda v: 0.0 + v, lambda v: v - 0.0, lambda v: v + (-0.0),
-    lambda v: np.sum(v, axis=()), lambda v: np.sum(v[0]), lambda v: np.prod(v, axis=()),
+    lambda v: v - (-0.0), lambda v: np.sum(v, axis=()), lambda v: np.sum(v[0]), lambda v: np.prod(v, axis=()),
     lambda v: np.sum(v.astype(np.float32), axis=()), lambda v: np.sum(v + 0j, axis=())])
 def test_adding_zero_keeps_numpys_signed_zeros(f):
-    # IEEE: -0.0 + 0.0 is 0.0 (so is a sum over no axes, which adds to 0.0); x - 0.0 is x
+    # IEEE: -0.0 + 0.0 is 0.0, and so is -0.0 - (-0.0) (so is a sum over no axes,
+    # which adds to 0.0); x - 0.0 and x + (-0.0) are x
     x = np.array([-0.0, 1.0])
     want = f(x)
     got = jitgrad.jit(f)(x)
@@ -307,5 +308,5 @@ def test_adding_zero_keeps_numpys_signed_zeros(f):
 
 
 def test_adding_zero_keeps_signed_zeros_compiled():
-    f = lambda v: (v + 0.0, 0.0 + v, v - 0.0, np.sum(v, axis=()))  # noqa: E731
+    f = lambda v: (v + 0.0, 0.0 + v, v - 0.0, v - (-0.0), np.sum(v, axis=()))  # noqa: E731
     _both(f, np.array([-0.0, 1.0, -2.0]))

@@ -127,7 +127,7 @@ def _allocations(ir, chunks, names, scratch, internal=()):
     (``scratch``: names of arrays allocated for a called function, each with
     the values of this function it may back), each with the item that makes
     it and its live range."""
-    scratch = scratch if isinstance(scratch, dict) else dict.fromkeys(scratch, ())
+    scratch = scratch or {}
     outvars = {v for v in ir.outvars if isinstance(v, Var)} - set(internal)
     shared = may_share(ir)
     allocs = []
@@ -178,7 +178,7 @@ def _rewrite(chunks, allocs, replace):
     return body
 
 
-def place(ir, chunks, names, scratch=()):
+def place(ir, chunks, names, scratch=None):
     """Put the temporaries of a function's code in a workspace.
 
     ``chunks`` is the function's body as ``(defined, lines)`` per plan item,
@@ -192,7 +192,7 @@ def place(ir, chunks, names, scratch=()):
     return _rewrite(chunks, allocs, _view_lines), size
 
 
-def hoist(ir, chunks, names, scratch=(), internal=()):
+def hoist(ir, chunks, names, scratch=None, internal=()):
     """Move the temporaries of a called function (a loop body, a branch, a
     piece) out of it: they become parameters, which its caller allocates once
     at its own top level (and, in the executable's function, in the

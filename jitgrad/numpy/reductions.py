@@ -66,24 +66,23 @@ def count_nonzero(a, axis=None, *, keepdims=False):
     return sum(not_equal(a, 0), axis=axis, keepdims=keepdims)
 
 
-def _truth_reduction(name, compare):
-    # any: some element is nonzero; all: no element is zero.  Both count, so
-    # that an empty axis gives NumPy's False (any) and True (all) without a
-    # special case; the results are bool and carry no derivative.
+def _truth_reduction(name, marks, verdict):
+    # any: the count of nonzero elements is above 0; all: the count of zeros is
+    # 0.  Counting gives an empty axis NumPy's False (any) and True (all)
+    # without a special case; the results are bool and carry no derivative.
     def fn(a, axis=None, out=None, keepdims=False, *, where=True):
         if out is not None:
             raise TypeError(f"jitgrad does not support out= in np.{name}; assign the result instead")
         if where is not True:
             raise NotImplementedError(f"jitgrad's np.{name} does not support where=")
-        return compare(count_nonzero(equal(_operand(a), 0) if name == "all" else a,
-                                     axis=axis, keepdims=keepdims), 0)
+        return verdict(sum(marks(_operand(a), 0), axis=axis, keepdims=keepdims), 0)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"NumPy's ``np.{name}`` of a traced array: a bool array, no derivative."
     return fn
 
 
-any = _truth_reduction("any", greater)
-all = _truth_reduction("all", equal)
+any = _truth_reduction("any", not_equal, greater)
+all = _truth_reduction("all", equal, equal)
 
 
 def ptp(a, axis=None, out=None, keepdims=False):

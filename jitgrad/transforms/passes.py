@@ -22,12 +22,13 @@ def lower(ir: IR) -> IR:
     return optimize(inline_calls(ir))
 
 
-def _plus_zero_is_x(zero, out):
-    """Is ``a + zero`` (a zero literal, or an array of one) ``a`` for every ``a``:
-    in integer arithmetic, or when the zero is -0.0 (IEEE: -0.0 + 0.0 is 0.0)?"""
+def _zero_is_identity(zero, out, sub=False):
+    """Is ``a + zero`` (``a - zero`` with ``sub``) ``a`` for every ``a``, the
+    zero a literal or an array of one?  Always in integer arithmetic; in IEEE
+    arithmetic only for a + (-0.0) and a - (+0.0), as -0.0 + 0.0 is 0.0."""
     if np.dtype(out.aval.dtype).kind in "biu":
         return True
-    return False if isinstance(zero, Var) else bool(np.signbit(np.asarray(zero.value).real))
+    return not isinstance(zero, Var) and bool(np.signbit(np.asarray(zero.value).real)) != sub
 
 
 def simplify(ir: IR) -> IR:
@@ -57,11 +58,10 @@ def simplify(ir: IR) -> IR:
             elif _is_lit(x, 1) and y.aval.shape == out.aval.shape and y.aval.dtype == out.aval.dtype:
                 same = y
         elif name in ("add", "sub"):
-            # x - 0 is x, and so is x + (-0.0); but x + 0.0 is 0.0 at x = -0.0
             x, y = ins
-            if _is_lit(y, 0) and x.aval.shape == out.aval.shape and (name == "sub" or _plus_zero_is_x(y, out)):
+            if _is_lit(y, 0) and x.aval.shape == out.aval.shape and _zero_is_identity(y, out, name == "sub"):
                 same = x
-            elif name == "add" and _is_lit(x, 0) and y.aval.shape == out.aval.shape and _plus_zero_is_x(x, out):
+            elif name == "add" and _is_lit(x, 0) and y.aval.shape == out.aval.shape and _zero_is_identity(x, out):
                 same = y
         elif name == "div" and _is_lit(ins[1], 1) and ins[0].aval.shape == out.aval.shape:
             same = ins[0]
